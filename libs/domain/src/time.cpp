@@ -1,0 +1,78 @@
+#include "eqm/domain/time.hpp"
+
+#include <cstdio>
+
+namespace eqm {
+namespace {
+
+bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+    if (pos + n > s.size()) return false;
+    int v = 0;
+    for (std::size_t i = pos; i < pos + n; ++i) {
+        const char c = s[i];
+        if (c < '0' || c > '9') return false;
+        v = v * 10 + (c - '0');
+    }
+    out = v;
+    return true;
+}
+
+bool read_date(std::string_view s, std::chrono::year_month_day& ymd) {
+    int y = 0, m = 0, d = 0;
+    if (s.size() < 10 || s[4] != '-' || s[7] != '-') return false;
+    if (!digits(s, 0, 4, y) || !digits(s, 5, 2, m) || !digits(s, 8, 2, d)) return false;
+    ymd = std::chrono::year{y} / std::chrono::month{static_cast<unsigned>(m)} /
+          std::chrono::day{static_cast<unsigned>(d)};
+    return ymd.ok();
+}
+
+}  // namespace
+
+result<clock_ms> parse_timestamp(std::string_view s, std::string_view field) {
+    const auto bad = [&] {
+        return fail(errc::bad_field, std::string(field),
+                    "must be an RFC 3339 UTC time with milliseconds, like 2026-11-26T08:30:00.000Z");
+    };
+    if (s.size() != 24 || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' ||
+        s[23] != 'Z')
+        return bad();
+    std::chrono::year_month_day ymd{};
+    if (!read_date(s, ymd)) return bad();
+    int hh = 0, mm = 0, ss = 0, ms = 0;
+    if (!digits(s, 11, 2, hh) || !digits(s, 14, 2, mm) || !digits(s, 17, 2, ss) ||
+        !digits(s, 20, 3, ms))
+        return bad();
+    if (hh > 23 || mm > 59 || ss > 59) return bad();
+    return clock_ms{std::chrono::sys_days{ymd}} + std::chrono::hours{hh} +
+           std::chrono::minutes{mm} + std::chrono::seconds{ss} + std::chrono::milliseconds{ms};
+}
+
+std::string format_timestamp(clock_ms t) {
+    const auto day = std::chrono::floor<std::chrono::days>(t);
+    const std::chrono::year_month_day ymd{day};
+    std::chrono::hh_mm_ss<std::chrono::milliseconds> tod{t - day};
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                  static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                  static_cast<unsigned>(ymd.day()), static_cast<int>(tod.hours().count()),
+                  static_cast<int>(tod.minutes().count()), static_cast<int>(tod.seconds().count()),
+                  static_cast<int>(tod.subseconds().count()));
+    return buf;
+}
+
+result<date> parse_date(std::string_view s, std::string_view field) {
+    std::chrono::year_month_day ymd{};
+    if (s.size() != 10 || !read_date(s, ymd))
+        return fail(errc::bad_field, std::string(field), "must be a calendar date like 2026-11-26");
+    return std::chrono::sys_days{ymd};
+}
+
+std::string format_date(date d) {
+    const std::chrono::year_month_day ymd{d};
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+    return buf;
+}
+
+}  // namespace eqm

@@ -1,0 +1,43 @@
+#include <catch2/catch.hpp>
+
+#include "eqm/domain/error.hpp"
+#include "eqm/domain/time.hpp"
+#include "eqm/domain/vocabulary.hpp"
+
+TEST_CASE("timestamps round-trip in the contract's shape", "[time]") {
+    const auto text = GENERATE(as<std::string>{}, "2026-11-26T08:30:00.000Z",
+                               "2024-02-29T23:59:59.999Z", "1970-01-01T00:00:00.000Z");
+    auto t = eqm::parse_timestamp(text);
+    REQUIRE(t.has_value());
+    CHECK(eqm::format_timestamp(*t) == text);
+}
+
+TEST_CASE("malformed timestamps are rejected and name the field", "[time]") {
+    const auto text = GENERATE(as<std::string>{}, "", "2026-11-26T08:30:00Z",
+                               "2026-11-26 08:30:00.000Z", "2026-02-30T08:30:00.000Z",
+                               "2026-11-26T24:00:00.000Z", "2026-11-26T08:30:00.000+08:00",
+                               "2026-11-26T08:3a:00.000Z");
+    auto t = eqm::parse_timestamp(text, "due");
+    REQUIRE_FALSE(t.has_value());
+    CHECK(t.error().code == eqm::errc::bad_field);
+    CHECK(t.error().field == "due");
+}
+
+TEST_CASE("calendar dates round-trip and reject impossible days", "[time]") {
+    auto d = eqm::parse_date("2027-01-31");
+    REQUIRE(d.has_value());
+    CHECK(eqm::format_date(*d) == "2027-01-31");
+    CHECK_FALSE(eqm::parse_date("2027-02-29").has_value());
+    CHECK_FALSE(eqm::parse_date("2027-1-31").has_value());
+}
+
+TEST_CASE("error codes and vocabularies have stable wire names", "[vocabulary]") {
+    CHECK(eqm::to_string(eqm::errc::battery_low) == "battery_low");
+    eqm::errc back{};
+    REQUIRE(eqm::from_string("reserved_for_other", back));
+    CHECK(back == eqm::errc::reserved_for_other);
+    CHECK_FALSE(eqm::from_string("no_such_reason", back));
+    CHECK(eqm::parse_device_class("drone") == eqm::device_class::drone);
+    CHECK_FALSE(eqm::parse_device_class("Drone").has_value());
+    CHECK(eqm::to_string(eqm::person_role::custodian) == "custodian");
+}
