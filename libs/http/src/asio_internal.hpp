@@ -1,0 +1,212 @@
+#pragma once
+// Private to eqm_http: the Beast/Asio side. Only the .cpp files of this library include it.
+
+// g++ 12 at -O3 reports "potential null pointer dereference" inside Asio's scheduler after
+// inlining it into our code; the system-header exemption does not reach such late warnings.
+// The pragma applies to the rest of each translation unit that includes this header.
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+
+#include "eqm/http/metrics.hpp"
+#include "eqm/http/server.hpp"
+#include "internal.hpp"
+
+namespace eqm::http::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = boost::asio::ip::tcp;
+
+inline std::string_view to_sv(beast::string_view s) noexcept { return {s.data(), s.size()}; }
+
+/// Guards posting into a server's io_context from foreign threads (responders, broadcasters).
+/// The server closes it (exclusive lock) before it destroys the io_context; a poster holds the
+/// shared lock for as long as it touches a connection, so no post can land in a dead context.
+struct executor_gate {
+    std::shared_mutex mutex;
+    bool open = true;
+
+    void close() {
+        std::unique_lock lock(mutex);
+        open = false;
+    }
+};
+
+/// Anything stop() must close: HTTP sessions and WebSocket connections.
+struct connection {
+    virtual ~connection() = default;
+    /// Thread-safe; posts the close onto the connection's strand.
+    virtual void shutdown() = 0;
+};
+
+/// What every connection of one server shares. Held by shared_ptr so connections that outlive
+/// the server object (queued in the io_context) still find it.
+struct server_state {
+    server_state(server_options opts, router r);
+
+    server_options options;
+    router routes;
+    std::shared_ptr<executor_gate> gate = std::make_shared<executor_gate>();
+    std::atomic<bool> stopping{false};
+
+    void log(std::string_view line) const;
+
+    // The registry of open connections, for stop() and the connections gauge.
+    void add(const std::shared_ptr<connection>& c);
+    void remove(const connection* c);
+    void shutdown_all();
+    bool wait_until_empty(std::chrono::milliseconds timeout);
+    std::size_t connection_count();
+
+    void record(std::string_view route, std::string_view verb, unsigned status, double seconds);
+    void write_metrics(prometheus_writer& out);
+
+private:
+    std::mutex conn_mutex_;
+    std::condition_variable conn_cv_;
+    std::unordered_map<const connection*, std::weak_ptr<connection>> conns_;
+
+    std::mutex metrics_mutex_;
+    std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_;
+    std::map<std::pair<std::string, std::string>, histogram_data> durations_;
+};
+
+class http_session;
+
+struct pending_reply {
+    std::atomic<bool> claimed{false};
+    std::shared_ptr<executor_gate> gate;
+    std::weak_ptr<http_session> session;
+    std::uint64_t serial = 0;
+};
+
+class http_session : public connection, public std::enable_shared_from_this<http_session> {
+public:
+    http_session(tcp::socket&& socket, std::shared_ptr<server_state> state);
+    ~http_session() override;
+    http_session(const http_session&) = delete;
+    http_session& operator=(const http_session&) = delete;
+
+    void run();
+    void shutdown() override;
+    /// On the strand: the answer for request `serial` (a responder's, or the timeout's).
+    void deliver(std::uint64_t serial, response r);
+    asio::any_io_executor executor() { return stream_.get_executor(); }
+
+private:
+    void do_read();
+    void on_read(beast::error_code ec);
+    void handle(bhttp::request<bhttp::string_body>&& req);
+    void start_async(const async_handler& h, request&& req);
+    void upgrade(const ws_route& route, bhttp::request<bhttp::string_body>&& beast_req, const request& req);
+    void send(response r, bool force_close = false);
+    void on_write(bool close, beast::error_code ec);
+    void close_now();
+    void lingering_close();
+    void drain();
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+    std::shared_ptr<server_state> state_;
+    std::string remote_;
+
+    bool busy_ = false;         // a request is being handled or answered
+    bool close_after_ = false;  // stop() asked: close once the current answer is written
+    bool keep_alive_ = true;
+    bool head_ = false;
+    unsigned version_ = 11;
+    std::string route_label_;
+    std::string method_label_;
+    std::chrono::steady_clock::time_point started_;
+
+    std::uint64_t serial_ = 0;
+    std::shared_ptr<pending_reply> pending_;
+    asio::steady_timer handler_timer_;
+    std::optional<bhttp::response<bhttp::string_body>> res_;
+    std::array<char, 4096> drain_buffer_{};
+};
+
+class ws_connection;
+
+struct hub_entry {
+    std::weak_ptr<ws_connection> conn;
+    std::shared_ptr<executor_gate> gate;
+};
+
+struct hub_state {
+    explicit hub_state(ws_hub_options o) : options(o) {}
+
+    ws_hub_options options;
+    std::mutex mutex;
+    std::unordered_map<const ws_connection*, hub_entry> conns;
+    std::atomic<std::uint64_t> connections_total{0};
+    std::atomic<std::uint64_t> messages_sent{0};
+    std::atomic<std::uint64_t> clients_dropped{0};
+
+    void add(const std::shared_ptr<ws_connection>& c, std::shared_ptr<executor_gate> gate);
+    void remove(const ws_connection* c);
+};
+
+using shared_message = std::shared_ptr<const ws_message>;
+
+class ws_connection : public connection, public std::enable_shared_from_this<ws_connection> {
+public:
+    ws_connection(tcp::socket&& socket, std::shared_ptr<server_state> state,
+                  std::shared_ptr<hub_state> hub, ws_filter filter);
+    ~ws_connection() override;
+    ws_connection(const ws_connection&) = delete;
+    ws_connection& operator=(const ws_connection&) = delete;
+
+    void run(bhttp::request<bhttp::string_body> req);
+    void shutdown() override;
+
+    /// Any thread: true when the filter takes the message.
+    bool wants(const ws_message& m) const noexcept;
+
+    enum class enqueue_result { queued, dropped, closed };
+    /// Any thread, never blocks on the network.
+    enqueue_result enqueue(const shared_message& m);
+
+private:
+    void on_accept(beast::error_code ec);
+    void do_read();
+    void do_write();
+    void hard_close();
+    void finish();
+
+    websocket::stream<beast::tcp_stream> ws_;
+    std::shared_ptr<server_state> state_;
+    std::shared_ptr<hub_state> hub_;
+    ws_filter filter_;
+    beast::flat_buffer read_buffer_;
+
+    std::mutex mutex_;  // guards the queue: broadcasters push from their own threads
+    std::deque<shared_message> queue_;  // the front is the one being written
+    bool writing_ = false;
+    bool closed_ = false;
+};
+
+}  // namespace eqm::http::detail
