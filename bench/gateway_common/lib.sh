@@ -1,0 +1,126 @@
+# Shared by the bench/gateway_*/run scripts: a scratch folder, free ports, a Mosquitto, an
+# eqm-gateway, registry commands, metrics, and the mqtt_flood publisher. Sourced, not run.
+# Everything started through start_bg is stopped on exit.
+set -euo pipefail
+bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${EQM_BUILD_DIR:-$bench_root/build}
+case "$build" in /*) ;; *) build=$bench_root/$build ;; esac
+gateway_bin=${EQM_GATEWAY_BIN:-$build/gateway/eqm-gateway}
+work=$(mktemp -d "${TMPDIR:-/tmp}/eqm-bench.XXXXXX")
+bg_pids=()
+bench_cleanup() {
+  local pid
+  for pid in "${bg_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${bg_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ "${EQM_BENCH_KEEP:-0}" = 1 ] && echo "bench: files kept in $work" || rm -rf "$work"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+note() { echo "bench: $*" >&2; }
+die() { echo "bench: $*" >&2; exit 1; }
+now_ts() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
+now_s() { date +%s.%N; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p _
+  for _ in $(seq 100); do p=$((20000 + RANDOM % 40000)); port_open "$p" || { echo "$p"; return 0; }; done
+  die "no free port"
+}
+wait_for() {  # wait_for SECONDS WHAT COMMAND...
+  local seconds=$1 what=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@"; do [ "$SECONDS" -lt "$deadline" ] || die "timed out waiting for $what"; sleep 0.1; done
+}
+start_bg() {  # start_bg LOG COMMAND...: sets bg_pid
+  local log=$1; shift
+  "$@" >"$log" 2>&1 &
+  bg_pid=$!
+  bg_pids+=("$bg_pid")
+}
+[ -x "$gateway_bin" ] || die "no eqm-gateway at $gateway_bin (build it, or set EQM_BUILD_DIR / EQM_GATEWAY_BIN)"
+
+# The publisher: built by CMake with the benchmarks, else compiled here once.
+flood=$build/bench/gateway_common/mqtt_flood
+if [ ! -x "$flood" ]; then
+  flood=$work/mqtt_flood
+  g++ -O2 -std=c++23 -o "$flood" "$bench_root/bench/gateway_common/mqtt_flood.cpp" \
+    -lpaho-mqttpp3 -lpaho-mqtt3as || die "cannot compile mqtt_flood"
+fi
+
+start_broker() {  # start_broker: sets mqtt_port, broker_pid
+  mqtt_port=$(free_port)
+  {
+    [ "$(id -u)" = 0 ] && echo "user root"
+    echo "listener $mqtt_port 127.0.0.1"
+    echo "allow_anonymous true"
+    echo "persistence false"
+    # Same limits as deploy/mosquitto/city.conf; QoS 0 floods must not be dropped for the
+    # subscribers being compared.
+    echo "max_queued_messages 1000000"
+    echo "max_queued_bytes 0"
+    echo "max_packet_size 4195328"
+    echo "set_tcp_nodelay true"
+  } >"$work/mosquitto.conf"
+  start_bg "$work/mosquitto.log" /usr/sbin/mosquitto -c "$work/mosquitto.conf"
+  broker_pid=$bg_pid
+  wait_for 10 "mosquitto" port_open "$mqtt_port"
+}
+
+start_gateway() {  # start_gateway NAME: sets http_port, gateway_pid
+  http_port=$(free_port)
+  start_bg "$work/gateway-$1.log" "$gateway_bin" --city 450100 --local-mqtt "tcp://127.0.0.1:$mqtt_port" \
+    --central-mqtt "tcp://127.0.0.1:$mqtt_port" --db "$work/gateway-$1.db" \
+    --listen "127.0.0.1:$http_port" --log-level warn
+  gateway_pid=$bg_pid
+  wait_for 30 "eqm-gateway" gateway_up
+}
+gateway_up() {
+  local h
+  h=$(curl -fsS "http://127.0.0.1:$http_port/healthz" 2>/dev/null) || return 1
+  [[ "$h" == *'"local_mqtt":true'* && "$h" == *'"central_mqtt":true'* ]]
+}
+# metric NAME_WITH_LABELS: sum of the matching samples in /metrics.
+metric() {
+  curl -fsS "http://127.0.0.1:$http_port/metrics" |
+    awk -v m="$1" 'index($0, m) == 1 { s += $NF } END { printf "%d\n", s }'
+}
+# register_devices PREFIX COUNT CLASS [BADGE]: registry_upsert commands of at most 1,500
+# devices each (the 256 KiB payload limit), and one person with BADGE.
+register_devices() {
+  local prefix=$1 count=$2 cls=$3 badge=${4:-} from=0 chunk=1500 to people i cmd=0
+  while [ "$from" -lt "$count" ]; do
+    to=$((from + chunk)); [ "$to" -gt "$count" ] && to=$count
+    people='[]'
+    [ -n "$badge" ] && people="[{\"id\":\"bench-officer\",\"name\":\"Bench Officer\",\"role\":\"officer\",\"city\":\"450100\",\"badge\":\"$badge\"}]"
+    {
+      printf '{"cmd_id":"bench-reg-%s-%d","ts":"%s","type":"registry_upsert","people":%s,"devices":[' "$prefix" "$cmd" "$(now_ts)" "$people"
+      for ((i = from; i < to; i++)); do
+        [ "$i" -gt "$from" ] && printf ','
+        printf '{"id":"%s%d","class":"%s","model":"M1","city":"450100"}' "$prefix" "$i" "$cls"
+      done
+      printf ']}'
+    } >"$work/registry-$cmd.json"
+    mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -q 1 -t eqm/v1/city/450100/srv/cmd -f "$work/registry-$cmd.json"
+    cmd=$((cmd + 1)); from=$to
+  done
+  local last=$((count - 1))
+  registered() { curl -fsS "http://127.0.0.1:$http_port/api/v1/devices/$prefix$last" 2>/dev/null | grep -q '"registered":true'; }
+  wait_for 120 "$count devices to be registered" registered
+}
+# wait_counter COMMAND TARGET: polls COMMAND (prints a number) until it reaches TARGET or stops
+# moving for 3 s; prints "<value> <seconds since start_s until the last change>".
+wait_counter() {
+  local cmd=$1 target=$2 value=0 last_value=-1 last_change idle
+  last_change=$(now_s)
+  while :; do
+    value=$(eval "$cmd" 2>/dev/null || echo 0)
+    if [ "$value" != "$last_value" ]; then last_value=$value; last_change=$(now_s); fi
+    [ "$value" -ge "$target" ] && break
+    idle=$(awk -v a="$(now_s)" -v b="$last_change" 'BEGIN { print (a - b > 3) ? 1 : 0 }')
+    [ "$idle" = 1 ] && break
+    sleep 0.05
+  done
+  echo "$value $(awk -v a="$last_change" -v b="$start_s" 'BEGIN { printf "%.3f", a - b }')"
+}
+calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }  # calc EXPR [DECIMALS]
