@@ -28,25 +28,6 @@ result<fleet_size> parse_size(const nlohmann::json& j, fleet_size base, const st
 
 }  // namespace
 
-const std::vector<city_info>& guangxi_cities() {
-    static const std::vector<city_info> cities{
-        {"450100", "Nanning", 22.803, 108.321},      {"450200", "Liuzhou", 24.327, 109.427},
-        {"450300", "Guilin", 25.253, 110.300},       {"450400", "Wuzhou", 23.462, 111.276},
-        {"450500", "Beihai", 21.473, 109.164},       {"450600", "Fangchenggang", 21.673, 108.348},
-        {"450700", "Qinzhou", 21.887, 108.626},      {"450800", "Guigang", 23.103, 109.586},
-        {"450900", "Yulin", 22.653, 110.140},        {"451000", "Baise", 23.893, 106.632},
-        {"451100", "Hezhou", 24.412, 111.545},       {"451200", "Hechi", 24.701, 108.123},
-        {"451300", "Laibin", 23.722, 109.606},       {"451400", "Chongzuo", 22.392, 107.359},
-    };
-    return cities;
-}
-
-const city_info* find_city(std::string_view code) {
-    for (const auto& c : guangxi_cities())
-        if (c.code == code) return &c;
-    return nullptr;
-}
-
 fleet_size fleet_config::for_city(const std::string& code) const {
     auto it = per_city.find(code);
     return it == per_city.end() ? defaults : it->second;

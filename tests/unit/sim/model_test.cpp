@@ -208,7 +208,7 @@ TEST_CASE("fleet files: defaults, per-city overrides and rejected input") {
 
 TEST_CASE("the default fleet of all 14 cities") {
     std::vector<std::string> codes;
-    for (const auto& c : guangxi_cities()) codes.push_back(c.code);
+    for (const auto& c : eqm::region_cities) codes.emplace_back(c.code);
     REQUIRE(codes.size() == 14);
     fleet_model m(codes, fleet_config{}, 1, morning);
     CHECK(m.devices().size() == 14u * (60 + 6 + 12 + 4));

@@ -4,6 +4,7 @@
 /// (seeded from the run seed and the device id), and the clock is the simulated clock, so the
 /// same seed, start and fleet always give the same sequence of messages: eqm-sim's dry run and
 /// its live run produce the same events until a dock refuses a check-out.
+#include "eqm/domain/region.hpp"
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -49,16 +50,9 @@ private:
 /// The seed of a named stream within a run: distinct names give independent streams.
 std::uint64_t stream_seed(std::uint64_t run_seed, std::string_view name);
 
-/// One of the region's cities (ARCHITECTURE.md, Region data).
-struct city_info {
-    std::string code;
-    std::string name;
-    double lat = 0, lon = 0;
-};
-/// The 14 prefecture-level cities of Guangxi, by code.
-const std::vector<city_info>& guangxi_cities();
-/// The city with this code, or nullptr.
-const city_info* find_city(std::string_view code);
+/// The region's cities come from libs/domain (eqm/domain/region.hpp).
+using eqm::city_info;
+using eqm::find_city;
 
 /// How many of each thing a city has.
 struct fleet_size {
