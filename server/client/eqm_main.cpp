@@ -1,0 +1,332 @@
+// eqm: the operator's command-line client of eqm-server's REST API.
+// - `eqm login` stores a bearer token under $XDG_CONFIG_HOME/eqm (or ~/.config/eqm);
+// - `eqm devices list|show|import`, `eqm checkout`, `eqm checkin` call /api/v1.
+// The server comes from --server, else $EQM_SERVER, else the one logged in to, else
+// http://127.0.0.1:8080.
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "rest_client.hpp"
+
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr int exit_refused = 1;   ///< the server answered with a problem
+constexpr int exit_usage = 2;     ///< bad command line or local input
+constexpr int exit_offline = 3;   ///< the server could not be reached
+
+fs::path config_dir() {
+    if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) return fs::path(x) / "eqm";
+    if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".config" / "eqm";
+    return fs::path(".eqm");
+}
+
+fs::path token_path() { return config_dir() / "token.json"; }
+
+json load_login() {
+    std::ifstream in(token_path());
+    if (!in) return json::object();
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto j = json::parse(ss.str(), nullptr, false);
+    return j.is_object() ? j : json::object();
+}
+
+bool save_login(const json& j) {
+    std::error_code ec;
+    fs::create_directories(config_dir(), ec);
+    const auto path = token_path();
+    {
+        std::ofstream out(path, std::ios::trunc);
+        if (!out) return false;
+        out << j.dump(2) << '\n';
+    }
+    // The token is a credential: owner-only.
+    return ::chmod(path.c_str(), S_IRUSR | S_IWUSR) == 0;
+}
+
+std::string read_password() {
+    std::string pw;
+    const bool tty = ::isatty(STDIN_FILENO) != 0;
+    termios old{};
+    if (tty) {
+        std::cerr << "password: " << std::flush;
+        ::tcgetattr(STDIN_FILENO, &old);
+        termios quiet = old;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+        ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    std::getline(std::cin, pw);
+    if (tty) {
+        ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
+        std::cerr << '\n';
+    }
+    while (!pw.empty() && (pw.back() == '\r' || pw.back() == '\n')) pw.pop_back();
+    return pw;
+}
+
+/// Percent-encodes a query or path value.
+std::string encode(std::string_view s) {
+    std::ostringstream o;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            o << c;
+        } else {
+            o << '%' << std::uppercase << std::hex << std::setw(2) << std::setfill('0')
+              << static_cast<int>(c) << std::nouppercase << std::dec;
+        }
+    }
+    return o.str();
+}
+
+struct context {
+    std::string server;
+    bool json_output = false;
+
+    std::string resolved_server() const {
+        if (!server.empty()) return server;
+        if (const char* e = std::getenv("EQM_SERVER"); e && *e) return e;
+        auto saved = load_login();
+        if (saved.contains("server") && saved["server"].is_string()) return saved["server"];
+        return "http://127.0.0.1:8080";
+    }
+};
+
+/// Prints a problem body (or whatever came back) and returns the exit code for it.
+int report_failure(const eqm::client::http_reply& r) {
+    auto j = json::parse(r.body, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.contains("title")) {
+        std::cerr << "error " << r.status << ": " << j.value("title", "") ;
+        if (j.contains("detail")) std::cerr << ": " << j.value("detail", "");
+        if (j.contains("field")) std::cerr << " [field " << j.value("field", "") << "]";
+        std::cerr << '\n';
+        if (j.contains("errors") && j["errors"].is_array()) {
+            for (const auto& e : j["errors"])
+                std::cerr << "  line " << e.value("line", 0) << " (" << e.value("id", "") << "): "
+                          << e.value("field", "") << ": " << e.value("message", "") << '\n';
+        }
+    } else {
+        std::cerr << "error " << r.status << ": " << r.body << '\n';
+    }
+    return r.status == 401 ? exit_usage : exit_refused;
+}
+
+/// Calls the API with the saved token; prints errors; returns the body on 2xx.
+std::optional<json> call(const context& ctx, std::string_view method, const std::string& target,
+                         const std::string& body, int& code,
+                         const eqm::client::header_fields& extra = {},
+                         const eqm::client::progress_fn& progress = {}) {
+    auto url = eqm::client::parse_server_url(ctx.resolved_server());
+    if (!url) {
+        std::cerr << "eqm: " << url.error().describe() << '\n';
+        code = exit_usage;
+        return std::nullopt;
+    }
+    eqm::client::header_fields headers = extra;
+    auto saved = load_login();
+    if (saved.contains("token") && saved["token"].is_string())
+        headers.emplace_back("Authorization", "Bearer " + saved["token"].get<std::string>());
+    eqm::client::rest_connection conn(*url);
+    auto r = conn.call(method, target, body, headers, progress);
+    if (!r) {
+        std::cerr << "eqm: " << r.error().message << '\n';
+        code = exit_offline;
+        return std::nullopt;
+    }
+    if (r->status == 401) std::cerr << "eqm: not logged in or the token expired; run `eqm login`\n";
+    if (r->status < 200 || r->status >= 300) {
+        code = report_failure(*r);
+        return std::nullopt;
+    }
+    auto j = json::parse(r->body, nullptr, false);
+    code = 0;
+    return j.is_discarded() ? json(r->body) : j;
+}
+
+std::string cell(const json& j, const char* key) {
+    if (!j.contains(key) || j[key].is_null()) return "-";
+    if (j[key].is_string()) return j[key].get<std::string>();
+    return j[key].dump();
+}
+
+void print_device_table(const json& list) {
+    std::cout << std::left << std::setw(20) << "ID" << std::setw(12) << "CLASS" << std::setw(8)
+              << "CITY" << std::setw(13) << "STATUS" << std::setw(16) << "HOLDER" << std::setw(7)
+              << "READY" << "LAST SEEN\n";
+    for (const auto& d : list) {
+        const bool ready = d.contains("readiness") && d["readiness"].value("ready", false);
+        std::cout << std::left << std::setw(20) << cell(d, "id") << std::setw(12)
+                  << cell(d, "class") << std::setw(8) << cell(d, "city") << std::setw(13)
+                  << cell(d, "status") << std::setw(16) << cell(d, "holder") << std::setw(7)
+                  << (ready ? "yes" : "no") << cell(d, "last_seen") << '\n';
+    }
+}
+
+void print_device(const json& d) {
+    for (const auto& [k, v] : d.items()) {
+        if (k == "readiness" || k == "telemetry") continue;
+        std::cout << std::left << std::setw(18) << k << (v.is_string() ? v.get<std::string>() : v.dump())
+                  << '\n';
+    }
+    if (d.contains("readiness")) {
+        const auto& r = d["readiness"];
+        std::cout << std::setw(18) << "ready" << (r.value("ready", false) ? "yes" : "no") << '\n';
+        if (r.contains("problems"))
+            for (const auto& p : r["problems"])
+                std::cout << "  - " << p.value("code", "") << ": " << p.value("message", "") << '\n';
+    }
+    if (d.contains("telemetry")) std::cout << std::setw(18) << "telemetry" << d["telemetry"].dump() << '\n';
+}
+
+/// Draws `[#####     ]  42%` on stderr, in place.
+void draw_progress(std::size_t sent, std::size_t total) {
+    constexpr int width = 40;
+    const double f = total == 0 ? 1.0 : static_cast<double>(sent) / static_cast<double>(total);
+    const int filled = static_cast<int>(f * width);
+    std::cerr << "\r[" << std::string(static_cast<std::size_t>(filled), '#')
+              << std::string(static_cast<std::size_t>(width - filled), ' ') << "] "
+              << std::setw(3) << static_cast<int>(f * 100) << "% " << sent << '/' << total
+              << " bytes" << std::flush;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"eqm: operator client of the eqm regional dispatcher (eqm-server)"};
+    context ctx;
+    app.add_option("--server", ctx.server,
+                   "server URL, e.g. http://127.0.0.1:8080 (default: $EQM_SERVER, then the server "
+                   "of the last login, then http://127.0.0.1:8080)");
+    app.add_flag("--json", ctx.json_output, "print the server's JSON instead of a table");
+    app.require_subcommand(1);
+    int code = 0;
+
+    auto* login = app.add_subcommand("login", "log in; the password is read from stdin (hidden on a terminal)");
+    std::string name;
+    login->add_option("--name", name, "login name")->required();
+    login->callback([&] {
+        const auto pw = read_password();
+        auto body = json{{"name", name}, {"password", pw}}.dump();
+        auto j = call(ctx, "POST", "/api/v1/auth/login", body, code);
+        if (!j) return;
+        json saved{{"server", ctx.resolved_server()},
+                   {"token", (*j)["token"]},
+                   {"expires_at", (*j)["expires_at"]},
+                   {"name", name},
+                   {"role", (*j)["role"]},
+                   {"city", (*j)["city"]}};
+        if (!save_login(saved)) {
+            std::cerr << "eqm: cannot write " << token_path() << '\n';
+            code = exit_usage;
+            return;
+        }
+        std::cout << "logged in as " << name << " (" << cell(*j, "role") << ", city "
+                  << cell(*j, "city") << ") until " << cell(*j, "expires_at") << '\n';
+    });
+
+    auto* devices = app.add_subcommand("devices", "list, show and import devices");
+    devices->require_subcommand(1);
+    auto* list = devices->add_subcommand("list", "list devices");
+    std::string city, cls, status;
+    list->add_option("--city", city, "only this city (6-digit code)");
+    list->add_option("--class", cls, "only this class: body_camera, drone, analyzer, dock");
+    list->add_option("--status", status, "only this custody status, e.g. available");
+    list->callback([&] {
+        std::string q;
+        auto add = [&](const char* k, const std::string& v) {
+            if (v.empty()) return;
+            q += q.empty() ? '?' : '&';
+            q += k;
+            q += '=';
+            q += encode(v);
+        };
+        add("city", city);
+        add("class", cls);
+        add("status", status);
+        auto j = call(ctx, "GET", "/api/v1/devices" + q, "", code);
+        if (!j) return;
+        if (ctx.json_output) {
+            std::cout << j->dump(2) << '\n';
+        } else {
+            print_device_table(*j);
+        }
+    });
+    auto* show = devices->add_subcommand("show", "show one device");
+    std::string id;
+    show->add_option("ID", id, "device id")->required();
+    show->callback([&] {
+        auto j = call(ctx, "GET", "/api/v1/devices/" + encode(id), "", code);
+        if (!j) return;
+        if (ctx.json_output) {
+            std::cout << j->dump(2) << '\n';
+        } else {
+            print_device(*j);
+        }
+    });
+    auto* import = devices->add_subcommand(
+        "import", "import devices from a CSV file, all or nothing (header id,class,model,city,...)");
+    std::string file;
+    import->add_option("FILE", file, "CSV file")->required()->check(CLI::ExistingFile);
+    import->callback([&] {
+        std::ifstream in(file, std::ios::binary);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        const auto body = ss.str();
+        const bool tty = ::isatty(STDERR_FILENO) != 0;
+        auto j = call(ctx, "POST", "/api/v1/devices/import", body, code,
+                      {{"Content-Type", "text/csv"}}, [tty](std::size_t s, std::size_t t) {
+                          if (tty) draw_progress(s, t);
+                      });
+        if (tty) std::cerr << '\n';
+        if (!j) return;
+        std::cout << "imported " << j->value("imported", 0) << " devices\n";
+    });
+
+    auto* checkout = app.add_subcommand("checkout", "check a device out (through its city gateway)");
+    std::string badge, due;
+    checkout->add_option("ID", id, "device id")->required();
+    checkout->add_option("--badge", badge, "badge of the person taking it")->required();
+    checkout->add_option("--due", due, "return due, e.g. 2026-11-26T18:00:00.000Z");
+    checkout->callback([&] {
+        json body{{"badge", badge}};
+        if (!due.empty()) body["due"] = due;
+        auto j = call(ctx, "POST", "/api/v1/devices/" + encode(id) + "/checkout", body.dump(), code);
+        if (!j) return;
+        std::cout << id << " checked out to " << badge;
+        if (j->contains("record_index")) std::cout << " (ledger record " << (*j)["record_index"] << ")";
+        std::cout << '\n';
+    });
+
+    auto* checkin = app.add_subcommand("checkin", "check a device in (through its city gateway)");
+    std::string condition, note;
+    checkin->add_option("ID", id, "device id")->required();
+    checkin->add_option("--condition", condition, "good, damaged or needs_service");
+    checkin->add_option("--note", note, "free text, up to 512 characters");
+    checkin->callback([&] {
+        json body = json::object();
+        if (!condition.empty()) body["condition"] = condition;
+        if (!note.empty()) body["note"] = note;
+        auto j = call(ctx, "POST", "/api/v1/devices/" + encode(id) + "/checkin", body.dump(), code);
+        if (!j) return;
+        std::cout << id << " checked in";
+        if (j->contains("device")) std::cout << ", now " << cell((*j)["device"], "status");
+        std::cout << '\n';
+    });
+
+    CLI11_PARSE(app, argc, argv);
+    return code;
+}

@@ -1,0 +1,210 @@
+#pragma once
+/// The regional read model behind one interface. Handlers and the ingest path talk only to
+/// `region_store`; `open_sqlite_region_store` is the embedded engine (SQLite, WAL, versioned
+/// migrations). A second engine (PostgreSQL) implements the same interface.
+///
+/// Every method is safe to call from any thread. Every write is one transaction: a method that
+/// fails leaves the store exactly as it was.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "eqm/domain/custody.hpp"
+#include "eqm/domain/error.hpp"
+#include "eqm/domain/payloads.hpp"
+#include "eqm/domain/time.hpp"
+
+namespace eqm::server {
+
+/// The latest one-minute telemetry summary of a device.
+struct telemetry_view {
+    clock_ms minute{};
+    std::uint64_t count = 0;
+    double battery_pct_min = 0;
+    double battery_pct_last = 0;
+    double storage_free_mb_last = 0;
+    double temp_c_max = 0;
+    std::optional<gps_fix> gps;
+};
+
+/// A device as the region sees it: its registry record, custody and last report.
+struct device_view {
+    device_record record;
+    custody_state status = custody_state::available;
+    std::optional<std::string> holder;
+    std::optional<clock_ms> due;
+    bool online = false;
+    bool locked = false;
+    std::optional<std::string> fw;
+    std::optional<clock_ms> last_seen;
+    std::optional<telemetry_view> telemetry;
+};
+
+/// Filters of GET /devices; empty fields match everything.
+struct device_filter {
+    std::optional<std::string> city;
+    std::optional<std::string> cls;
+    std::optional<std::string> status;
+};
+
+/// One custody ledger record as the server keeps it.
+struct custody_entry {
+    std::string city;
+    custody_record record;
+    bool verified = true;  ///< false: it came after a break of its city's chain
+};
+
+/// An alert, raised by a gateway or by the server itself (ledger_broken).
+struct alert_view {
+    std::string id;
+    std::string city;
+    alert_type type{};
+    alert_state state{};
+    alert_severity severity{};
+    std::string detail;
+    std::optional<std::string> device_id;
+    clock_ms raised_at{};
+    clock_ms updated_at{};
+    std::optional<std::string> acked_by;
+    std::optional<clock_ms> acked_at;
+};
+
+/// A city gateway's link state.
+struct gateway_view {
+    std::string city;
+    std::optional<std::string> gw_id;
+    bool online = false;
+    std::uint64_t bd_seq = 0;
+    std::optional<std::string> version;
+    std::optional<clock_ms> last_seen;
+    std::uint64_t applied_seq = 0;
+};
+
+/// A user of the REST API.
+struct user_account {
+    std::string id;
+    std::string name;
+    person_role role = person_role::officer;
+    std::optional<std::string> city;
+    std::optional<std::string> badge;
+    bool active = true;
+    std::string password_hash;  ///< argon2id string (crypto_pwhash_str)
+};
+
+/// A command waiting in the outbox for its gateway's command_result.
+struct outbox_entry {
+    std::string cmd_id;
+    std::string city;
+    std::string type;
+    std::string payload;  ///< the srv_cmd JSON text, published as is
+    std::uint32_t attempts = 0;
+};
+
+/// One gw/events batch to apply.
+struct batch_input {
+    std::string city;  ///< from the topic
+    gw_events batch;
+    /// Seq ranges the gateway dropped by policy (`skipped`): delivered, not a gap.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> skipped;
+    clock_ms now{};
+};
+
+/// What applying a batch did. Everything here is committed.
+struct batch_outcome {
+    std::uint64_t upto_seq = 0;                ///< every event up to it is applied
+    std::optional<std::uint64_t> resend_from;  ///< a gap: the first missing seq
+    std::size_t applied = 0;
+    std::size_t duplicates = 0;
+    std::vector<std::string> changed_devices;        ///< custody or link state changed
+    std::vector<alert_view> alerts;                  ///< raised, cleared, or ledger breaks
+    std::vector<command_result_body> command_results;
+};
+
+/// What a gw/state message did.
+enum class gateway_transition {
+    came_online,  ///< a birth
+    went_offline, ///< a Last Will matching the live session
+    stale_will,   ///< a Last Will of an older session: ignored
+};
+
+/// The storage interface of the dispatcher.
+class region_store {
+public:
+    virtual ~region_store() = default;
+
+    // --- registry ------------------------------------------------------------------------
+    /// Adds a device; errc::conflict when the id exists.
+    virtual result<void> insert_device(const device_record& d, clock_ms now) = 0;
+    /// Adds several devices, all or none (errc::conflict naming the first existing id).
+    virtual result<void> insert_devices(std::span<const device_record> devices, clock_ms now) = 0;
+    /// Replaces a device's registry record; errc::not_found when unknown.
+    virtual result<void> update_device(const device_record& d, clock_ms now) = 0;
+    virtual result<std::optional<device_view>> find_device(std::string_view id) = 0;
+    virtual result<std::vector<device_view>> list_devices(const device_filter& filter) = 0;
+    /// The registry records of the devices of a city (for a full registry sync).
+    virtual result<std::vector<device_record>> registry_of_city(std::string_view city) = 0;
+    /// The people with a badge who may take equipment in `city`: its own users and the
+    /// region-wide ones (no home city).
+    virtual result<std::vector<person_record>> people_for_city(std::string_view city) = 0;
+    /// Which device ids of `ids` exist already.
+    virtual result<std::vector<std::string>> existing_device_ids(std::span<const std::string> ids) = 0;
+
+    // --- custody -------------------------------------------------------------------------
+    /// A device's custody history, newest first.
+    virtual result<std::vector<custody_entry>> custody_of_device(std::string_view id,
+                                                                 std::size_t limit) = 0;
+
+    // --- ingest --------------------------------------------------------------------------
+    /// Applies a batch in one transaction: events in seq order, each once (by msg_id), stops
+    /// at a gap; custody records are checked against the city's hash chain.
+    virtual result<batch_outcome> apply_batch(const batch_input& in) = 0;
+    /// Applies a gw/state birth or Last Will with the bd_seq rule.
+    virtual result<gateway_transition> apply_gateway_state(std::string_view city,
+                                                           const gw_state& s, clock_ms now) = 0;
+    virtual result<void> record_dead_letter(std::string_view topic, std::string_view payload,
+                                            std::string_view reason, clock_ms now) = 0;
+    virtual result<std::uint64_t> dead_letter_count() = 0;
+    virtual result<std::vector<gateway_view>> gateways() = 0;
+    virtual result<std::optional<gateway_view>> gateway(std::string_view city) = 0;
+
+    // --- alerts --------------------------------------------------------------------------
+    virtual result<std::vector<alert_view>> list_alerts(std::optional<std::string> city,
+                                                        bool raised_only) = 0;
+    virtual result<std::optional<alert_view>> find_alert(std::string_view id) = 0;
+    /// Marks an alert acknowledged; errc::not_found when unknown.
+    virtual result<alert_view> ack_alert(std::string_view id, std::string_view by,
+                                         clock_ms now) = 0;
+
+    // --- users and tokens ----------------------------------------------------------------
+    /// errc::conflict when the name or badge is taken.
+    virtual result<void> insert_user(const user_account& u) = 0;
+    virtual result<std::optional<user_account>> find_user_by_name(std::string_view name) = 0;
+    virtual result<void> insert_token(std::string_view token_hash, std::string_view user_id,
+                                      clock_ms expires_at) = 0;
+    /// The active user a token hash belongs to, when it has not expired.
+    virtual result<std::optional<user_account>> user_for_token(std::string_view token_hash,
+                                                               clock_ms now) = 0;
+
+    // --- command outbox ------------------------------------------------------------------
+    virtual result<void> enqueue_command(const outbox_entry& e, clock_ms now) = 0;
+    /// Commands of a city still waiting for their result, oldest first.
+    virtual result<std::vector<outbox_entry>> pending_commands(std::string_view city) = 0;
+    virtual result<void> mark_command_sent(std::string_view cmd_id, clock_ms now) = 0;
+    /// Takes a command out of the outbox without a result (a custody request nobody waits
+    /// for any more must not run hours later).
+    virtual result<void> abandon_command(std::string_view cmd_id, std::string_view reason,
+                                         clock_ms now) = 0;
+    /// The stored result of a command ("ok", "rejected:x"), when it has one.
+    virtual result<std::optional<std::string>> command_result(std::string_view cmd_id) = 0;
+};
+
+/// Opens (creating and migrating) the SQLite engine at `path`.
+result<std::unique_ptr<region_store>> open_sqlite_region_store(const std::filesystem::path& path);
+
+}  // namespace eqm::server
