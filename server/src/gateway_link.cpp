@@ -17,35 +17,10 @@ clock_ms system_now() {
 }
 
 namespace {
-constexpr std::size_t max_skipped_ranges = 1000;
 constexpr std::size_t cmd_id_random_bytes = 8;
 /// A queue item that is not a message: the session just came up.
 constexpr std::string_view connected_marker = "$eqm/connected";
 
-/// Reads and removes the optional `skipped` of a gw_events object: `[[from, to], ...]`.
-result<std::vector<std::pair<std::uint64_t, std::uint64_t>>> take_skipped(json& j) {
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
-    auto it = j.find("skipped");
-    if (it == j.end()) return out;
-    const json s = *it;
-    j.erase(it);
-    if (!s.is_array()) return fail(errc::bad_field, "skipped", "must be an array of [from, to]");
-    if (s.size() > max_skipped_ranges)
-        return fail(errc::bad_field, "skipped", "at most 1000 ranges");
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const auto& r = s[i];
-        const std::string field = "skipped[" + std::to_string(i) + "]";
-        if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() ||
-            !r[1].is_number_unsigned())
-            return fail(errc::bad_field, field, "must be [from_seq, to_seq] of integers");
-        const auto from = r[0].get<std::uint64_t>();
-        const auto to = r[1].get<std::uint64_t>();
-        if (from < 1 || from > to)
-            return fail(errc::bad_field, field, "needs 1 <= from_seq <= to_seq");
-        out.emplace_back(from, to);
-    }
-    return out;
-}
 }  // namespace
 
 gateway_link::gateway_link(region_store& store, http::ws_hub& hub, clock_fn clock)
@@ -194,17 +169,17 @@ void gateway_link::on_gateway_state(const std::string& city, const std::string& 
 
 void gateway_link::on_gateway_events(const std::string& city, const std::string& payload) {
     const auto topic = format_topic({topic_kind::gw_events, city});
-    if (payload.size() > max_gw_events_bytes)
-        return dead_letter(topic, payload.substr(0, 1024), "too_large: over 4 MiB");
-    auto j = json::parse(payload, nullptr, false);
-    if (j.is_discarded()) return dead_letter(topic, payload, "bad_json: not JSON");
-    if (!j.is_object()) return dead_letter(topic, payload, "bad_field: not a JSON object");
-    auto skipped = take_skipped(j);
-    if (!skipped) return dead_letter(topic, payload, skipped.error().describe());
-    auto batch = from_json_gw_events(j);
-    if (!batch) return dead_letter(topic, payload, batch.error().describe());
+    auto batch = parse_gw_events(payload);
+    if (!batch) {
+        // An oversized payload is kept only in part: the reason says what was wrong with it.
+        const bool huge = batch.error().code == errc::too_large;
+        return dead_letter(topic, huge ? payload.substr(0, 1024) : payload, batch.error().describe());
+    }
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> skipped;
+    for (const auto& r : batch->skipped.value_or(std::vector<seq_range>{}))
+        skipped.emplace_back(r.from_seq, r.to_seq);
 
-    batch_input in{city, std::move(*batch), std::move(*skipped), clock_()};
+    batch_input in{city, std::move(*batch), std::move(skipped), clock_()};
     auto out = store_.apply_batch(in);
     if (!out) {
         // Nothing is acked, so the gateway keeps the events and sends them again.
