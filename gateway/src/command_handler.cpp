@@ -1,0 +1,156 @@
+#include "command_handler.hpp"
+
+#include "event_log.hpp"
+#include "try.hpp"
+
+namespace eqm::gateway {
+namespace {
+
+command_result_body ok_result(const std::string& cmd_id, srv_cmd_type type,
+                              std::optional<std::string> detail = std::nullopt) {
+    return command_result_body{cmd_id, type, outcome::ok(), std::move(detail), std::nullopt};
+}
+
+command_result_body refused_result(const std::string& cmd_id, srv_cmd_type type, const error& e) {
+    std::string detail = e.describe();
+    if (detail.size() > max_detail_chars) detail.resize(max_detail_chars);
+    return command_result_body{cmd_id, type, outcome::rejected(e.code), detail, std::nullopt};
+}
+
+}  // namespace
+
+command_handler::command_handler(city_ledger& ledger, custody_desk& desk,
+                                 const gateway_config& config)
+    : ledger_(ledger), desk_(desk), config_(config) {}
+
+result<command_result_body> command_handler::apply(const srv_cmd& cmd, clock_ms now,
+                                                   command_effects& effects) {
+    return std::visit(
+        [&](const auto& body) -> result<command_result_body> {
+            using T = std::decay_t<decltype(body)>;
+            if constexpr (std::is_same_v<T, registry_upsert_cmd>) {
+                return registry(cmd.cmd_id, body);
+            } else if constexpr (std::is_same_v<T, reservation_upsert_cmd>) {
+                if (auto v = validate(body.reservation); !v)
+                    return refused_result(cmd.cmd_id, cmd.type(), v.error());
+                EQM_TRY(ledger_.upsert_reservation(body.reservation));
+                return ok_result(cmd.cmd_id, cmd.type());
+            } else if constexpr (std::is_same_v<T, reservation_cancel_cmd>) {
+                EQM_TRY_LET(found, ledger_.cancel_reservation(body.reservation_id));
+                return ok_result(cmd.cmd_id, cmd.type(),
+                                 found ? std::nullopt
+                                       : std::optional<std::string>{"unknown reservation; nothing "
+                                                                    "to cancel"});
+            } else if constexpr (std::is_same_v<T, transfer_order_cmd>) {
+                return transfer(cmd.cmd_id, body, now, effects);
+            } else if constexpr (std::is_same_v<T, device_lock_cmd>) {
+                return lock(cmd.cmd_id, body, now, effects);
+            } else {
+                return custody(cmd.cmd_id, body, now, effects);
+            }
+        },
+        cmd.body);
+}
+
+result<command_result_body> command_handler::registry(const std::string& cmd_id,
+                                                      const registry_upsert_cmd& c) {
+    std::vector<std::string> mine;
+    std::size_t other_city = 0;
+    for (const auto& d : c.devices) {
+        if (d.city != config_.city) {
+            ++other_city;
+            continue;
+        }
+        EQM_TRY(ledger_.upsert_device(d));
+        mine.push_back(d.id);
+    }
+    std::vector<std::string> people;
+    for (const auto& p : c.people) {
+        EQM_TRY(ledger_.upsert_person(p));
+        people.push_back(p.id);
+    }
+    if (c.full_sync.value_or(false)) {
+        EQM_TRY(ledger_.unregister_devices_except(mine));
+        EQM_TRY(ledger_.delete_people_except(people));
+    }
+    std::string detail = "devices=" + std::to_string(mine.size()) +
+                         " people=" + std::to_string(people.size());
+    if (other_city) detail += " ignored_other_city=" + std::to_string(other_city);
+    if (c.full_sync.value_or(false)) detail += " full_sync";
+    log_info("registry", "upsert cmd=" + log_value(cmd_id) + " " + detail);
+    return ok_result(cmd_id, srv_cmd_type::registry_upsert, detail);
+}
+
+result<command_result_body> command_handler::transfer(const std::string& cmd_id,
+                                                      const transfer_order_cmd& c, clock_ms now,
+                                                      command_effects& effects) {
+    const bool hand_over = c.step == transfer_step::hand_over;
+    const std::string& expected_city = hand_over ? c.from_city : c.to_city;
+    if (expected_city != config_.city)
+        return refused_result(cmd_id, srv_cmd_type::transfer_order,
+                              error{errc::bad_field, hand_over ? "from_city" : "to_city",
+                                    "this gateway serves city " + config_.city});
+    custody_input in;
+    in.device_id = c.device_id;
+    in.action = hand_over ? custody_action::transfer_out : custody_action::transfer_in;
+    in.transfer_id = c.transfer_id;
+    in.source = custody_source::server;
+    in.actor = "server";
+    in.request_id = cmd_id;
+    EQM_TRY_LET(d, desk_.decide(in, now));
+    effects.devices.push_back(c.device_id);
+    if (d.refusal) return refused_result(cmd_id, srv_cmd_type::transfer_order, *d.refusal);
+    auto r = ok_result(cmd_id, srv_cmd_type::transfer_order);
+    if (d.record) r.record_index = d.record->index;
+    return r;
+}
+
+result<command_result_body> command_handler::lock(const std::string& cmd_id,
+                                                  const device_lock_cmd& c, clock_ms now,
+                                                  command_effects& effects) {
+    EQM_TRY_LET(row, ledger_.load_custody(c.device_id));
+    row.custody.locked = c.locked;
+    row.lock_reason = c.locked ? c.reason : std::nullopt;
+    EQM_TRY(ledger_.save_custody(c.device_id, row));
+    device_cmd dc;
+    dc.cmd_id = cmd_id;
+    dc.ts = now;
+    dc.type = c.locked ? device_cmd_type::lock : device_cmd_type::unlock;
+    if (c.locked) dc.reason = c.reason;
+    effects.local_messages.emplace_back("eqm/v1/dev/" + c.device_id + "/cmd", to_json_text(dc));
+    effects.devices.push_back(c.device_id);
+    log_info("custody", std::string(c.locked ? "lock" : "unlock") + " device=" +
+                            log_value(c.device_id) + " cmd=" + log_value(cmd_id));
+    return ok_result(cmd_id, srv_cmd_type::device_lock);
+}
+
+result<command_result_body> command_handler::custody(const std::string& cmd_id,
+                                                     const custody_request_cmd& c, clock_ms now,
+                                                     command_effects& effects) {
+    if (c.action != custody_action::checkout && c.action != custody_action::checkin)
+        return refused_result(cmd_id, srv_cmd_type::custody_request,
+                              error{errc::bad_field, "action", "must be checkout or checkin"});
+    if (c.action == custody_action::checkout && !c.badge)
+        return refused_result(cmd_id, srv_cmd_type::custody_request,
+                              error{errc::bad_field, "badge", "is required for a checkout"});
+    custody_input in;
+    in.device_id = c.device_id;
+    in.action = c.action;
+    in.badge = c.badge;
+    in.actor = c.actor;
+    in.due = c.due;
+    in.condition = c.condition;
+    in.note = c.note;
+    in.source = custody_source::server;
+    in.request_id = cmd_id;
+    EQM_TRY_LET(d, desk_.decide(in, now));
+    effects.devices.push_back(c.device_id);
+    log_info("custody", std::string(to_string(c.action)) + " device=" + log_value(c.device_id) +
+                            " cmd=" + log_value(cmd_id) + " result=" + to_string(d.as_outcome()));
+    if (d.refusal) return refused_result(cmd_id, srv_cmd_type::custody_request, *d.refusal);
+    auto r = ok_result(cmd_id, srv_cmd_type::custody_request);
+    if (d.record) r.record_index = d.record->index;
+    return r;
+}
+
+}  // namespace eqm::gateway

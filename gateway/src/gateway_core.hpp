@@ -1,0 +1,144 @@
+#pragma once
+/// The core thread. Paho callbacks and HTTP handlers only push work items into one queue; this
+/// thread owns the SQLite connection and every piece of mutable state, and drains the queue in
+/// rounds. A round handles many telemetry messages in memory and many custody decisions in ONE
+/// transaction (group commit): it commits once, and only then publishes the acks and answers
+/// the HTTP requests of that round, so an ack never precedes its commit.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "alert_desk.hpp"
+#include "city_ledger.hpp"
+#include "command_handler.hpp"
+#include "custody_desk.hpp"
+#include "eqm/mqtt/message_queue.hpp"
+#include "gateway_config.hpp"
+#include "gateway_metrics.hpp"
+#include "outbox_pump.hpp"
+#include "telemetry_cache.hpp"
+
+namespace eqm::gateway {
+
+class gateway_core;
+
+/// The transaction of one round plus everything that waits for its commit.
+struct unit_of_work {
+    struct pending_ack {
+        std::string client_id;
+        std::string event_id;
+        outcome result;
+        bool durable = false;  ///< decided in this transaction (fails with it)
+    };
+    std::optional<store::transaction> tx;
+    std::optional<error> failure;  ///< set once something in the round failed to write
+    std::vector<pending_ack> acks;
+    /// Called after the commit with the failure (if any): HTTP answers.
+    std::vector<std::function<void(const std::optional<error>&)>> after;
+    std::vector<std::pair<std::string, std::string>> local_messages;
+    std::vector<std::string> alert_devices;
+    std::size_t decisions = 0;
+};
+
+/// Publishes on a broker; false when it is not connected.
+using publisher = std::function<bool(const std::string& topic, const std::string& payload)>;
+
+/// A task for the core thread (HTTP handlers, bd_seq persistence).
+using core_task = std::function<void(gateway_core&, unit_of_work&)>;
+
+class gateway_core {
+public:
+    /// Opens the ledger and loads the state. Fails when the database cannot be opened.
+    static result<std::unique_ptr<gateway_core>> open(gateway_config config);
+    ~gateway_core();
+
+    // --- called from any thread ---
+    /// A message from a broker (Paho's thread). Never blocks for long: the queue is bounded and
+    /// applies back-pressure to the broker connection when the core falls behind.
+    void on_message(bool central, std::string topic, std::string payload);
+    void on_connection(bool central, bool up);
+    /// Queues a task; false when the core is stopping.
+    bool post(core_task task);
+    /// bd_seq for the next central connect (bumped and persisted).
+    std::uint64_t next_bd_seq();
+    std::uint64_t current_bd_seq() const noexcept { return bd_seq_; }
+    void stop();
+
+    /// Set before run(): how to publish on each broker.
+    void set_publishers(publisher local, publisher central);
+
+    /// Runs the core loop on the calling thread until stop().
+    void run();
+
+    // --- core thread only (tasks) ---
+    city_ledger& ledger() noexcept { return ledger_; }
+    custody_desk& desk() noexcept { return desk_; }
+    gateway_metrics& metrics() noexcept { return metrics_; }
+    const gateway_config& config() const noexcept { return config_; }
+    const telemetry_cache& telemetry() const noexcept { return telemetry_; }
+    /// Begins the round's transaction if needed; false (with u.failure set) when it cannot.
+    bool ensure_tx(unit_of_work& u);
+    /// Marks the round failed and rolls back at once.
+    void fail_round(unit_of_work& u, const error& e);
+    /// Alert facts of one device (custody + registry + telemetry).
+    result<alert_facts> facts_for(const std::string& device_id);
+
+private:
+    struct inbound {
+        bool central = false;
+        std::string topic;
+        std::string payload;
+    };
+    struct link_change {
+        bool central = false;
+        bool up = false;
+    };
+    using work_item = std::variant<inbound, link_change, core_task>;
+
+    gateway_core(gateway_config config, city_ledger ledger);
+    result<void> load();
+    void reload_after_rollback();
+
+    void process(std::vector<work_item>& items);
+    void handle(inbound& m, unit_of_work& u);
+    void handle_local(const topic& t, const std::string& payload, unit_of_work& u);
+    void handle_central(const topic& t, const std::string& payload, unit_of_work& u);
+    void on_dock_event(const std::string& dock_id, const std::string& payload, unit_of_work& u);
+    void on_device_event(const std::string& device_id, const std::string& payload, unit_of_work& u);
+    void on_device_state(const std::string& device_id, const std::string& payload, unit_of_work& u);
+    void on_srv_cmd(const std::string& payload, unit_of_work& u);
+    void on_srv_ack(const std::string& payload, unit_of_work& u);
+    void reject_input(std::string_view kind, const error& e, std::string_view topic_text);
+    void finish(unit_of_work& u);
+    void publish_acks(unit_of_work& u);
+
+    void periodic(clock_ms now);
+    void flush_telemetry(clock_ms now);
+    void sweep_alerts(clock_ms now);
+    void prune(clock_ms now);
+
+    gateway_config config_;
+    city_ledger ledger_;
+    gateway_metrics metrics_;
+    telemetry_cache telemetry_;
+    outbox_pump outbox_;
+    alert_desk alerts_;
+    custody_desk desk_;
+    command_handler commands_;
+    publisher local_publish_, central_publish_;
+
+    mqtt::bounded_queue<work_item> queue_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::uint64_t> bd_seq_{0};
+    std::vector<std::pair<std::string, clock_ms>> seen_;  ///< telemetry senders since last flush
+    using steady = std::chrono::steady_clock;
+    steady::time_point last_flush_{}, last_sweep_{}, last_prune_{};
+};
+
+}  // namespace eqm::gateway

@@ -1,0 +1,65 @@
+#include "gateway_metrics.hpp"
+
+#include "eqm/http/metrics.hpp"
+
+namespace eqm::gateway {
+
+void gateway_metrics::write(http::prometheus_writer& out) const {
+    auto d = [](std::uint64_t v) { return static_cast<double>(v); };
+    auto processed = messages_processed;
+    processed["device_telemetry"] += telemetry_processed;
+    for (const auto& [kind, n] : processed)
+        out.counter("eqm_gateway_messages_processed_total", "MQTT messages handled, by topic kind",
+                    d(n), {{"kind", kind}});
+    for (const auto& [reason, n] : messages_rejected)
+        out.counter("eqm_gateway_messages_rejected_total",
+                    "MQTT messages refused as bad input, by reason", d(n), {{"reason", reason}});
+    if (messages_rejected.empty())
+        out.counter("eqm_gateway_messages_rejected_total",
+                    "MQTT messages refused as bad input, by reason", 0);
+    for (const auto& [kind, n] : malformed_payloads)
+        out.counter("eqm_gateway_malformed_payloads_total", "Malformed payloads, by topic kind",
+                    d(n), {{"kind", kind}});
+    if (malformed_payloads.empty())
+        out.counter("eqm_gateway_malformed_payloads_total", "Malformed payloads, by topic kind", 0);
+    for (const auto& [key, n] : decisions)
+        out.counter("eqm_gateway_custody_decisions_total", "Custody decisions, by action and result",
+                    d(n), {{"action", key.first}, {"result", key.second}});
+    for (const auto& [key, n] : commands)
+        out.counter("eqm_gateway_commands_total", "Server commands, by type and result", d(n),
+                    {{"type", key.first}, {"result", key.second}});
+    out.counter("eqm_gateway_replays_total", "Events and commands answered again from the ledger",
+                d(replays));
+    out.counter("eqm_gateway_commits_total", "Group-commit transactions committed", d(commits));
+    out.counter("eqm_gateway_commit_failures_total", "Transactions that could not be committed",
+                d(commit_failures));
+    out.counter("eqm_gateway_telemetry_flush_failures_total",
+                "Telemetry flushes that could not be written", d(telemetry_flush_failures));
+    out.counter("eqm_gateway_acks_published_total", "Application acks sent to devices and docks",
+                d(acks_published));
+    out.counter("eqm_gateway_ack_publish_failures_total", "Acks that could not be published",
+                d(ack_publish_failures));
+    out.counter("eqm_gateway_outbox_events_sent_total", "Outbox events published (with resends)",
+                d(outbox_events_sent));
+    out.counter("eqm_gateway_outbox_batches_sent_total", "Outbox batches published",
+                d(outbox_batches_sent));
+    out.counter("eqm_gateway_outbox_retransmits_total",
+                "Times sending restarted from the first unacknowledged event", d(outbox_retransmits));
+    out.counter("eqm_gateway_outbox_dropped_total",
+                "Telemetry summaries dropped by the outbox bound policy", d(outbox_dropped));
+    out.gauge("eqm_gateway_outbox_depth", "Unacknowledged outbox events", d(outbox_depth));
+    out.gauge("eqm_gateway_outbox_bytes", "Bytes of unacknowledged outbox events", d(outbox_bytes));
+    out.gauge("eqm_gateway_outbox_last_seq", "Highest outbox seq handed out", d(outbox_last_seq));
+    out.gauge("eqm_gateway_outbox_acked_seq", "Highest seq the server acknowledged",
+              d(outbox_acked_seq));
+    out.counter("eqm_gateway_alerts_raised_total", "Alerts raised", d(alerts_raised));
+    out.counter("eqm_gateway_alerts_cleared_total", "Alerts cleared", d(alerts_cleared));
+    out.gauge("eqm_gateway_alerts_active", "Alerts active now", d(alerts_active));
+    out.gauge("eqm_gateway_queue_depth", "Work items waiting for the core thread", d(queue_depth));
+    out.gauge("eqm_gateway_mqtt_connected", "1 when the broker connection is up",
+              local_connected ? 1 : 0, {{"broker", "local"}});
+    out.gauge("eqm_gateway_mqtt_connected", "1 when the broker connection is up",
+              central_connected ? 1 : 0, {{"broker", "central"}});
+}
+
+}  // namespace eqm::gateway
