@@ -48,6 +48,10 @@ if [ ! -x "$flood" ]; then
     -lpaho-mqttpp3 -lpaho-mqtt3as || die "cannot compile mqtt_flood"
 fi
 
+# eqm-sim (firmware-shims): writes raw MQTT PUBLISH packets, several times faster than a Paho
+# publisher, so the gateway, not the publisher, sets the pace in the ingest benchmark.
+sim_bin=${EQM_SIM_BIN:-$build/firmware-shims/eqm-sim}
+
 start_broker() {  # start_broker: sets mqtt_port, broker_pid
   mqtt_port=$(free_port)
   {
@@ -86,26 +90,31 @@ metric() {
     awk -v m="$1" 'index($0, m) == 1 { s += $NF } END { printf "%d\n", s }'
 }
 # register_devices PREFIX COUNT CLASS [BADGE]: registry_upsert commands of at most 1,500
-# devices each (the 256 KiB payload limit), and one person with BADGE.
+# devices each (the 256 KiB payload limit), and one person with BADGE. Device ids are
+# PREFIX<n>, or printf(PREFIX, n) when PREFIX holds a % (e.g. 450100-load-%05d, eqm-sim's ids).
 register_devices() {
-  local prefix=$1 count=$2 cls=$3 badge=${4:-} from=0 chunk=1500 to people i cmd=0
+  local prefix=$1 count=$2 cls=$3 badge=${4:-} from=0 chunk=1500 to people i cmd=0 id
+  local fmt=$prefix tag=${prefix//[^A-Za-z0-9_-]/}
+  [[ "$fmt" == *%* ]] || fmt="${prefix//%/%%}%d"
   while [ "$from" -lt "$count" ]; do
     to=$((from + chunk)); [ "$to" -gt "$count" ] && to=$count
     people='[]'
     [ -n "$badge" ] && people="[{\"id\":\"bench-officer\",\"name\":\"Bench Officer\",\"role\":\"officer\",\"city\":\"450100\",\"badge\":\"$badge\"}]"
     {
-      printf '{"cmd_id":"bench-reg-%s-%d","ts":"%s","type":"registry_upsert","people":%s,"devices":[' "$prefix" "$cmd" "$(now_ts)" "$people"
+      printf '{"cmd_id":"bench-reg-%s-%d","ts":"%s","type":"registry_upsert","people":%s,"devices":[' "$tag" "$cmd" "$(now_ts)" "$people"
       for ((i = from; i < to; i++)); do
         [ "$i" -gt "$from" ] && printf ','
-        printf '{"id":"%s%d","class":"%s","model":"M1","city":"450100"}' "$prefix" "$i" "$cls"
+        printf -v id "$fmt" "$i"
+        printf '{"id":"%s","class":"%s","model":"M1","city":"450100"}' "$id" "$cls"
       done
       printf ']}'
     } >"$work/registry-$cmd.json"
     mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -q 1 -t eqm/v1/city/450100/srv/cmd -f "$work/registry-$cmd.json"
     cmd=$((cmd + 1)); from=$to
   done
-  local last=$((count - 1))
-  registered() { curl -fsS "http://127.0.0.1:$http_port/api/v1/devices/$prefix$last" 2>/dev/null | grep -q '"registered":true'; }
+  local last
+  printf -v last "$fmt" $((count - 1))
+  registered() { curl -fsS "http://127.0.0.1:$http_port/api/v1/devices/$last" 2>/dev/null | grep -q '"registered":true'; }
   wait_for 120 "$count devices to be registered" registered
 }
 # wait_counter COMMAND TARGET: polls COMMAND (prints a number) until it reaches TARGET or stops
@@ -123,4 +132,5 @@ wait_counter() {
   done
   echo "$value $(awk -v a="$last_change" -v b="$start_s" 'BEGIN { printf "%.3f", a - b }')"
 }
+load_average() { cut -d' ' -f1-3 /proc/loadavg; }  # the machine's 1/5/15-minute load, for the report
 calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }  # calc EXPR [DECIMALS]

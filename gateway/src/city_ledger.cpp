@@ -306,19 +306,30 @@ result<void> city_ledger::touch_devices(const std::vector<std::pair<std::string,
 
 result<std::vector<std::pair<device_row, custody_row>>> city_ledger::list_devices(
     const std::optional<device_class>& cls) {
+    std::vector<std::pair<device_row, custody_row>> out;
+    EQM_TRY(for_each_device(cls, [&](const device_row& d, const custody_row& c) -> result<bool> {
+        out.emplace_back(d, c);
+        return true;
+    }));
+    return out;
+}
+
+result<void> city_ledger::for_each_device(
+    const std::optional<device_class>& cls,
+    const std::function<result<bool>(const device_row&, const custody_row&)>& visit) {
     std::string sql = "SELECT " + std::string(device_columns) + ", " + std::string(custody_columns) +
                       " FROM devices d LEFT JOIN custody c ON c.device_id = d.id";
     if (cls) sql += " WHERE d.class = ?";
     sql += " ORDER BY d.id";
     EQM_TRY_LET(s, db_.prepare(sql));
     if (cls) EQM_TRY(s.bind(1, to_string(*cls)));
-    std::vector<std::pair<device_row, custody_row>> out;
     while (true) {
         EQM_TRY_LET(row, s.step());
         if (!row) break;
-        out.emplace_back(read_device(s, 0), read_custody(s, 10));
+        EQM_TRY_LET(more, visit(read_device(s, 0), read_custody(s, 10)));
+        if (!more) break;
     }
-    return out;
+    return {};
 }
 
 result<std::optional<person_record>> city_ledger::find_person_by_badge(std::string_view badge) {
@@ -404,12 +415,16 @@ result<std::vector<custody_record>> city_ledger::device_ledger(std::string_view 
 }
 
 result<void> city_ledger::scan_ledger(const std::function<bool(const custody_record&)>& visit) {
-    EQM_TRY_LET(s, db_.prepare("SELECT record FROM ledger ORDER BY idx"));
+    EQM_TRY_LET(s, db_.prepare("SELECT idx, device_id, record FROM ledger ORDER BY idx"));
     while (true) {
         EQM_TRY_LET(row, s.step());
         if (!row) break;
-        EQM_TRY_LET(rec, parse_ledger_text(s.column_text(0)));
-        if (!visit(rec)) break;
+        auto rec = parse_ledger_text(s.column_text(2));
+        if (!rec)  // name the row, as the verifier does for a record that parses
+            return fail(errc::ledger_broken, "ledger",
+                        "record at index " + std::to_string(s.column_int64(0)) + " (device " +
+                            s.column_text(1) + "): " + rec.error().message);
+        if (!visit(*rec)) break;
     }
     return {};
 }

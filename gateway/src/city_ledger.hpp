@@ -125,6 +125,12 @@ public:
     /// Devices, optionally filtered by class; custody joined in.
     result<std::vector<std::pair<device_row, custody_row>>> list_devices(
         const std::optional<device_class>& cls);
+    /// The same rows as list_devices, handed one at a time to `visit` straight from the
+    /// cursor (10,000 devices never sit in memory at once); stops early when `visit` returns
+    /// false or an error, which is passed on.
+    result<void> for_each_device(
+        const std::optional<device_class>& cls,
+        const std::function<result<bool>(const device_row&, const custody_row&)>& visit);
     result<std::optional<person_record>> find_person_by_badge(std::string_view badge);
     result<std::optional<person_record>> find_person(std::string_view id);
     result<std::int64_t> count_devices();

@@ -157,7 +157,11 @@ result<custody_decision> custody_desk::on_dock_event(const std::string& dock_id,
     row.docked = true;
     row.unauthorised_removal_at.reset();
     EQM_TRY(ledger_.save_custody(ev.device_id, row));
-    if (!dev || !dev->registered)
+    // A device the ledger says someone holds is always taken back, even if the registry
+    // dropped it meanwhile (full_sync): refusing would leave it "out" while it sits in a dock.
+    const bool held = row.custody.state == custody_state::checked_out ||
+                      row.custody.state == custody_state::lost;
+    if ((!dev || !dev->registered) && !held)
         return refused(error{errc::unregistered, "device_id", "the device is not in the registry"});
     in.override_holder = true;  // a device physically returned is returned, whoever brought it
     switch (row.custody.state) {

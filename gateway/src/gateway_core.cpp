@@ -1,6 +1,13 @@
 #include "gateway_core.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <unordered_set>
 
 #include "eqm/domain/ledger.hpp"
@@ -37,6 +44,42 @@ std::optional<std::string> readable_id(const std::string& payload, const char* f
     auto id = it->get<std::string>();
     if (!is_valid_id(id)) return std::nullopt;
     return id;
+}
+
+/// Reads the bd_seq file: 0 when it does not exist or holds no number.
+std::uint64_t read_bd_seq_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char buf[32] = {};
+    const auto n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0) return 0;
+    return std::strtoull(buf, nullptr, 10);
+}
+
+/// Replaces the bd_seq file durably: a temp file written and fsynced, renamed over the old
+/// one, and the folder fsynced so the rename itself survives a power cut.
+result<void> write_bd_seq_file(const std::string& path, std::uint64_t value) {
+    const std::string tmp = path + ".tmp";
+    const auto failed = [&](const char* what) {
+        return fail(errc::unavailable, "bd_seq",
+                    std::string(what) + " " + tmp + ": " + std::strerror(errno));
+    };
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return failed("cannot create");
+    const std::string text = std::to_string(value) + "\n";
+    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                         ::fsync(fd) == 0;
+    ::close(fd);
+    if (!written) return failed("cannot write");
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return failed("cannot rename");
+    auto dir = std::filesystem::path(path).parent_path();
+    if (dir.empty()) dir = ".";
+    if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+        (void)::fsync(dfd);
+        ::close(dfd);
+    }
+    return {};
 }
 
 alert_facts build_facts(const std::optional<device_row>& dev, const custody_row& row,
@@ -81,7 +124,8 @@ gateway_core::gateway_core(gateway_config config, city_ledger ledger)
       alerts_(ledger_, outbox_, config_, metrics_),
       desk_(ledger_, outbox_, telemetry_, config_),
       commands_(ledger_, desk_, config_),
-      queue_(queue_capacity, mqtt::overflow_policy::block) {}
+      queue_(queue_capacity, mqtt::overflow_policy::block),
+      bd_seq_path_(config_.db_path + "-bd_seq") {}
 
 gateway_core::~gateway_core() = default;
 
@@ -90,14 +134,25 @@ result<void> gateway_core::load() {
     EQM_TRY(outbox_.reload());
     EQM_TRY(alerts_.reload());
     EQM_TRY(desk_.reload());
+    // The file is the durable source (written before each CONNECT); the ledger's copy is kept
+    // for ledgers written before the file existed. The larger one wins.
     EQM_TRY_LET(bd, ledger_.meta("bd_seq"));
-    bd_seq_ = static_cast<std::uint64_t>(bd.value_or(0));
+    bd_seq_ = std::max(static_cast<std::uint64_t>(bd.value_or(0)), read_bd_seq_file(bd_seq_path_));
 
-    // The chain is checked end to end at every start: a tampered file is reported at once.
+    // The chain is checked end to end at every start. A tampered file does not stop the gateway: the city must go on checking equipment in
+    // and out, so the first broken record is named in a critical ledger_broken alert (kept in
+    // the ledger and sent to the server) for an operator to investigate.
     ledger_verifier verifier;
-    EQM_TRY(ledger_.scan_ledger([&](const custody_record& r) {
-        return verifier.feed(r).ok();
-    }));
+    std::optional<std::string> broken;
+    if (auto scanned = ledger_.scan_ledger([&](const custody_record& r) {
+            return verifier.feed(r).ok();
+        });
+        !scanned) {
+        if (scanned.error().code != errc::ledger_broken) return std::unexpected(scanned.error());
+        broken = scanned.error().message;
+    } else if (verifier.broken()) {
+        broken = verifier.first_break().message;
+    }
     EQM_TRY_LET(devices, ledger_.count_devices());
     log_info("gateway", "ledger open db=" + log_value(config_.db_path) +
                             " records=" + std::to_string(desk_.next_index()) +
@@ -105,11 +160,11 @@ result<void> gateway_core::load() {
                             " outbox_depth=" + std::to_string(metrics_.outbox_depth) +
                             " outbox_last_seq=" + std::to_string(outbox_.last_seq()) +
                             " acked_seq=" + std::to_string(outbox_.acked_upto()));
-    if (verifier.broken()) {
-        log_error("ledger", "hash chain broken: " + verifier.first_break().message);
+    if (broken) {
+        log_error("ledger", "hash chain broken: " + *broken);
         EQM_TRY_LET(tx, ledger_.begin());
-        EQM_TRY(alerts_.raise_global(alert_type::ledger_broken, alert_severity::critical,
-                                     verifier.first_break().message, clock_now()));
+        EQM_TRY(alerts_.raise_global(alert_type::ledger_broken, alert_severity::critical, *broken,
+                                     clock_now()));
         EQM_TRY(tx.commit());
         outbox_.committed();
     }
@@ -142,6 +197,10 @@ bool gateway_core::post(core_task task) {
 
 std::uint64_t gateway_core::next_bd_seq() {
     const std::uint64_t v = ++bd_seq_;
+    // Durable before the CONNECT that carries it. If the file cannot be written the connect
+    // still goes ahead (being reachable matters more); the ledger copy below is the fallback.
+    if (auto r = write_bd_seq_file(bd_seq_path_, v); !r)
+        log_error("gateway", "bd_seq not made durable: " + r.error().describe());
     post([v](gateway_core& core, unit_of_work& u) {
         if (!core.ensure_tx(u)) return;
         if (auto r = core.ledger().set_meta("bd_seq", static_cast<std::int64_t>(v)); !r)
@@ -610,12 +669,13 @@ void gateway_core::sweep_alerts(clock_ms now) {
     unit_of_work u;
     if (!ensure_tx(u)) return;
     auto work = [&]() -> result<void> {
-        EQM_TRY_LET(devices, ledger_.list_devices(std::nullopt));
-        for (const auto& [dev, row] : devices) {
-            const std::optional<device_row> d = dev;
-            EQM_TRY(alerts_.evaluate(dev.id, build_facts(d, row, telemetry_.find(dev.id)), now));
-        }
-        return {};
+        // Row by row from the cursor (alerts are another table), not 10,000 rows at once.
+        return ledger_.for_each_device(
+            std::nullopt, [&](const device_row& dev, const custody_row& row) -> result<bool> {
+                const std::optional<device_row> d = dev;
+                EQM_TRY(alerts_.evaluate(dev.id, build_facts(d, row, telemetry_.find(dev.id)), now));
+                return true;
+            });
     };
     auto r = work();
     if (r) r = u.tx->commit();

@@ -65,7 +65,9 @@ public:
     void on_connection(bool central, bool up);
     /// Queues a task; false when the core is stopping.
     bool post(core_task task);
-    /// bd_seq for the next central connect (bumped and persisted).
+    /// bd_seq for the next central connect: bumped and made durable (written and fsynced to
+    /// `<db>-bd_seq`) before it returns, i.e. before the CONNECT that carries it, so a power
+    /// cut can never make a later start hand out the same value. Called on Paho's thread.
     std::uint64_t next_bd_seq();
     std::uint64_t current_bd_seq() const noexcept { return bd_seq_; }
     void stop();
@@ -136,6 +138,7 @@ private:
     mqtt::bounded_queue<work_item> queue_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> bd_seq_{0};
+    std::string bd_seq_path_;  ///< the durable bd_seq file next to the database
     std::vector<std::pair<std::string, clock_ms>> seen_;  ///< telemetry senders since last flush
     using steady = std::chrono::steady_clock;
     steady::time_point last_flush_{}, last_sweep_{}, last_prune_{};

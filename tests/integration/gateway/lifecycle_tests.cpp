@@ -1,0 +1,306 @@
+// Registry sync, transfers, server-requested resends, ledger tampering, telemetry retention and
+// the gateway's bd_seq across SIGKILL restarts.
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "eqm/store/database.hpp"
+#include "gateway_harness.hpp"
+
+using namespace eqm::gwtest;
+
+namespace {
+
+gateway_options lenient_options(std::vector<std::string> more = {}) {
+    gateway_options o{{"--min-battery-body-camera", "0"}};
+    for (auto& a : more) o.extra_args.push_back(std::move(a));
+    return o;
+}
+
+json device_json(city_fixture& f, const std::string& id) {
+    return http_call(f.http_port(), "GET", "/api/v1/devices/" + id).as_json();
+}
+
+json custody_records(city_fixture& f, const std::string& id) {
+    return http_call(f.http_port(), "GET", "/api/v1/devices/" + id + "/custody")
+        .as_json()["records"];
+}
+
+/// Runs `sql` on the gateway's database while the gateway is stopped.
+void db_exec(city_fixture& f, const std::string& sql) {
+    eqm::store::database_options o;
+    o.create = false;
+    auto db = eqm::store::database::open(f.db_path(), o);
+    REQUIRE(db);
+    auto r = db->execute(sql);
+    INFO(sql);
+    REQUIRE(r);
+}
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+TEST_CASE("registry_upsert with full_sync removes what is no longer listed, custody stays",
+          "[commands]") {
+    city_fixture f(lenient_options());
+    f.register_fleet(json::array({device("bc-keep"), device("bc-gone"), device("bc-out")}),
+                     json::array({person("p-1", "b-1"), person("p-2", "b-2")}));
+    REQUIRE(f.dock_event("ev-1", "slot_remove", "bc-out", "b-1") == "ok");
+
+    // The server's whole registry of the city now lists only bc-keep and p-1.
+    const auto r = f.command({{"type", "registry_upsert"},
+                              {"full_sync", true},
+                              {"devices", json::array({device("bc-keep")})},
+                              {"people", json::array({person("p-1", "b-1")})}});
+    CHECK(r == "ok");
+
+    CHECK(device_json(f, "bc-keep")["registered"] == true);
+    CHECK(device_json(f, "bc-gone")["registered"] == false);
+    // A device out with someone when it leaves the registry stays checked out to that person:
+    // custody is physical, and the gateway is its only writer.
+    const auto out = device_json(f, "bc-out");
+    CHECK(out["registered"] == false);
+    CHECK(out["status"] == "checked_out");
+    CHECK(out["holder"] == "p-1");
+    // It can no longer be checked out, nor can the removed one; its return is still taken.
+    CHECK(f.dock_event("ev-2", "slot_remove", "bc-gone", "b-1") == "rejected:unregistered");
+    CHECK(f.dock_event("ev-3", "slot_insert", "bc-out", std::nullopt) == "ok");
+    CHECK(device_json(f, "bc-out")["status"] == "available");
+    // People not listed are gone: p-2's badge is unknown now.
+    CHECK(f.dock_event("ev-4", "slot_remove", "bc-keep", "b-2") == "rejected:badge_unknown");
+    CHECK(f.dock_event("ev-5", "slot_remove", "bc-keep", "b-1") == "ok");
+}
+
+TEST_CASE("transfer_order: hand_over puts the device in transit, receive makes it available",
+          "[commands]") {
+    city_fixture f(lenient_options());
+    f.register_fleet(json::array({device("bc-1"), device("bc-arriving")}),
+                     json::array({person("p-1", "b-1")}));
+
+    CHECK(f.command({{"type", "transfer_order"},
+                     {"transfer_id", "tr-out"},
+                     {"device_id", "bc-1"},
+                     {"from_city", city},
+                     {"to_city", "450200"},
+                     {"step", "hand_over"}}) == "ok");
+    CHECK(device_json(f, "bc-1")["status"] == "in_transit");
+    auto records = custody_records(f, "bc-1");
+    REQUIRE(records.size() == 1);
+    CHECK(records[0]["action"] == "transfer_out");
+    CHECK(records[0]["transfer_id"] == "tr-out");
+    CHECK(records[0]["to_state"] == "in_transit");
+    // In transit, nobody here can take it.
+    CHECK(f.dock_event("ev-1", "slot_remove", "bc-1", "b-1") == "rejected:invalid_transition");
+
+    // A device coming from Liuzhou: unknown to this ledger until the receive.
+    CHECK(f.command({{"type", "transfer_order"},
+                     {"transfer_id", "tr-in"},
+                     {"device_id", "bc-arriving"},
+                     {"from_city", "450200"},
+                     {"to_city", city},
+                     {"step", "receive"}}) == "ok");
+    const auto arrived = device_json(f, "bc-arriving");
+    CHECK(arrived["status"] == "available");
+    CHECK(arrived["city"] == city);
+    records = custody_records(f, "bc-arriving");
+    REQUIRE(records.size() == 1);
+    CHECK(records[0]["action"] == "transfer_in");
+    CHECK(records[0]["transfer_id"] == "tr-in");
+    CHECK(records[0]["to_state"] == "available");
+    CHECK(f.dock_event("ev-2", "slot_remove", "bc-arriving", "b-1") == "ok");
+
+    // The wrong city's step is refused, and the transfer records reach the server.
+    CHECK(f.command({{"type", "transfer_order"},
+                     {"transfer_id", "tr-x"},
+                     {"device_id", "bc-1"},
+                     {"from_city", "450300"},
+                     {"to_city", "450200"},
+                     {"step", "hand_over"}})
+              .starts_with("rejected:"));
+    REQUIRE(eqm::test::wait_until(
+        [&] {
+            int transfers = 0;
+            for (const auto& [seq, e] : f.server().by_seq())
+                if (const auto* rec = std::get_if<eqm::custody_record>(&e.body))
+                    transfers += rec->transfer_id.has_value();
+            return transfers == 2;
+        },
+        wait_timeout));
+}
+
+TEST_CASE("srv/ack with resend_from makes the gateway replay from that seq, in order", "[outbox]") {
+    // A long retransmit timer, so every resend seen here is the one the server asked for.
+    city_fixture f(lenient_options({"--outbox-retransmit", "60s"}));
+    f.register_fleet(json::array({device("bc-0"), device("bc-1"), device("bc-2"), device("bc-3"),
+                                  device("bc-4")}),
+                     json::array({person("p-1", "b-1")}));
+    REQUIRE(eqm::test::wait_until([&] { return f.metric("eqm_gateway_outbox_depth") == 0; },
+                                  wait_timeout));
+    f.server().acking = false;
+    const auto acked = f.server().contiguous_upto();
+    for (int i = 0; i < 5; ++i)
+        REQUIRE(f.dock_event("ev-" + std::to_string(i), "slot_remove", "bc-" + std::to_string(i),
+                             "b-1") == "ok");
+    const auto last = static_cast<std::uint64_t>(
+        f.db_count("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"));
+    REQUIRE(last >= acked + 5);
+    REQUIRE(
+        eqm::test::wait_until([&] { return f.server().contiguous_upto() == last; }, wait_timeout));
+    const auto first_pass = f.server().by_seq();
+    const auto seen_before = f.server().events().size();
+
+    // "I applied up to acked+1 and lost the rest from acked+3 on."
+    const std::uint64_t upto = acked + 1, from = acked + 3;
+    f.server().publish("eqm/v1/city/" + std::string(city) + "/srv/ack",
+                       json{{"ts", now_ts()}, {"upto_seq", upto}, {"resend_from", from}}.dump());
+    REQUIRE(eqm::test::wait_until(
+        [&] { return f.server().events().size() >= seen_before + (last - from + 1); },
+        wait_timeout));
+    std::this_thread::sleep_for(300ms);  // nothing more than asked for should follow
+
+    const auto events = f.server().events();
+    std::vector<std::uint64_t> again;
+    for (auto i = seen_before; i < events.size(); ++i) {
+        again.push_back(events[i].seq);
+        CHECK(events[i] == first_pass.at(events[i].seq));  // the same event, never a new seq
+    }
+    std::vector<std::uint64_t> expected;
+    for (auto s = from; s <= last; ++s) expected.push_back(s);
+    CHECK(again == expected);
+    CHECK(f.metric("eqm_gateway_outbox_depth") == static_cast<double>(last - upto));
+}
+
+TEST_CASE("a ledger row edited while the gateway was stopped is reported at start-up", "[ledger]") {
+    city_fixture f(lenient_options());
+    f.register_fleet(json::array({device("bc-1"), device("bc-2")}),
+                     json::array({person("p-1", "b-1"), person("p-2", "b-2")}));
+    REQUIRE(f.dock_event("ev-1", "slot_remove", "bc-1", "b-1") == "ok");
+    REQUIRE(f.dock_event("ev-2", "slot_remove", "bc-2", "b-1") == "ok");
+    REQUIRE(f.dock_event("ev-3", "slot_insert", "bc-1", std::nullopt) == "ok");
+    f.stop_gateway();
+
+    // Someone rewrites who took bc-2 (ledger index 1).
+    db_exec(
+        f,
+        "UPDATE ledger SET record = replace(record, '\"holder\":\"p-1\"', '\"holder\":\"p-2\"') "
+        "WHERE idx = 1");
+    REQUIRE(
+        f.db_count(
+            "SELECT COUNT(*) FROM ledger WHERE idx = 1 AND record LIKE '%\"holder\":\"p-2\"%'") ==
+        1);
+
+    // The gateway still starts (the city must keep working) and raises a critical alert that
+    // names the first broken record.
+    f.start_gateway();
+    REQUIRE(f.wait_ready());
+    const auto alerts = http_call(f.http_port(), "GET", "/api/v1/alerts").as_json()["alerts"];
+    json broken;
+    for (const auto& a : alerts)
+        if (a["type"] == "ledger_broken") broken = a;
+    REQUIRE(broken.is_object());
+    CHECK(broken["severity"] == "critical");
+    const auto detail = broken["detail"].get<std::string>();
+    INFO(detail);
+    CHECK(detail.find("index 1") != std::string::npos);
+    CHECK(detail.find("bc-2") != std::string::npos);
+    CHECK(f.log().find("hash chain broken") != std::string::npos);
+    // The server hears about it too.
+    REQUIRE(eqm::test::wait_until(
+        [&] {
+            for (const auto& [seq, e] : f.server().by_seq())
+                if (const auto* a = std::get_if<eqm::alert_body>(&e.body);
+                    a && a->type == eqm::alert_type::ledger_broken)
+                    return true;
+            return false;
+        },
+        wait_timeout));
+    CHECK(f.dock_event("ev-4", "slot_remove", "bc-1", "b-1") == "ok");
+
+    // A second start does not raise it again.
+    f.stop_gateway();
+    f.start_gateway();
+    REQUIRE(f.wait_ready());
+    CHECK(f.db_count("SELECT COUNT(*) FROM alerts WHERE type = 'ledger_broken'") == 1);
+}
+
+TEST_CASE("minute aggregates older than --telemetry-retention-days are pruned", "[telemetry]") {
+    city_fixture f(lenient_options({"--telemetry-retention-days", "1"}));
+    f.stop_gateway();
+    const auto now = now_ms();
+    const auto minute = 60'000;
+    const auto old_minute = (now - 2 * 86'400'000) / minute * minute;
+    const auto recent_minute = (now - 3'600'000) / minute * minute;
+    for (auto [id, at] : {std::pair{"tm-old", old_minute}, std::pair{"tm-recent", recent_minute}})
+        db_exec(f,
+                "INSERT INTO telemetry_minute(device_id, minute_ms, count, battery_pct_min, "
+                "battery_pct_last, storage_free_mb_last, temp_c_max) VALUES('" +
+                    std::string(id) + "', " + std::to_string(at) + ", 3, 50, 51, 100, 30)");
+
+    f.start_gateway();
+    REQUIRE(f.wait_ready());
+    REQUIRE(eqm::test::wait_until(
+        [&] {
+            return f.db_count("SELECT COUNT(*) FROM telemetry_minute WHERE device_id = 'tm-old'") ==
+                   0;
+        },
+        wait_timeout));
+    CHECK(f.db_count("SELECT COUNT(*) FROM telemetry_minute WHERE device_id = 'tm-recent'") == 1);
+}
+
+TEST_CASE("the gateway's bd_seq is durable before CONNECT and strictly increases across SIGKILL",
+          "[liveness]") {
+    city_fixture f(lenient_options());
+    const std::string state_topic = "eqm/v1/city/" + std::string(city) + "/gw/state";
+    mqtt_probe watcher(f.central().uri(), "bd-seq-watcher", {{state_topic, 1}});
+    watcher.start();
+    const auto bd_file = f.db_path().string() + "-bd_seq";
+
+    // (online, bd_seq) of every gw/state message, in arrival order.
+    auto states = [&] {
+        std::vector<std::pair<bool, std::uint64_t>> out;
+        for (const auto& [topic, payload] : watcher.received()) {
+            auto j = json::parse(payload, nullptr, false);
+            if (j.is_object())
+                out.emplace_back(j["online"].get<bool>(), j["bd_seq"].get<std::uint64_t>());
+        }
+        return out;
+    };
+    auto births = [&] {
+        std::vector<std::uint64_t> out;
+        for (auto [online, seq] : states())
+            if (online) out.push_back(seq);
+        return out;
+    };
+    auto file_value = [&] {
+        std::ifstream in(bd_file);
+        std::uint64_t v = 0;
+        in >> v;
+        return v;
+    };
+
+    REQUIRE(eqm::test::wait_until([&] { return births().size() == 1; }, wait_timeout, 1ms));
+    for (int round = 0; round < 3; ++round) {
+        const auto current = births().back();
+        // The value a birth announces was on disk before the CONNECT that carried its will.
+        CHECK(file_value() >= current);
+        // Killed right after its birth, before anything else could be written.
+        f.kill_gateway();
+        REQUIRE(eqm::test::wait_until(
+            [&] {
+                const auto s = states();
+                return !s.empty() && !s.back().first && s.back().second == current;
+            },
+            wait_timeout, 1ms));
+        f.start_gateway();
+        REQUIRE(eqm::test::wait_until(
+            [&] { return births().size() == static_cast<std::size_t>(round) + 2; }, wait_timeout,
+            1ms));
+    }
+    const auto b = births();
+    INFO("births: " << json(b).dump());
+    CHECK(std::adjacent_find(b.begin(), b.end(), std::greater_equal<>()) == b.end());
+}
