@@ -29,6 +29,7 @@ result<void> outbox_pump::reload() {
     EQM_TRY_LET(last, ledger_.outbox_last_seq());
     last_seq_ = last;
     pending_last_ = 0;
+    pending_urgent_ = false;
     EQM_TRY_LET(stats, ledger_.outbox_stats());
     depth_ = stats.first;
     bytes_ = stats.second;
@@ -42,6 +43,7 @@ result<void> outbox_pump::reload() {
 result<std::uint64_t> outbox_pump::append(gw_event_kind kind, clock_ms ts, std::string_view body) {
     EQM_TRY_LET(seq, ledger_.outbox_append(to_string(kind), ts, body));
     pending_last_ = std::max(pending_last_, seq);
+    if (kind == gw_event_kind::command_result) pending_urgent_ = true;
     ++pending_depth_;
     pending_bytes_ += body.size();
     return seq;
@@ -51,7 +53,9 @@ void outbox_pump::committed() {
     if (pending_last_ > last_seq_) {
         last_seq_ = pending_last_;
         if (!waiting_since_) waiting_since_ = steady::now();
+        urgent_ = urgent_ || pending_urgent_;
     }
+    pending_urgent_ = false;
     depth_ += pending_depth_;
     bytes_ += pending_bytes_;
     pending_last_ = 0;
@@ -99,7 +103,7 @@ void outbox_pump::on_connection(bool up) {
 
 std::chrono::milliseconds outbox_pump::idle_for() const {
     if (!connected_ || next_to_send_ > last_seq_) return std::chrono::milliseconds{250};
-    if (!waiting_since_) return std::chrono::milliseconds{0};
+    if (!waiting_since_ || urgent_) return std::chrono::milliseconds{0};
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() -
                                                                               *waiting_since_);
     return waited >= max_batch_wait ? std::chrono::milliseconds{0} : max_batch_wait - waited;
@@ -129,7 +133,7 @@ void outbox_pump::tick(clock_ms now, std::uint64_t bd_seq) {
 void outbox_pump::send_batches(clock_ms now, std::uint64_t bd_seq) {
     while (connected_ && next_to_send_ <= last_seq_) {
         const std::uint64_t waiting = last_seq_ - next_to_send_ + 1;
-        if (waiting < max_batch_events && waiting_since_ &&
+        if (waiting < max_batch_events && waiting_since_ && !urgent_ &&
             steady::now() - *waiting_since_ < max_batch_wait)
             return;
         if (next_to_send_ - 1 - acked_upto_ >= max_in_flight_events) return;
@@ -209,7 +213,10 @@ void outbox_pump::send_batches(clock_ms now, std::uint64_t bd_seq) {
         log_debug("outbox", "sent seq=" + std::to_string(first) + ".." +
                                 std::to_string((*rows)[n - 1].seq));
     }
-    if (next_to_send_ > last_seq_) waiting_since_.reset();
+    if (next_to_send_ > last_seq_) {
+        waiting_since_.reset();
+        urgent_ = false;
+    }
 }
 
 result<void> outbox_pump::enforce_bound(clock_ms now) {

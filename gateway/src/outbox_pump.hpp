@@ -84,6 +84,10 @@ private:
     std::uint64_t depth_ = 0, bytes_ = 0;
     std::uint64_t pending_depth_ = 0, pending_bytes_ = 0;
     bool connected_ = false;
+    /// A command_result is in the open transaction / committed and unsent: the server is
+    /// waiting on it (a check-out through the API), so it goes out without the batching wait.
+    bool pending_urgent_ = false;
+    bool urgent_ = false;
     using steady = std::chrono::steady_clock;
     std::optional<steady::time_point> waiting_since_;  ///< oldest unsent committed event
     steady::time_point last_progress_ = steady::now(); ///< last ack progress or (re)start
