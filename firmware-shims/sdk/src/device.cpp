@@ -123,37 +123,43 @@ public:
 
     result<void> publish_telemetry(nlohmann::json body) {
         if (!body.is_object()) return fail(errc::bad_field, "telemetry", "must be a JSON object");
-        std::lock_guard lock(mutex_);
+        {
+            std::lock_guard lock(mutex_);
+            if (!body.contains("seq")) body["seq"] = telemetry_seq_++;
+        }
         if (!body.contains("ts")) body["ts"] = now_ts();
-        if (!body.contains("seq")) body["seq"] = telemetry_seq_++;
         const auto text = body.dump();
         const auto topic = telemetry_topic(options_.id);
-        if (!connected_ || !client_) {
-            ++stats_.telemetry_dropped;
-            return {};
+        bool sent = false;
+        if (connected_ && client_) {
+            try {
+                capture(topic, text);
+                client_->publish(topic, text, 0, false);
+                sent = true;
+            } catch (const std::exception&) {
+                sent = false;
+            }
         }
-        try {
-            capture(topic, text);
-            client_->publish(topic, text, 0, false);
-            ++stats_.telemetry_sent;
-        } catch (const std::exception&) {
-            ++stats_.telemetry_dropped;
-        }
+        std::lock_guard lock(mutex_);
+        ++(sent ? stats_.telemetry_sent : stats_.telemetry_dropped);
         return {};
     }
 
     result<std::string> emit_event(nlohmann::json body) {
         if (!body.is_object()) return fail(errc::bad_field, "event", "must be a JSON object");
-        std::lock_guard lock(mutex_);
-        if (!body.contains("event_id")) body["event_id"] = next_event_id();
-        if (!body.contains("ts")) body["ts"] = now_ts();
-        if (!body["event_id"].is_string())
-            return fail(errc::bad_field, "event_id", "must be a string");
-        outbox_entry e{body["event_id"].get<std::string>(), event_topic(options_.id, options_.klass),
-                       body.dump()};
-        if (auto r = outbox_->put(e); !r) return std::unexpected(r.error());
-        ++stats_.events_emitted;
-        publish_event_locked(e);
+        outbox_entry e;
+        {
+            std::lock_guard lock(mutex_);
+            if (!body.contains("event_id")) body["event_id"] = next_event_id();
+            if (!body.contains("ts")) body["ts"] = now_ts();
+            if (!body["event_id"].is_string())
+                return fail(errc::bad_field, "event_id", "must be a string");
+            e = outbox_entry{body["event_id"].get<std::string>(),
+                             event_topic(options_.id, options_.klass), body.dump()};
+            if (auto r = outbox_->put(e); !r) return std::unexpected(r.error());
+            ++stats_.events_emitted;
+        }
+        publish_events({e});
         return e.event_id;
     }
 
@@ -225,7 +231,7 @@ private:
     // ---- connection management ---------------------------------------------------------
 
     void connect() {
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         if (closing_ || !client_) return;
         ++bd_seq_;
         (void)save_state();  // a failed write only risks reusing a bd_seq; keep connecting
@@ -238,22 +244,29 @@ private:
                            .will(mqtt::message(state_topic(options_.id), will, 1, true));
         if (!options_.username.empty()) builder.user_name(options_.username);
         if (!options_.password.empty()) builder.password(options_.password);
+        lock.unlock();
         try {
             client_->connect(builder.finalize(), nullptr, *this);
         } catch (const std::exception& e) {
             log(std::string("connect: ") + e.what());
-            schedule_reconnect_locked();
+            schedule_reconnect();
         }
     }
 
     void on_connected() {
-        std::lock_guard lock(mutex_);
-        // Paho may report one connect's success more than once; one birth per bd_seq.
-        if (closing_ || !client_ || born_bd_seq_ == bd_seq_.load()) return;
-        born_bd_seq_ = bd_seq_.load();
+        std::vector<outbox_entry> pending;
+        {
+            std::lock_guard lock(mutex_);
+            // Paho may report one connect's success more than once; one birth per bd_seq.
+            if (closing_ || !client_ || born_bd_seq_ == bd_seq_.load()) return;
+            born_bd_seq_ = bd_seq_.load();
+            backoff_ = options_.reconnect_min;
+            ++stats_.connects;
+            // Everything not yet acked goes out again, oldest first.
+            last_sent_.clear();
+            pending = outbox_->pending();
+        }
         connected_ = true;
-        backoff_ = options_.reconnect_min;
-        ++stats_.connects;
         const auto birth = nlohmann::json{{"ts", now_ts()},
                                           {"online", true},
                                           {"class", to_string(options_.klass)},
@@ -265,9 +278,7 @@ private:
         client_->publish(state_topic(options_.id), birth, 1, true);
         client_->subscribe(ack_topic(options_.id), 1);
         client_->subscribe(command_topic(options_.id), 1);
-        // Everything not yet acked goes out again, oldest first.
-        last_sent_.clear();
-        for (const auto& e : outbox_->pending()) publish_event_locked(e);
+        publish_events(pending);
     }
 
     void schedule_reconnect() {
@@ -299,25 +310,42 @@ private:
     }
 
     void resend_due() {
-        std::lock_guard lock(mutex_);
-        if (!connected_ || closing_) return;
-        const auto now = std::chrono::steady_clock::now();
-        for (const auto& e : outbox_->pending()) {
-            auto it = last_sent_.find(e.event_id);
-            if (it == last_sent_.end() || now - it->second >= options_.resend_interval)
-                publish_event_locked(e);
+        std::vector<outbox_entry> due;
+        {
+            std::lock_guard lock(mutex_);
+            if (!connected_ || closing_) return;
+            const auto now = std::chrono::steady_clock::now();
+            // Rebuilt from what is still pending: an ack that overtook its own publish leaves
+            // no stale entry behind.
+            std::unordered_map<std::string, std::chrono::steady_clock::time_point> still_pending;
+            for (const auto& e : outbox_->pending()) {
+                auto it = last_sent_.find(e.event_id);
+                if (it == last_sent_.end() || now - it->second >= options_.resend_interval)
+                    due.push_back(e);
+                else
+                    still_pending.emplace(it->first, it->second);
+            }
+            last_sent_ = std::move(still_pending);
         }
+        publish_events(due);
     }
 
-    void publish_event_locked(const outbox_entry& e) {
-        if (!connected_ || !client_) return;
-        try {
-            capture(e.topic, e.payload);
-            client_->publish(e.topic, e.payload, event_qos, false);
+    /// Publishes events without holding mutex_: Paho's receive thread holds Paho's own lock while
+    /// it runs message_arrived(), which takes mutex_ (handle_ack), so calling Paho under mutex_
+    /// would invert the lock order and deadlock a device whose ack arrives mid-publish.
+    void publish_events(const std::vector<outbox_entry>& events) {
+        for (const auto& e : events) {
+            if (!connected_ || !client_) return;
+            try {
+                capture(e.topic, e.payload);
+                client_->publish(e.topic, e.payload, event_qos, false);
+            } catch (const std::exception& ex) {
+                log(std::string("publish event: ") + ex.what());
+                continue;
+            }
+            std::lock_guard lock(mutex_);
             last_sent_[e.event_id] = std::chrono::steady_clock::now();
             ++stats_.events_published;
-        } catch (const std::exception& ex) {
-            log(std::string("publish event: ") + ex.what());
         }
     }
 

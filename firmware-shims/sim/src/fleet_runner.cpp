@@ -82,6 +82,7 @@ std::string local_clock(clock_ms t, clock_ms start) {
 struct pending_checkout {
     std::string dock_id;
     std::string device_id;
+    bool checkout = false;  ///< a slot_remove with a badge: the dock beeps or refuses on the ack
 };
 
 }  // namespace
@@ -121,8 +122,22 @@ int run_fleet(const fleet_run_options& o) {
     }
     std::map<std::string, std::unique_ptr<device::device_session>> sessions;
     std::mutex refusals_mutex;
-    std::map<std::string, pending_checkout> awaiting;  // event_id -> check-out it requested
+    std::map<std::string, pending_checkout> awaiting;  // event_id of a dock event -> what it asked
+    // Acks of dock events that arrived before emit_event() returned their id. The main loop must
+    // not hold refusals_mutex across emit_event(): that publishes through Paho, whose receive
+    // thread holds Paho's lock while it runs the ack handler, which takes refusals_mutex.
+    std::map<std::string, std::string> early_acks;  // event_id -> result
     std::vector<pending_checkout> refusals;
+    // The dock's answer to a check-out request: beep and open, or refuse and keep the latch.
+    const auto settle = [&](const std::string& dock_id, const std::string& event_id,
+                            const std::string& result, const pending_checkout& p) {
+        if (result == "ok") {
+            log(dock_id + ": beep (" + event_id + " ok: latch opens for " + p.device_id + ")");
+        } else {
+            log(dock_id + ": refuse (" + event_id + " " + result + ": " + p.device_id + " stays locked)");
+            refusals.push_back(p);
+        }
+    };
     std::atomic<std::uint64_t> acked{0}, rejected{0};
     if (!o.dry_run) {
         for (const auto& d : model.devices()) {
@@ -149,13 +164,11 @@ int run_fleet(const fleet_run_options& o) {
                 if (!is_dock) return;
                 std::lock_guard lock(refusals_mutex);
                 auto it = awaiting.find(event_id);
-                if (it == awaiting.end()) return;
-                if (result == "ok") {
-                    log(id + ": beep (" + event_id + " ok: latch opens for " + it->second.device_id + ")");
-                } else {
-                    log(id + ": refuse (" + event_id + " " + result + ": " + it->second.device_id + " stays locked)");
-                    refusals.push_back(it->second);
+                if (it == awaiting.end()) {
+                    early_acks[event_id] = result;
+                    return;
                 }
+                if (it->second.checkout) settle(id, event_id, result, it->second);
                 awaiting.erase(it);
             });
             (*s)->set_command_handler([&log, id = d.id](const nlohmann::json& cmd) {
@@ -253,14 +266,22 @@ int run_fleet(const fleet_run_options& o) {
             const bool checkout = m.kind == message_kind::dock_event && m.body["type"] == "slot_remove" &&
                                   m.body.contains("badge");
             const auto device_id = m.kind == message_kind::dock_event ? m.body["device_id"].get<std::string>() : "";
-            std::lock_guard lock(refusals_mutex);  // the ack may arrive before emit returns
             auto id = s.emit_event(m.body);
             if (!id) {
                 log(m.sender_id + ": event not stored: " + id.error().describe());
                 continue;
             }
             ++emitted;
-            if (checkout) awaiting[*id] = pending_checkout{m.sender_id, device_id};
+            if (klass == device_class::dock) {
+                std::lock_guard lock(refusals_mutex);
+                const pending_checkout p{m.sender_id, device_id, checkout};
+                if (auto early = early_acks.find(*id); early != early_acks.end()) {
+                    if (checkout) settle(m.sender_id, *id, early->second, p);
+                    early_acks.erase(early);
+                } else {
+                    awaiting[*id] = p;
+                }
+            }
             m.body["event_id"] = *id;
             events_out.write(topic_of(m, klass), m.body.dump());
         }

@@ -218,9 +218,13 @@ struct session::state final : ::mqtt::callback {
                 if (!client->publish(msg)->wait_for(wait)) throw std::runtime_error("birth publish timed out");
             }
             std::vector<subscription> added_meanwhile;
+            // Never call into Paho while holding `mutex`: Paho's receive thread holds Paho's own
+            // lock when it calls message_arrived(), which takes `mutex` (a lock-order inversion
+            // that hung a gateway whose registry sync arrived right after its birth).
+            const bool still_connected = client->is_connected();
             {
                 std::lock_guard lock(mutex);
-                if (lost || !client->is_connected()) throw std::runtime_error("connection lost while setting up");
+                if (lost || !still_connected) throw std::runtime_error("connection lost while setting up");
                 up = true;
                 // subscribe() calls that raced with this setup saw `up == false` and left
                 // the sending to us.
@@ -338,6 +342,16 @@ result<std::unique_ptr<session>> session::create(session_options options) {
     return std::unique_ptr<session>(new session(std::move(s)));
 }
 
+namespace {
+bool client_connected(const session::state& s) noexcept {
+    try {
+        return s.client && s.client->is_connected();
+    } catch (...) {
+        return false;
+    }
+}
+}  // namespace
+
 session::session(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
 
 session::~session() = default;
@@ -378,7 +392,9 @@ result<void> session::publish(std::string_view topic, std::string_view payload, 
         ++state_->publish_failures;
         return fail(errc::bad_field, "qos", "must be 0, 1 or 2");
     }
-    if (!state_->up) {
+    // `up` turns true only once subscriptions and the birth are restored, but a message that the
+    // broker delivers during that setup may be answered already (an ack, a command result).
+    if (!state_->up && !client_connected(*state_)) {
         ++state_->publish_failures;
         return fail(errc::unavailable, "", "not connected to " + state_->options.server_uri);
     }

@@ -140,14 +140,14 @@ for c in "${cities[@]}"; do
     jq -s . >"$work/registry-$c.json"
   "$src/scripts/gen-broker-auth" --gateway-id "gw-$c" --registry "$work/registry-$c.json" --out "$work/auth/$c" >/dev/null
   # eqm-sim runs a city's devices over one login: a fleet login limited to device and dock
-  # topics. It may not read acks: eqm-sim can deadlock when one arrives while it publishes
-  # (docs/demo.md); the docks then resend every 10 s and get the same answer.
+  # topics and their acks.
   mosquitto_passwd -b "$work/auth/$c/passwd" eqm-sim "$sim_password" 2>/dev/null
   printf '\nuser eqm-sim\n%s\n' "topic write eqm/v1/dev/+/state
 topic write eqm/v1/dev/+/telemetry
 topic write eqm/v1/dev/+/event
 topic write eqm/v1/dock/+/event
-topic read eqm/v1/dev/+/cmd" >>"$work/auth/$c/acl"
+topic read eqm/v1/dev/+/cmd
+topic read eqm/v1/ack/+" >>"$work/auth/$c/acl"
 done
 password_of() { grep "^$1," "$work/auth/$2/credentials.csv" | cut -d, -f2; }
 password_of eqm-server central >"$work/server.password"
