@@ -176,12 +176,22 @@ response list_devices(api_context& ctx, const request& req) {
                                  "or retired"});
         f.status = std::string(*s);
     }
+    // The answer depends only on the filter (every authenticated caller sees the region), the
+    // store's contents and the clock (readiness): see body_cache.
+    std::string key = "devices?city=" + f.city.value_or("*") + "&class=" + f.cls.value_or("*") +
+                      "&status=" + f.status.value_or("*");
+    const auto now = ctx.clock();
+    const auto revision = ctx.store->revision();  // before the query: see body_cache::store
+    if (ctx.cache) {
+        if (auto body = ctx.cache->find(key, revision, now)) return response::json(200, *body);
+    }
     auto list = ctx.store->list_devices(f);
     if (!list) return problem(list.error());
-    const auto now = ctx.clock();
     json out = json::array();
     for (const auto& d : *list) out.push_back(device_json(d, now));
-    return json_response(200, out);
+    auto body = std::make_shared<const std::string>(out.dump());
+    if (ctx.cache) ctx.cache->store(key, revision, now, body);
+    return response::json(200, *body);
 }
 
 response show_device(api_context& ctx, const request& req) {

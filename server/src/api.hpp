@@ -3,11 +3,13 @@
 /// plus /healthz and /metrics). docs/server.md describes every route; schemas/openapi.json is
 /// its machine-readable form and must list every route added here.
 #include <chrono>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "auth.hpp"
+#include "body_cache.hpp"
 #include "eqm/http/router.hpp"
 #include "eqm/http/server.hpp"
 #include "eqm/http/ws_hub.hpp"
@@ -26,6 +28,8 @@ struct api_context {
     const http::server* server = nullptr;
     clock_fn clock = system_now;
     std::chrono::milliseconds gateway_timeout = default_gateway_timeout;
+    /// Serialized GET /devices answers; shared so copies of the context share one cache.
+    std::shared_ptr<body_cache> cache = std::make_shared<body_cache>();
 };
 
 /// A served route: method and pattern, e.g. {"POST", "/api/v1/devices/{id}/checkout"}.

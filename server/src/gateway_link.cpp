@@ -217,7 +217,9 @@ void gateway_link::on_gateway_events(const std::string& city, const std::string&
         // Sent once the session is up again; a newer ack for the city replaces it.
         unsent_acks_[ack_topic] = ack_text;
     }
-    for (const auto& id : out->changed_devices) broadcast_device(id);
+    // Rendering a device costs a query and a JSON document; with no dashboard connected
+    // nobody would receive it (a client connecting later starts from GET /devices).
+    if (hub_.stats().connections > 0) broadcast_devices(out->changed_devices);
     for (const auto& a : out->alerts) broadcast_alert(a);
     for (const auto& r : out->command_results) resolve(r);
 }
@@ -331,11 +333,15 @@ result<void> gateway_link::sync_registry(std::string_view city) {
     return {};
 }
 
-void gateway_link::broadcast_device(const std::string& id) {
-    auto d = store_.find_device(id);
-    if (!d || !*d) return;
-    json msg{{"type", "device"}, {"device", device_json(**d, clock_())}};
-    hub_.broadcast(msg.dump(), {{"city", (*d)->record.city}, {"kind", "device"}});
+void gateway_link::broadcast_devices(const std::vector<std::string>& ids) {
+    if (ids.empty()) return;
+    auto devices = store_.find_devices(ids);
+    if (!devices) return log("cannot read changed devices: " + devices.error().describe());
+    const auto now = clock_();
+    for (const auto& d : *devices) {
+        json msg{{"type", "device"}, {"device", device_json(d, now)}};
+        hub_.broadcast(msg.dump(), {{"city", d.record.city}, {"kind", "device"}});
+    }
 }
 
 void gateway_link::broadcast_alert(const alert_view& a) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "eqm/domain/payloads.hpp"
 #include "eqm/http/metrics.hpp"
@@ -107,7 +108,8 @@ private:
     void resolve(const command_result_body& r);
     void expire_waiters();
     void fail_waiters_of(std::string_view city, std::string_view why);
-    void broadcast_device(const std::string& id);
+    /// Sends each device of `ids` (read in one query) to the WebSocket feed.
+    void broadcast_devices(const std::vector<std::string>& ids);
     void broadcast_alert(const alert_view& a);
     void broadcast_gateway(const std::string& city);
     result<outbox_entry> make_command(std::string_view city, srv_cmd_body body);

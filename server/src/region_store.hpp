@@ -138,6 +138,12 @@ class region_store {
 public:
     virtual ~region_store() = default;
 
+    /// A number that grows after every write to devices, custody, telemetry, alerts, gateways
+    /// or users (bumped once the write has committed or rolled back). A reader that takes it
+    /// before a query and finds it unchanged later knows its answer is still current: read
+    /// caches key on it.
+    virtual std::uint64_t revision() const noexcept = 0;
+
     // --- registry ------------------------------------------------------------------------
     /// Adds a device; errc::conflict when the id exists.
     virtual result<void> insert_device(const device_record& d, clock_ms now) = 0;
@@ -147,6 +153,9 @@ public:
     virtual result<void> update_device(const device_record& d, clock_ms now) = 0;
     virtual result<std::optional<device_view>> find_device(std::string_view id) = 0;
     virtual result<std::vector<device_view>> list_devices(const device_filter& filter) = 0;
+    /// The devices of `ids` that exist, in id order, read in one query (the WebSocket feed
+    /// renders every device a batch changed).
+    virtual result<std::vector<device_view>> find_devices(std::span<const std::string> ids) = 0;
     /// The registry records of the devices of a city (for a full registry sync).
     virtual result<std::vector<device_record>> registry_of_city(std::string_view city) = 0;
     /// The people with a badge who may take equipment in `city`: its own users and the

@@ -1,6 +1,7 @@
 // The SQLite engine of region_store: one connection in WAL mode, guarded by a mutex, so every
 // method is one short critical section and every write one transaction.
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -265,13 +266,88 @@ struct chain_state {
     std::optional<std::string> broken_message;  ///< set once the chain broke
 };
 
+/// Bumps the store's revision when it goes out of scope: declared after the lock and before
+/// the transaction, it runs once the write has committed or rolled back, still under the lock,
+/// so no reader can see new rows under an old revision.
+class revision_bump {
+public:
+    explicit revision_bump(std::atomic<std::uint64_t>& revision) noexcept : revision_(revision) {}
+    ~revision_bump() { revision_.fetch_add(1, std::memory_order_release); }
+    revision_bump(const revision_bump&) = delete;
+    revision_bump& operator=(const revision_bump&) = delete;
+
+private:
+    std::atomic<std::uint64_t>& revision_;
+};
+
+/// A statement prepared once for a whole batch and run once per event: the cache lookup,
+/// copy and give-back of database::prepare cost as much as a small INSERT.
+class held_statement {
+public:
+    explicit held_statement(std::string_view sql) noexcept : sql_(sql) {}
+
+    /// Binds `values` to 1..N and runs the statement to completion.
+    template <class... Ts>
+    result<void> run(database& db, const Ts&... values) {
+        if (!st_) {
+            auto st = db.prepare(sql_);
+            if (!st) return std::unexpected(st.error());
+            st_.emplace(std::move(*st));
+        }
+        if (auto b = st_->bind_all(values...); !b) return b;
+        return st_->exec();
+    }
+
+private:
+    std::string_view sql_;
+    std::optional<statement> st_;
+};
+
+// The statements apply_batch runs per event.
+constexpr std::string_view sql_mark_processed =
+    "INSERT OR IGNORE INTO processed_msgs(gw_id, msg_id, seq) VALUES (?1, ?2, ?3)";
+constexpr std::string_view sql_insert_custody =
+    "INSERT OR IGNORE INTO custody(city, idx, hash, device_id, ts, record, verified) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr std::string_view sql_custody_device =
+    "UPDATE devices SET status = ?2, holder = ?3, due = ?4, city = COALESCE(?5, city), "
+    "updated_at = ?6, last_seen = MAX(COALESCE(last_seen, ''), ?6) WHERE id = ?1";
+constexpr std::string_view sql_device_state =
+    "UPDATE devices SET online = ?2, fw = COALESCE(?3, fw), "
+    "last_seen = MAX(COALESCE(last_seen, ''), ?4) WHERE id = ?1";
+constexpr std::string_view sql_upsert_telemetry =
+    "INSERT INTO telemetry(device_id, city, minute, count, battery_pct_min, battery_pct_last, "
+    "storage_free_mb_last, temp_c_max, gps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+    "ON CONFLICT(device_id) DO UPDATE SET city = excluded.city, minute = excluded.minute, "
+    "count = excluded.count, battery_pct_min = excluded.battery_pct_min, "
+    "battery_pct_last = excluded.battery_pct_last, "
+    "storage_free_mb_last = excluded.storage_free_mb_last, temp_c_max = excluded.temp_c_max, "
+    "gps = excluded.gps WHERE excluded.minute >= telemetry.minute";
+constexpr std::string_view sql_device_seen =
+    "UPDATE devices SET last_seen = MAX(COALESCE(last_seen, ''), ?2) WHERE id = ?1";
+
+/// apply_batch's per-event statements, prepared on first use and returned at the end.
+struct batch_statements {
+    held_statement mark_processed{sql_mark_processed};
+    held_statement insert_custody{sql_insert_custody};
+    held_statement custody_device{sql_custody_device};
+    held_statement device_state{sql_device_state};
+    held_statement upsert_telemetry{sql_upsert_telemetry};
+    held_statement device_seen{sql_device_seen};
+};
+
 class sqlite_region_store final : public region_store {
 public:
     explicit sqlite_region_store(database db) : db_(std::move(db)) {}
 
+    std::uint64_t revision() const noexcept override {
+        return revision_.load(std::memory_order_acquire);
+    }
+
     // --- registry ----------------------------------------------------------------------
     result<void> insert_device(const device_record& d, clock_ms now) override {
         std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
         auto tx = transaction::begin(db_);
         if (!tx) return std::unexpected(tx.error());
         if (auto r = insert_device_locked(d, now); !r) return r;
@@ -280,6 +356,7 @@ public:
 
     result<void> insert_devices(std::span<const device_record> devices, clock_ms now) override {
         std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
         auto tx = transaction::begin(db_);
         if (!tx) return std::unexpected(tx.error());
         for (const auto& d : devices) {
@@ -290,6 +367,7 @@ public:
 
     result<void> update_device(const device_record& d, clock_ms now) override {
         std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
         auto st = db_.prepare(
             "UPDATE devices SET class=?2, model=?3, city=?4, serial=?5, analyte=?6, "
             "calibration_due=?7, registration_id=?8, flight_hours=?9, battery_cycles=?10, "
@@ -321,6 +399,21 @@ public:
                               " AND (?3 IS NULL OR d.status = ?3) ORDER BY d.id",
                           [&](const statement& st) { out.push_back(read_device(st)); }, f.city,
                           f.cls, f.status);
+        if (!r) return std::unexpected(r.error());
+        return out;
+    }
+
+    result<std::vector<device_view>> find_devices(std::span<const std::string> ids) override {
+        std::lock_guard lock(mutex_);
+        std::vector<device_view> out;
+        if (ids.empty()) return out;
+        // One statement for any number of ids: they travel as a JSON array (json_each).
+        const std::string list = json(std::vector<std::string>(ids.begin(), ids.end())).dump();
+        auto r = each_row(
+            db_,
+            std::string(device_columns) +
+                " WHERE d.id IN (SELECT value FROM json_each(?1)) ORDER BY d.id",
+            [&](const statement& st) { out.push_back(read_device(st)); }, list);
         if (!r) return std::unexpected(r.error());
         return out;
     }
@@ -396,6 +489,7 @@ public:
     // --- ingest ------------------------------------------------------------------------
     result<batch_outcome> apply_batch(const batch_input& in) override {
         std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
         auto tx = transaction::begin(db_);
         if (!tx) return std::unexpected(tx.error());
         const auto& b = in.batch;
@@ -432,6 +526,7 @@ public:
         std::stable_sort(events.begin(), events.end(),
                          [](const gw_event* x, const gw_event* y) { return x->seq < y->seq; });
 
+        batch_statements sts;
         for (const gw_event* e : events) {
             if (e->seq <= applied) {
                 ++out.duplicates;
@@ -441,17 +536,15 @@ public:
                 out.resend_from = applied + 1;
                 break;
             }
-            if (auto r = run(db_,
-                             "INSERT OR IGNORE INTO processed_msgs(gw_id, msg_id, seq) "
-                             "VALUES (?1, ?2, ?3)",
-                             b.gw_id, e->msg_id, static_cast<std::int64_t>(e->seq));
+            if (auto r = sts.mark_processed.run(db_, b.gw_id, e->msg_id,
+                                                static_cast<std::int64_t>(e->seq));
                 !r)
                 return std::unexpected(r.error());
             applied = e->seq;
             if (db_.changes() == 0) {
                 ++out.duplicates;
             } else {
-                auto r = apply_event(in, *e, work, chain_touched, changed, out);
+                auto r = apply_event(in, *e, sts, work, chain_touched, changed, out);
                 if (!r) return std::unexpected(r.error());
                 ++out.applied;
             }
@@ -497,6 +590,7 @@ public:
     result<gateway_transition> apply_gateway_state(std::string_view city, const gw_state& s,
                                                    clock_ms now) override {
         std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
         auto tx = transaction::begin(db_);
         if (!tx) return std::unexpected(tx.error());
         std::optional<std::uint64_t> current_bd_seq;
@@ -598,6 +692,7 @@ public:
     result<alert_view> ack_alert(std::string_view id, std::string_view by,
                                  clock_ms now) override {
         std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
         auto r = run(db_, "UPDATE alerts SET acked_by = ?2, acked_at = ?3 WHERE id = ?1", id, by,
                      text_ts(now));
         if (!r) return std::unexpected(r.error());
@@ -610,6 +705,7 @@ public:
     // --- users and tokens --------------------------------------------------------------
     result<void> insert_user(const user_account& u) override {
         std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
         return run(db_,
                    "INSERT INTO users(id, name, role, city, badge, active, password_hash, "
                    "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
@@ -771,82 +867,76 @@ private:
     }
 
     result<void> apply_custody(const batch_input& in, const custody_record& rec, clock_ms ts,
-                               chain_state& chain, bool& chain_touched,
+                               batch_statements& sts, chain_state& chain, bool& chain_touched,
                                std::set<std::string>& changed, batch_outcome& out) {
-        bool already = false;
-        if (auto r = each_row(
-                db_, "SELECT 1 FROM custody WHERE city = ?1 AND idx = ?2 AND hash = ?3",
-                [&](const statement&) { already = true; }, in.city,
-                static_cast<std::int64_t>(rec.index), rec.hash);
-            !r)
-            return r;
-        if (already) return {};  // the same record under a new msg_id: nothing to do
-
-        chain_touched = true;
+        // Verify first (the stored row says whether it verified), then insert: when the row
+        // is there already (the same record under a new msg_id) the chain is put back as it
+        // was and nothing else happens, so no existence query is needed.
         bool verified = !chain.broken_message.has_value();
+        verify_result v;
+        std::optional<ledger_verifier> before;
         if (verified) {
-            auto v = chain.verifier.feed(rec);
-            if (!v.ok()) {
-                verified = false;
-                chain.broken_message = v.message;
-                alert_body a;
-                a.alert_id = "ledger-" + in.city + "-" + std::to_string(rec.index);
-                a.type = alert_type::ledger_broken;
-                a.state = alert_state::raised;
-                a.severity = alert_severity::critical;
-                a.detail = "custody record " + std::to_string(rec.index) + " (device " +
-                           rec.device_id + ") of city " + in.city +
-                           " breaks the hash chain (" + std::string(to_string(v.reason)) +
-                           "): " + v.message;
-                if (a.detail.size() > max_detail_chars) a.detail.resize(max_detail_chars);
-                a.device_id = rec.device_id;
-                if (auto r = upsert_alert(in.city, a, ts, out); !r) return r;
-            }
+            before = chain.verifier;
+            v = chain.verifier.feed(rec);
+            verified = v.ok();
         }
-        if (auto r = run(db_,
-                         "INSERT OR IGNORE INTO custody(city, idx, hash, device_id, ts, record, "
-                         "verified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                         in.city, static_cast<std::int64_t>(rec.index), rec.hash, rec.device_id,
-                         text_ts(rec.ts), to_json(rec).dump(), verified ? 1 : 0);
+        if (auto r = sts.insert_custody.run(db_, in.city, static_cast<std::int64_t>(rec.index),
+                                            rec.hash, rec.device_id, text_ts(rec.ts),
+                                            to_json(rec).dump(), verified ? 1 : 0);
             !r)
             return r;
+        if (db_.changes() == 0) {
+            if (before) chain.verifier = std::move(*before);
+            return {};
+        }
+        chain_touched = true;
+        if (!v.ok()) {
+            chain.broken_message = v.message;
+            alert_body a;
+            a.alert_id = "ledger-" + in.city + "-" + std::to_string(rec.index);
+            a.type = alert_type::ledger_broken;
+            a.state = alert_state::raised;
+            a.severity = alert_severity::critical;
+            a.detail = "custody record " + std::to_string(rec.index) + " (device " +
+                       rec.device_id + ") of city " + in.city + " breaks the hash chain (" +
+                       std::string(to_string(v.reason)) + "): " + v.message;
+            if (a.detail.size() > max_detail_chars) a.detail.resize(max_detail_chars);
+            a.device_id = rec.device_id;
+            if (auto r = upsert_alert(in.city, a, ts, out); !r) return r;
+        }
         std::optional<std::string> due;
         if (rec.due) due = text_ts(*rec.due);
         // A transfer's receipt moves the device into the receiving gateway's city.
         std::optional<std::string> new_city;
         if (rec.action == custody_action::transfer_in) new_city = in.city;
-        if (auto r = run(db_,
-                         "UPDATE devices SET status = ?2, holder = ?3, due = ?4, "
-                         "city = COALESCE(?5, city), updated_at = ?6, "
-                         "last_seen = MAX(COALESCE(last_seen, ''), ?6) WHERE id = ?1",
-                         rec.device_id, std::string(to_string(rec.to_state)), rec.holder, due,
-                         new_city, text_ts(rec.ts));
+        if (auto r = sts.custody_device.run(db_, rec.device_id,
+                                            std::string(to_string(rec.to_state)), rec.holder,
+                                            due, new_city, text_ts(rec.ts));
             !r)
             return r;
         if (db_.changes() > 0) changed.insert(rec.device_id);
         return {};
     }
 
-    result<void> apply_event(const batch_input& in, const gw_event& e, chain_state& chain,
-                             bool& chain_touched, std::set<std::string>& changed,
-                             batch_outcome& out) {
+    result<void> apply_event(const batch_input& in, const gw_event& e, batch_statements& sts,
+                             chain_state& chain, bool& chain_touched,
+                             std::set<std::string>& changed, batch_outcome& out) {
         struct visitor {
             sqlite_region_store& self;
             const batch_input& in;
             const gw_event& e;
+            batch_statements& sts;
             chain_state& chain;
             bool& chain_touched;
             std::set<std::string>& changed;
             batch_outcome& out;
 
             result<void> operator()(const custody_record& rec) const {
-                return self.apply_custody(in, rec, e.ts, chain, chain_touched, changed, out);
+                return self.apply_custody(in, rec, e.ts, sts, chain, chain_touched, changed, out);
             }
             result<void> operator()(const device_state_body& d) const {
-                auto r = run(self.db_,
-                             "UPDATE devices SET online = ?2, fw = COALESCE(?3, fw), "
-                             "last_seen = MAX(COALESCE(last_seen, ''), ?4) WHERE id = ?1",
-                             d.device_id, d.online ? 1 : 0, d.fw, text_ts(e.ts));
+                auto r = sts.device_state.run(self.db_, d.device_id, d.online ? 1 : 0, d.fw,
+                                              text_ts(e.ts));
                 if (!r) return r;
                 if (self.db_.changes() > 0) changed.insert(d.device_id);
                 return {};
@@ -854,25 +944,12 @@ private:
             result<void> operator()(const telemetry_summary_body& t) const {
                 std::optional<std::string> gps;
                 if (t.gps) gps = to_json(*t.gps).dump();
-                auto r = run(self.db_,
-                             "INSERT INTO telemetry(device_id, city, minute, count, "
-                             "battery_pct_min, battery_pct_last, storage_free_mb_last, "
-                             "temp_c_max, gps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-                             "ON CONFLICT(device_id) DO UPDATE SET city = excluded.city, "
-                             "minute = excluded.minute, count = excluded.count, "
-                             "battery_pct_min = excluded.battery_pct_min, "
-                             "battery_pct_last = excluded.battery_pct_last, "
-                             "storage_free_mb_last = excluded.storage_free_mb_last, "
-                             "temp_c_max = excluded.temp_c_max, gps = excluded.gps "
-                             "WHERE excluded.minute >= telemetry.minute",
-                             t.device_id, in.city, text_ts(t.minute),
-                             static_cast<std::int64_t>(t.count), t.battery_pct_min,
-                             t.battery_pct_last, t.storage_free_mb_last, t.temp_c_max, gps);
+                auto r = sts.upsert_telemetry.run(
+                    self.db_, t.device_id, in.city, text_ts(t.minute),
+                    static_cast<std::int64_t>(t.count), t.battery_pct_min, t.battery_pct_last,
+                    t.storage_free_mb_last, t.temp_c_max, gps);
                 if (!r) return r;
-                return run(self.db_,
-                           "UPDATE devices SET last_seen = MAX(COALESCE(last_seen, ''), ?2) "
-                           "WHERE id = ?1",
-                           t.device_id, text_ts(e.ts));
+                return sts.device_seen.run(self.db_, t.device_id, text_ts(e.ts));
             }
             result<void> operator()(const alert_body& a) const {
                 return self.upsert_alert(in.city, a, e.ts, out);
@@ -887,10 +964,12 @@ private:
                 return {};
             }
         };
-        return std::visit(visitor{*this, in, e, chain, chain_touched, changed, out}, e.body);
+        return std::visit(visitor{*this, in, e, sts, chain, chain_touched, changed, out},
+                          e.body);
     }
 
     std::mutex mutex_;
+    std::atomic<std::uint64_t> revision_{0};
     database db_;
     std::map<std::string, chain_state, std::less<>> chains_;
 };

@@ -169,6 +169,11 @@ private:
             return;
         }
         if (!state_->stopping) {
+            // An answer is written whole; without TCP_NODELAY Nagle holds its last partial
+            // segment back until the client ACKs the rest, which delayed ACKs can stretch to
+            // tens of milliseconds on a keep-alive connection.
+            beast::error_code nodelay_ec;
+            socket.set_option(tcp::no_delay(true), nodelay_ec);
             auto session = std::make_shared<http_session>(std::move(socket), state_);
             state_->add(session);
             session->run();

@@ -295,7 +295,13 @@ void http_session::on_write(bool close, beast::error_code ec) {
         close_now();
         return;
     }
-    if (close || close_after_) {
+    if (close_after_ || state_->stopping) {
+        // stop() came while this answer was in flight: the client has its answer, so close now
+        // as for an idle connection; lingering would hold stop() for its whole grace period.
+        close_now();
+        return;
+    }
+    if (close) {
         lingering_close();
         return;
     }

@@ -383,3 +383,72 @@ TEST_CASE("restarting the server loses nothing", "[server][api][restart]") {
     CHECK(history.body[0]["verified"] == true);
     for (const auto& a : again.get("/api/v1/alerts").body) CHECK(a["type"] != "ledger_broken");
 }
+
+namespace {
+
+/// The entry of `id` in a GET /devices answer, or null json.
+json listed(const api_reply& list, const std::string& id) {
+    for (const auto& d : list.body)
+        if (d.value("id", "") == id) return d;
+    return json();
+}
+
+}  // namespace
+
+TEST_CASE("the device list is never served stale after a write, whatever wrote",
+          "[server][api][cache]") {
+    region_fixture region;
+    region.register_device("cam-1", "body_camera", "450100");
+    region.register_device("cam-2", "body_camera", "450100");
+    fake_gateway gw(region.broker.uri(), "450100", "gw-nn");
+    gw.set_responder(accept_everything);
+    gw.connect();
+    auto cust = region.as("cust-nn");
+    auto admin = region.as("admin");
+    REQUIRE(test::wait_until([&] { return cust.get("/api/v1/cities").body[0]["online"] == true; },
+                             quick));
+    const std::string path = "/api/v1/devices?city=450100";
+
+    // Two reads in a row are the same answer (the second may come from the cache).
+    auto first = cust.get(path);
+    REQUIRE(first.status == 200);
+    CHECK(listed(first, "cam-1")["status"] == "available");
+    CHECK(cust.get(path).text == first.text);
+
+    // A check-out through the server: the very next list shows it, no waiting.
+    REQUIRE(cust.post("/api/v1/devices/cam-1/checkout", json{{"badge", "B-OFF-NN"}}).status == 200);
+    auto after_out = cust.get(path);
+    CHECK(listed(after_out, "cam-1")["status"] == "checked_out");
+    CHECK(listed(after_out, "cam-1")["holder"] == "off-nn");
+    CHECK(listed(cust.get("/api/v1/devices"), "cam-1")["status"] == "checked_out");
+
+    REQUIRE(cust.post("/api/v1/devices/cam-1/checkin", json{{"condition", "good"}}).status == 200);
+    CHECK(listed(cust.get(path), "cam-1")["status"] == "available");
+
+    // A registry edit by an admin.
+    auto patched = admin.call("PATCH", "/api/v1/devices/cam-2", json{{"model", "DSJ-Z1"}}.dump());
+    REQUIRE(patched.status == 200);
+    CHECK(listed(cust.get(path), "cam-2")["model"] == "DSJ-Z1");
+
+    // Telemetry the gateway pushes on its own: visible as soon as the batch is acked.
+    telemetry_summary_body t;
+    t.device_id = "cam-2";
+    t.minute = std::chrono::floor<std::chrono::minutes>(now_ms());
+    t.count = 3;
+    t.battery_pct_min = 40;
+    t.battery_pct_last = 41.5;
+    t.storage_free_mb_last = 1000;
+    t.temp_c_max = 30;
+    const auto upto = gw.next_seq();
+    gw.send({t});
+    REQUIRE(gw.wait_ack([&](const srv_ack& a) { return a.upto_seq >= upto; }));
+    auto with_telemetry = listed(cust.get(path), "cam-2");
+    REQUIRE(with_telemetry.contains("telemetry"));
+    CHECK(with_telemetry["telemetry"]["battery_pct_last"] == 41.5);
+
+    // A device added by an import shows in the next list.
+    auto imported = admin.call("POST", "/api/v1/devices/import",
+                               "id,class,model,city\ncam-3,body_camera,DSJ-A9,450100\n", "text/csv");
+    REQUIRE(imported.status == 200);
+    CHECK(listed(cust.get(path), "cam-3")["status"] == "available");
+}

@@ -9,7 +9,9 @@
 #include <boost/beast/websocket.hpp>
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
+#include <iostream>
 #include <regex>
 
 namespace eqm::server_test {
@@ -186,7 +188,11 @@ fake_gateway::fake_gateway(std::string broker_uri, std::string city, std::string
 }
 
 fake_gateway::~fake_gateway() {
-    stopping_ = true;
+    {
+        // Under the lock, or the worker may test the flag, miss this notify and sleep forever.
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
     changed_.notify_all();
     if (worker_.joinable()) worker_.join();
     session_.reset();
@@ -418,7 +424,12 @@ region_fixture::region_fixture() {
     server = std::make_unique<server_process>(broker.uri(), db(), dir.path() / "server.log");
 }
 
-region_fixture::~region_fixture() = default;
+region_fixture::~region_fixture() {
+    // A failed REQUIRE unwinds through here: the server's log is what explains it.
+    if (std::uncaught_exceptions() > 0 && server)
+        std::cerr << "--- eqm-server log (" << server->log().string() << ")\n"
+                  << test::read_file(server->log()) << "--- end of eqm-server log\n";
+}
 
 api_client region_fixture::as(const std::string& name) {
     auto it = tokens.find(name);
