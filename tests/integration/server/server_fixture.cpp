@@ -83,6 +83,9 @@ void server_process::start() {
     REQUIRE(std::regex_search(text, m, port_re));
     port_ = static_cast<std::uint16_t>(std::stoi(m[1].str()));
     log_ = log;
+    // HTTP comes up before the MQTT session has subscribed; a gateway batch published in
+    // between is not for this server's session yet (a real gateway resends it, a test does not).
+    REQUIRE(test::wait_for_log_line(log, "mqtt: connected to", 15s));
 }
 
 void server_process::stop() {

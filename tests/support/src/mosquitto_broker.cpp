@@ -56,7 +56,22 @@ void mosquitto_broker::write_config(const std::filesystem::path& log_file) const
 }
 
 void mosquitto_broker::start() {
-    if (process_ && process_->running()) return;
+    // A port from free_port() can be taken by a parallel test before mosquitto binds it; then
+    // this broker exits with "Address already in use" while the port still accepts (the other
+    // test's broker). The first start moves to a new port; a restart must keep its port.
+    constexpr int max_port_attempts = 5;
+    for (int attempt = 1;; ++attempt) {
+        if (start_once()) return;
+        if (starts_ > 1 || attempt == max_port_attempts)
+            throw std::runtime_error("mosquitto_broker: broker did not come up on port " +
+                                     std::to_string(port_) + "; log:\n" + last_start_log_);
+        port_ = free_port();
+        starts_ = 0;
+    }
+}
+
+bool mosquitto_broker::start_once() {
+    if (process_ && process_->running()) return true;
     process_.reset();
     ++starts_;
     // Each run logs to its own file, so a restarted broker keeps the earlier run's lines.
@@ -73,15 +88,17 @@ void mosquitto_broker::start() {
     std::error_code ignored;
     std::filesystem::remove(log_path(), ignored);
     std::filesystem::create_symlink(run_log, log_path(), ignored);
-    const bool up = wait_until(
-        [this] { return !process_->running() || port_accepts(port_); }, broker_start_timeout,
-        std::chrono::milliseconds{20});
-    if (!up || !process_->running()) {
-        const std::string log = read_file(run_output) + read_file(run_log);
-        process_.reset();
-        throw std::runtime_error("mosquitto_broker: broker did not come up on port " +
-                                 std::to_string(port_) + "; log:\n" + log);
-    }
+    // Mosquitto writes "mosquitto version ... running" only once its listeners are bound, so
+    // that line (not merely an accepting port) proves this broker owns the port.
+    const auto owns_port = [&] {
+        return read_file(run_log).find(" running") != std::string::npos && port_accepts(port_);
+    };
+    const bool up = wait_until([&] { return !process_->running() || owns_port(); },
+                               broker_start_timeout, std::chrono::milliseconds{20});
+    if (up && process_->running()) return true;
+    last_start_log_ = read_file(run_output) + read_file(run_log);
+    process_.reset();
+    return false;
 }
 
 void mosquitto_broker::stop() {

@@ -63,12 +63,15 @@ public:
 
 private:
     void write_config(const std::filesystem::path& log_file) const;
+    /// One attempt on the current port: true when this broker is up and owns the port.
+    bool start_once();
 
     broker_options options_;
     temp_dir dir_;
     std::uint16_t port_ = 0;
     std::unique_ptr<child_process> process_;
     int starts_ = 0;
+    std::string last_start_log_;
 };
 
 }  // namespace eqm::test
