@@ -73,6 +73,28 @@ void gateway_link::run() {
     while (!stopping_) {
         if (auto m = queue_.pop(tick)) handle_message(m->topic, m->payload);
         expire_waiters();
+        sync_after_external_change();
+    }
+}
+
+void gateway_link::sync_after_external_change() {
+    constexpr std::chrono::seconds external_check_interval{2};
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_external_check_) return;
+    next_external_check_ = now + external_check_interval;
+    auto v = store_.external_version();
+    if (!v) return log("cannot read the store's data version: " + v.error().describe());
+    const bool changed = external_version_ && *external_version_ != *v;
+    external_version_ = *v;
+    if (!changed) return;
+    auto gws = store_.gateways();
+    if (!gws) return log("cannot list gateways: " + gws.error().describe());
+    for (const auto& g : *gws) {
+        if (!g.online) continue;
+        log("the registry changed outside this server (eqm-server user add?): full registry sync "
+            "to the gateway of " + g.city);
+        if (auto r = sync_registry(g.city); !r)
+            log("registry sync of " + g.city + " failed: " + r.error().describe());
     }
 }
 

@@ -6,6 +6,7 @@
 /// resends them after a gateway's birth, and pushes the registry to gateways.
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -96,6 +97,9 @@ private:
     };
 
     void run();
+    /// Another process wrote to the store (`eqm-server user add`): the people allowed in each
+    /// city may have changed, so every online gateway gets a full registry sync.
+    void sync_after_external_change();
     /// After (re)connecting: publishes acks that could not be sent and every pending command of
     /// the gateways that are online (messages taken in before the session was up could not be
     /// answered then).
@@ -131,6 +135,8 @@ private:
     std::map<std::string, std::pair<std::uint64_t, std::chrono::steady_clock::time_point>,
              std::less<>>
         resend_asked_;
+    std::optional<std::int64_t> external_version_;  ///< last PRAGMA data_version seen
+    std::chrono::steady_clock::time_point next_external_check_{};
 };
 
 }  // namespace eqm::server

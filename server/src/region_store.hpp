@@ -144,6 +144,10 @@ public:
     /// caches key on it.
     virtual std::uint64_t revision() const noexcept = 0;
 
+    /// A number that changes when another process commits to the store, such as
+    /// `eqm-server user add` run while the server is up (SQLite's PRAGMA data_version).
+    virtual result<std::int64_t> external_version() = 0;
+
     // --- registry ------------------------------------------------------------------------
     /// Adds a device; errc::conflict when the id exists.
     virtual result<void> insert_device(const device_record& d, clock_ms now) = 0;

@@ -344,6 +344,16 @@ public:
         return revision_.load(std::memory_order_acquire);
     }
 
+    result<std::int64_t> external_version() override {
+        std::lock_guard lock(mutex_);
+        auto st = db_.prepare("PRAGMA data_version");
+        if (!st) return std::unexpected(st.error());
+        auto row = st->step();
+        if (!row) return std::unexpected(row.error());
+        if (!*row) return fail(errc::internal, "", "PRAGMA data_version returned no row");
+        return st->column_int64(0);
+    }
+
     // --- registry ----------------------------------------------------------------------
     result<void> insert_device(const device_record& d, clock_ms now) override {
         std::lock_guard lock(mutex_);

@@ -259,3 +259,24 @@ TEST_CASE("commands stay in the outbox until their result and are resent after t
     std::this_thread::sleep_for(300ms);
     for (const auto& c : gw3.commands()) CHECK(c.cmd_id != upsert->cmd_id);
 }
+
+TEST_CASE("a person added with `eqm-server user add` while the server runs reaches the gateways",
+          "[server][ingest]") {
+    region_fixture region;
+    fake_gateway gw(region.broker.uri(), "450100", "gw-nn");
+    gw.connect();
+    REQUIRE(gw.wait_cmd([](const srv_cmd& c) {
+        const auto* r = std::get_if<registry_upsert_cmd>(&c.body);
+        return r && r->full_sync.value_or(false);
+    }));
+    // The CLI writes the database directly, in another process, while the server runs.
+    REQUIRE(add_user(region.db(), "off-new", "officer", "450100", "B-OFF-NEW", "off-new-pw") == 0);
+    auto sync = gw.wait_cmd([](const srv_cmd& c) {
+        const auto* r = std::get_if<registry_upsert_cmd>(&c.body);
+        if (!r || !r->full_sync.value_or(false)) return false;
+        for (const auto& p : r->people)
+            if (p.badge == "B-OFF-NEW") return true;
+        return false;
+    });
+    REQUIRE(sync);
+}
