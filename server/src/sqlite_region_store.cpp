@@ -102,15 +102,27 @@ CREATE INDEX processed_msgs_by_seq ON processed_msgs(gw_id, seq);
 CREATE INDEX tokens_by_expiry ON tokens(expires_at);
 )sql";
 
-constexpr std::array<store::migration, 2> migrations{{
+// msg_id is `{gw_id}-{seq}` by contract (parse_gw_events refuses any other), so the applied
+// seq per gateway already makes a replay, or the same event in another batch, change nothing:
+// a table of processed msg_ids only cost two b-tree inserts per event.
+constexpr std::string_view schema_v3 = R"sql(
+DROP INDEX processed_msgs_by_seq;
+DROP TABLE processed_msgs;
+)sql";
+
+constexpr std::array<store::migration, 3> migrations{{
     {1, "regional read model", schema_v1},
     {2, "idempotency and token expiry indexes", schema_v2},
+    {3, "idempotency by the applied seq alone", schema_v3},
 }};
 
-/// How many processed msg_ids per gateway are kept below its applied seq.
-constexpr std::int64_t processed_msg_window = 100'000;
-
 std::string text_ts(clock_ms t) { return format_timestamp(t); }
+
+/// The custody row's JSON: the record's wire form.
+std::string record_text(const custody_record& r) {
+    if (auto text = custody_record_text(r)) return std::move(*text);
+    return to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 std::optional<clock_ms> read_ts(const std::optional<std::string>& s) {
     if (!s) return std::nullopt;
@@ -304,8 +316,6 @@ private:
 };
 
 // The statements apply_batch runs per event.
-constexpr std::string_view sql_mark_processed =
-    "INSERT OR IGNORE INTO processed_msgs(gw_id, msg_id, seq) VALUES (?1, ?2, ?3)";
 constexpr std::string_view sql_insert_custody =
     "INSERT OR IGNORE INTO custody(city, idx, hash, device_id, ts, record, verified) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -328,7 +338,6 @@ constexpr std::string_view sql_device_seen =
 
 /// apply_batch's per-event statements, prepared on first use and returned at the end.
 struct batch_statements {
-    held_statement mark_processed{sql_mark_processed};
     held_statement insert_custody{sql_insert_custody};
     held_statement custody_device{sql_custody_device};
     held_statement device_state{sql_device_state};
@@ -546,18 +555,10 @@ public:
                 out.resend_from = applied + 1;
                 break;
             }
-            if (auto r = sts.mark_processed.run(db_, b.gw_id, e->msg_id,
-                                                static_cast<std::int64_t>(e->seq));
-                !r)
+            if (auto r = apply_event(in, *e, sts, work, chain_touched, changed, out); !r)
                 return std::unexpected(r.error());
             applied = e->seq;
-            if (db_.changes() == 0) {
-                ++out.duplicates;
-            } else {
-                auto r = apply_event(in, *e, sts, work, chain_touched, changed, out);
-                if (!r) return std::unexpected(r.error());
-                ++out.applied;
-            }
+            ++out.applied;
             absorb_skipped();
         }
         out.upto_seq = applied;
@@ -572,14 +573,6 @@ public:
                          text_ts(in.now));
             !r)
             return std::unexpected(r.error());
-        if (applied > static_cast<std::uint64_t>(processed_msg_window) &&
-            applied % 1000 < out.applied) {
-            if (auto r = run(db_, "DELETE FROM processed_msgs WHERE gw_id = ?1 AND seq < ?2",
-                             b.gw_id,
-                             static_cast<std::int64_t>(applied) - processed_msg_window);
-                !r)
-                return std::unexpected(r.error());
-        }
         if (chain_touched) {
             if (auto r = run(db_,
                              "INSERT INTO ledger_heads(city, next_index, head_hash, broken_message)"
@@ -892,7 +885,7 @@ private:
         }
         if (auto r = sts.insert_custody.run(db_, in.city, static_cast<std::int64_t>(rec.index),
                                             rec.hash, rec.device_id, text_ts(rec.ts),
-                                            to_json(rec).dump(), verified ? 1 : 0);
+                                            record_text(rec), verified ? 1 : 0);
             !r)
             return r;
         if (db_.changes() == 0) {

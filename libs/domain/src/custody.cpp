@@ -1,5 +1,7 @@
 #include "eqm/domain/custody.hpp"
 
+#include "eqm/domain/canonical_json.hpp"
+
 #include <array>
 #include <limits>
 #include <utility>
@@ -285,6 +287,88 @@ nlohmann::json to_json(const custody_record& r) {
     if (r.note) j["note"] = *r.note;
     if (r.transfer_id) j["transfer_id"] = *r.transfer_id;
     return j;
+}
+
+namespace {
+
+/// A JSON string as nlohmann's dump writes it (ensure_ascii off): `"` and `\\` escaped, the
+/// five short control escapes, other bytes below 0x20 as \u00xx, everything else as it is.
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr std::string_view hex = "0123456789abcdef";
+    out += '"';
+    for (const char c : s) {
+        const auto b = static_cast<unsigned char>(c);
+        switch (b) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (b < 0x20U) {
+                    out += "\\u00";
+                    out += hex[b >> 4U];
+                    out += hex[b & 0x0FU];
+                } else {
+                    out += c;
+                }
+        }
+    }
+    out += '"';
+}
+
+}  // namespace
+
+std::optional<std::string> custody_record_text(const custody_record& r, bool with_hash) {
+    for (const auto* s : {&r.device_id, &r.actor, &r.prev_hash, &r.hash})
+        if (!is_valid_utf8(*s)) return std::nullopt;
+    for (const auto* s : {&r.holder, &r.dock_id, &r.request_id, &r.note, &r.transfer_id})
+        if (*s && !is_valid_utf8(**s)) return std::nullopt;
+    std::string out;
+    out.reserve(384 + (r.note ? r.note->size() : 0));
+    bool first = true;
+    const auto key = [&](std::string_view k) {
+        out += first ? "{\"" : ",\"";
+        first = false;
+        out += k;
+        out += "\":";
+    };
+    const auto text = [&](std::string_view k, std::string_view v) {
+        key(k);
+        append_json_string(out, v);
+    };
+    // Keys in byte order, as nlohmann's std::map keeps them.
+    text("action", to_string(r.action));
+    text("actor", r.actor);
+    if (r.condition) text("condition", to_string(*r.condition));
+    text("device_id", r.device_id);
+    if (r.dock_id) text("dock_id", *r.dock_id);
+    if (r.due) text("due", format_timestamp(*r.due));
+    text("from_state", to_string(r.from_state));
+    if (with_hash) text("hash", r.hash);
+    if (r.holder) {
+        text("holder", *r.holder);
+    } else {
+        key("holder");
+        out += "null";
+    }
+    key("index");
+    out += std::to_string(r.index);
+    if (r.note) text("note", *r.note);
+    text("prev_hash", r.prev_hash);
+    if (r.request_id) text("request_id", *r.request_id);
+    if (r.slot) {
+        key("slot");
+        out += std::to_string(*r.slot);
+    }
+    text("source", to_string(r.source));
+    text("to_state", to_string(r.to_state));
+    if (r.transfer_id) text("transfer_id", *r.transfer_id);
+    text("ts", format_timestamp(r.ts));
+    out += '}';
+    return out;
 }
 
 result<custody_record> parse_custody_record(const nlohmann::json& j, std::string_view path) {

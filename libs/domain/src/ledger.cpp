@@ -17,6 +17,8 @@ void sanitize(std::optional<std::string>& s) {
 }  // namespace
 
 result<std::string> canonical_record_json(const custody_record& r) {
+    // Canonical JSON of a record (integers, sorted keys, no spaces) is its compact text.
+    if (auto text = custody_record_text(r, false)) return std::move(*text);
     auto j = to_json(r);
     j.erase("hash");
     return canonical_json(j);

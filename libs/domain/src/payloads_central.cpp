@@ -275,8 +275,20 @@ result<gw_events> from_json_gw_events(const json& j, std::string_view path) {
 }
 
 result<gw_events> parse_gw_events(std::string_view text) {
-    return detail::parse_with(text, max_gw_events_bytes, from_json_gw_events);
+    if (text.size() <= max_gw_events_bytes) {
+        // The server reads every batch; the fast reader does most of them without a DOM.
+        if (auto fast = detail::parse_gw_events_fast(text)) return std::move(*fast);
+    }
+    return detail::parse_gw_events_reference(text);
 }
+
+namespace detail {
+
+result<gw_events> parse_gw_events_reference(std::string_view text) {
+    return parse_with(text, max_gw_events_bytes, from_json_gw_events);
+}
+
+}  // namespace detail
 
 json to_json(const gw_events& v) {
     json j = json::object();

@@ -51,6 +51,23 @@ std::string format_timestamp(clock_ms t) {
     const auto day = std::chrono::floor<std::chrono::days>(t);
     const std::chrono::year_month_day ymd{day};
     std::chrono::hh_mm_ss<std::chrono::milliseconds> tod{t - day};
+    const int year = static_cast<int>(ymd.year());
+    if (year >= 0 && year <= 9999) {
+        // Every stored and sent record carries timestamps: digits by hand, not snprintf.
+        std::string out = "0000-00-00T00:00:00.000Z";
+        const auto put = [&](std::size_t pos, std::size_t n, long long v) {
+            for (std::size_t i = pos + n; i > pos; --i, v /= 10)
+                out[i - 1] = static_cast<char>('0' + v % 10);
+        };
+        put(0, 4, year);
+        put(5, 2, static_cast<unsigned>(ymd.month()));
+        put(8, 2, static_cast<unsigned>(ymd.day()));
+        put(11, 2, tod.hours().count());
+        put(14, 2, tod.minutes().count());
+        put(17, 2, tod.seconds().count());
+        put(20, 3, tod.subseconds().count());
+        return out;
+    }
     char buf[32];
     std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
                   static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),

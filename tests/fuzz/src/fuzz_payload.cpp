@@ -4,6 +4,8 @@
 // - a refusal carries a message;
 // - an accepted value re-serializes to text that parses back to an equal value, and that text
 //   is a fixed point of serialize(parse(.)) (the canonical form).
+// For gw_events also: whatever the fast batch reader accepts, the reference reader accepts with
+// an equal value.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -27,7 +29,18 @@ namespace {
     std::abort();
 }
 
+void check_fast_reader([[maybe_unused]] std::string_view text) {
+#ifdef EQM_FUZZ_FAST_GW_EVENTS
+    const auto fast = eqm::detail::parse_gw_events_fast(text);
+    if (!fast) return;
+    const auto reference = eqm::detail::parse_gw_events_reference(text);
+    if (!reference) broken("the fast gw_events reader accepted what the reference refuses");
+    if (!(*fast == *reference)) broken("the fast gw_events reader and the reference disagree");
+#endif
+}
+
 void check(std::string_view text) {
+    check_fast_reader(text);
     const auto value = EQM_FUZZ_PARSE(text);
     if (!value) {
         if (value.error().message.empty()) broken("a refusal without a message");

@@ -94,6 +94,12 @@ struct custody_record {
 /// The wire form: includes "hash"; optionals omitted when empty; holder is null when empty.
 nlohmann::json to_json(const custody_record& r);
 
+/// `to_json(r).dump()` written directly (compact, sorted keys, the same escapes), without the
+/// "hash" field when `with_hash` is false: what is stored and hashed for every record, so it
+/// skips the JSON document. Nothing when a string is not valid UTF-8 (to_json's dump would
+/// throw; canonical_record_json reports it).
+std::optional<std::string> custody_record_text(const custody_record& r, bool with_hash = true);
+
 /// Parses the wire form. Never throws; errors name the field as `path + "." + field` (just the
 /// field when path is empty); rejects unknown fields (errc::unknown_field) and enforces the
 /// contract's patterns and limits (ids, 64-hex hashes, timestamps, note length).

@@ -487,7 +487,19 @@ result<gw_state> parse_gw_state(std::string_view json_text);
 result<gw_state> from_json_gw_state(const nlohmann::json& j, std::string_view path = "");
 nlohmann::json to_json(const gw_state& v);
 
+/// Reads a batch with the fast reader when it can, else with the reference reader (which
+/// names the problem); both give the same value for the same text.
 result<gw_events> parse_gw_events(std::string_view json_text);
+namespace detail {
+/// The reference reader of parse_gw_events (nlohmann's DOM, then the fields).
+result<gw_events> parse_gw_events_reference(std::string_view json_text);
+/// The fast reader (simdjson): the reference's value for input the reference accepts, or
+/// nothing when it declines (a problem, a duplicate key, an index of 0). Always nothing in a
+/// build without simdjson. Exposed for the tests that hold the two readers to each other.
+std::optional<gw_events> parse_gw_events_fast(std::string_view json_text);
+/// False in a build without simdjson, where parse_gw_events_fast always declines.
+bool has_fast_gw_events_reader() noexcept;
+}  // namespace detail
 result<gw_events> from_json_gw_events(const nlohmann::json& j, std::string_view path = "");
 nlohmann::json to_json(const gw_events& v);
 result<gw_event> from_json_gw_event(const nlohmann::json& j, std::string_view path = "");
