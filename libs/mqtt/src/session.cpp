@@ -1,12 +1,20 @@
 #include "eqm/mqtt/session.hpp"
 
 #include <mqtt/async_client.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <utility>
@@ -29,6 +37,109 @@ bool valid_uri(std::string_view uri) {
         if (uri.starts_with(scheme) && uri.size() > scheme.size()) return true;
     }
     return false;
+}
+
+/// The broker's host and port as a URI names them ("tcp://host:1883", "ssl://[::1]:8883", a
+/// scheme's default port when none is given); nullopt when the URI names no host.
+std::optional<std::pair<std::string, std::string>> uri_endpoint(std::string_view uri) {
+    const auto scheme_end = uri.find("://");
+    if (scheme_end == std::string_view::npos) return std::nullopt;
+    const std::string_view scheme = uri.substr(0, scheme_end);
+    std::string_view rest = uri.substr(scheme_end + 3);
+    rest = rest.substr(0, rest.find('/'));  // ws:// URIs carry a path
+    std::string_view host = rest, port;
+    if (rest.starts_with('[')) {  // [IPv6]:port
+        const auto close = rest.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        host = rest.substr(1, close - 1);
+        if (rest.size() > close + 1 && rest[close + 1] == ':') port = rest.substr(close + 2);
+    } else if (const auto colon = rest.rfind(':'); colon != std::string_view::npos) {
+        host = rest.substr(0, colon);
+        port = rest.substr(colon + 1);
+    }
+    if (host.empty()) return std::nullopt;
+    if (port.empty()) {
+        port = scheme == "ssl" || scheme == "mqtts" ? "8883"
+               : scheme == "ws"                    ? "80"
+               : scheme == "wss"                   ? "443"
+                                                   : "1883";
+    }
+    return std::pair{std::string(host), std::string(port)};
+}
+
+bool same_endpoint(const sockaddr_storage& a, const sockaddr* b) {
+    if (a.ss_family != b->sa_family) return false;
+    if (a.ss_family == AF_INET) {
+        sockaddr_in x{}, y{};
+        std::memcpy(&x, &a, sizeof x);
+        std::memcpy(&y, b, sizeof y);
+        return x.sin_port == y.sin_port && x.sin_addr.s_addr == y.sin_addr.s_addr;
+    }
+    if (a.ss_family == AF_INET6) {
+        sockaddr_in6 x{}, y{};
+        std::memcpy(&x, &a, sizeof x);
+        std::memcpy(&y, b, sizeof y);
+        return x.sin6_port == y.sin6_port &&
+               std::memcmp(&x.sin6_addr, &y.sin6_addr, sizeof x.sin6_addr) == 0;
+    }
+    return false;
+}
+
+/// Turns Nagle's algorithm off on this process's TCP connections to the broker of `uri`;
+/// returns how many sockets it set.
+///
+/// Why: MQTT packets are small and each one is a step of a request/answer chain (a command,
+/// its PUBACK, the gateway's result batch, the server's srv/ack). With Nagle on, a PUBLISH
+/// written while an earlier small packet (typically the PUBACK just sent for the message being
+/// answered) is still unacknowledged is held until the broker's TCP ACK comes, and the broker
+/// delays that ACK (40 ms on Linux) because it has nothing to send back yet. That put ~20-40 ms
+/// on every hop of a check-out through eqm-server. The broker side is covered by
+/// `set_tcp_nodelay true` in its config; the client side must be set here, because Paho C 1.3
+/// never sets TCP_NODELAY and gives no access to its socket (eclipse-paho/paho.mqtt.c#530).
+/// So after each connect the session finds its connection among the process's sockets by the
+/// peer address. Another of our connections to the same broker (a second session) gets the
+/// same setting, which it wants anyway; a descriptor closed and reused meanwhile at worst gets
+/// TCP_NODELAY too (or refuses it), which harms nothing.
+int disable_nagle_towards(std::string_view uri) noexcept {
+    try {
+        const auto endpoint = uri_endpoint(uri);
+        if (!endpoint) return 0;
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* found = nullptr;
+        if (::getaddrinfo(endpoint->first.c_str(), endpoint->second.c_str(), &hints, &found) != 0)
+            return 0;
+        std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, &::freeaddrinfo);
+        int set = 0;
+        std::error_code ec;
+        for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
+             it.increment(ec)) {
+            const auto name = it->path().filename().string();
+            int fd = -1;
+            try {
+                fd = std::stoi(name);
+            } catch (const std::exception&) {
+                continue;
+            }
+            int type = 0;
+            socklen_t len = sizeof type;
+            if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)
+                continue;
+            sockaddr_storage peer{};
+            len = sizeof peer;
+            if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
+            for (const addrinfo* a = addresses.get(); a; a = a->ai_next) {
+                if (!same_endpoint(peer, a->ai_addr)) continue;
+                const int on = 1;
+                if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0) ++set;
+                break;
+            }
+        }
+        return set;
+    } catch (...) {
+        return 0;  // only latency is at stake: never fail a connect over it
+    }
 }
 
 }  // namespace
@@ -200,6 +311,9 @@ struct session::state final : ::mqtt::callback {
                 log("connect to " + options.server_uri + " timed out");
                 return false;
             }
+            if (disable_nagle_towards(options.server_uri) == 0)
+                log("TCP_NODELAY not set: no socket to " + options.server_uri +
+                    " found (messages may wait up to 40 ms for TCP acks)");
             std::vector<subscription> subs;
             {
                 std::lock_guard lock(mutex);
