@@ -1,43 +1,11 @@
 # Shared by the bench/gateway_*/run scripts: a scratch folder, free ports, a Mosquitto, an
 # eqm-gateway, registry commands, metrics, and the mqtt_flood publisher. Sourced, not run.
 # Everything started through start_bg is stopped on exit.
-set -euo pipefail
-bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-build=${EQM_BUILD_DIR:-$bench_root/build}
-case "$build" in /*) ;; *) build=$bench_root/$build ;; esac
+bench_name=eqm-bench
+# shellcheck source=../common/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../common/lib.sh"
 gateway_bin=${EQM_GATEWAY_BIN:-$build/gateway/eqm-gateway}
-work=$(mktemp -d "${TMPDIR:-/tmp}/eqm-bench.XXXXXX")
-bg_pids=()
-bench_cleanup() {
-  local pid
-  for pid in "${bg_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${bg_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ "${EQM_BENCH_KEEP:-0}" = 1 ] && echo "bench: files kept in $work" || rm -rf "$work"
-}
-trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
-
-note() { echo "bench: $*" >&2; }
-die() { echo "bench: $*" >&2; exit 1; }
 now_ts() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
-now_s() { date +%s.%N; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p _
-  for _ in $(seq 100); do p=$((20000 + RANDOM % 40000)); port_open "$p" || { echo "$p"; return 0; }; done
-  die "no free port"
-}
-wait_for() {  # wait_for SECONDS WHAT COMMAND...
-  local seconds=$1 what=$2; shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@"; do [ "$SECONDS" -lt "$deadline" ] || die "timed out waiting for $what"; sleep 0.1; done
-}
-start_bg() {  # start_bg LOG COMMAND...: sets bg_pid
-  local log=$1; shift
-  "$@" >"$log" 2>&1 &
-  bg_pid=$!
-  bg_pids+=("$bg_pid")
-}
 [ -x "$gateway_bin" ] || die "no eqm-gateway at $gateway_bin (build it, or set EQM_BUILD_DIR / EQM_GATEWAY_BIN)"
 
 # The publisher: built by CMake with the benchmarks, else compiled here once.
@@ -132,5 +100,3 @@ wait_counter() {
   done
   echo "$value $(awk -v a="$last_change" -v b="$start_s" 'BEGIN { printf "%.3f", a - b }')"
 }
-load_average() { cut -d' ' -f1-3 /proc/loadavg; }  # the machine's 1/5/15-minute load, for the report
-calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }  # calc EXPR [DECIMALS]

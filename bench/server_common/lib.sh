@@ -2,48 +2,13 @@
 # Shared by the bench/server_*/run scripts: a scratch folder, free ports, Mosquitto brokers, an
 # eqm-server with users, login, CSV import, and (for check-out) an eqm-gateway. Sourced, not run.
 # Everything started through start_bg is stopped on exit, whatever the exit path.
-set -euo pipefail
-bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-build=${EQM_BUILD_DIR:-$bench_root/build}
-case "$build" in /*) ;; *) build=$bench_root/$build ;; esac
+bench_name=eqm-server-bench
+# shellcheck source=../common/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../common/lib.sh"
 server_bin=${EQM_SERVER_BIN:-$build/server/eqm-server}
 # shellcheck disable=SC2034  # used by the scripts that source this file
 gateway_bin=${EQM_GATEWAY_BIN:-$build/gateway/eqm-gateway}
-work=$(mktemp -d "${TMPDIR:-/tmp}/eqm-server-bench.XXXXXX")
-bg_pids=()
-bench_cleanup() {
-  local pid
-  for pid in "${bg_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${bg_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ "${EQM_BENCH_KEEP:-0}" = 1 ]; then echo "bench: files kept in $work" >&2; else rm -rf "$work"; fi
-}
-trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
-
-note() { echo "bench: $*" >&2; }
-die() { echo "bench: $*" >&2; [ -f "$work/server.log" ] && tail -n 20 "$work/server.log" >&2; exit 1; }
-now_s() { date +%s.%N; }
-calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }  # calc EXPR [DECIMALS]
-load_average() { cut -d' ' -f1-3 /proc/loadavg; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# A port the kernel just handed out on 127.0.0.1, released again for the caller to bind.
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-wait_for() {  # wait_for SECONDS WHAT COMMAND...
-  local seconds=$1 what=$2; shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@"; do [ "$SECONDS" -lt "$deadline" ] || die "timed out waiting for $what"; sleep 0.1; done
-}
-start_bg() {  # start_bg LOG COMMAND...: sets bg_pid
-  local log=$1; shift
-  "$@" >"$log" 2>&1 &
-  bg_pid=$!
-  bg_pids+=("$bg_pid")
-}
-need_bin() {  # need_bin PATH WHAT
-  [ -x "$1" ] || die "no $2 at $1 (build it, or set EQM_BUILD_DIR)"
-}
+bench_on_die() { [ -f "$work/server.log" ] && tail -n 20 "$work/server.log" >&2; }
 need_bin "$server_bin" eqm-server
 
 start_broker() {  # start_broker NAME: prints nothing, sets <NAME>_port
