@@ -467,12 +467,12 @@ result<std::vector<reservation>> city_ledger::device_reservations(std::string_vi
     return out;
 }
 
-result<void> city_ledger::upsert_latest(const telemetry_latest_row& t) {
+result<void> city_ledger::upsert_latest(std::string_view device_id, const telemetry_latest& t) {
     EQM_TRY_LET(s, db_.prepare(
                        "INSERT OR REPLACE INTO telemetry_latest(device_id, ts_ms, seq, battery_pct, "
                        "storage_free_mb, temp_c, charging, docked, footage_pending_since_ms, "
                        "calibration_due, lat, lon) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"));
-    EQM_TRY(s.bind_all(t.device_id, ms(t.ts), static_cast<std::int64_t>(t.seq), t.battery_pct,
+    EQM_TRY(s.bind_all(std::string(device_id), ms(t.ts), static_cast<std::int64_t>(t.seq), t.battery_pct,
                        t.storage_free_mb, t.temp_c));
     EQM_TRY(s.bind(7, opt_bool(t.charging)));
     EQM_TRY(s.bind(8, opt_bool(t.docked)));
@@ -492,8 +492,9 @@ result<std::vector<telemetry_latest_row>> city_ledger::all_latest() {
     while (true) {
         EQM_TRY_LET(row, s.step());
         if (!row) break;
-        telemetry_latest_row t;
-        t.device_id = s.column_text(0);
+        telemetry_latest_row row_out;
+        row_out.device_id = s.column_text(0);
+        auto& t = row_out.latest;
         t.ts = from_ms(s.column_int64(1));
         t.seq = static_cast<std::uint64_t>(s.column_int64(2));
         t.battery_pct = s.column_double(3);
@@ -505,7 +506,7 @@ result<std::vector<telemetry_latest_row>> city_ledger::all_latest() {
         t.calibration_due = opt_date(s.column_optional_text(9));
         t.lat = s.column_optional_double(10);
         t.lon = s.column_optional_double(11);
-        out.push_back(std::move(t));
+        out.push_back(std::move(row_out));
     }
     return out;
 }

@@ -46,9 +46,9 @@ struct custody_row {
     std::optional<clock_ms> unauthorised_removal_at;
 };
 
-/// The latest telemetry values the gateway keeps per device.
-struct telemetry_latest_row {
-    std::string device_id;
+/// The latest telemetry values the gateway keeps per device (in telemetry_cache and in the
+/// telemetry_latest table).
+struct telemetry_latest {
     clock_ms ts{};
     std::uint64_t seq = 0;
     double battery_pct = 0;
@@ -59,6 +59,12 @@ struct telemetry_latest_row {
     std::optional<clock_ms> footage_pending_since;
     std::optional<date> calibration_due;
     std::optional<double> lat, lon;
+};
+
+/// A telemetry_latest row.
+struct telemetry_latest_row {
+    std::string device_id;
+    telemetry_latest latest;
 };
 
 /// A stored alert.
@@ -153,7 +159,7 @@ public:
     result<std::vector<reservation>> device_reservations(std::string_view device_id);
 
     // --- telemetry ---
-    result<void> upsert_latest(const telemetry_latest_row& t);
+    result<void> upsert_latest(std::string_view device_id, const telemetry_latest& t);
     result<std::vector<telemetry_latest_row>> all_latest();
     result<void> insert_minute(const telemetry_summary_body& s);
     /// Removes aggregates older than `before`; returns how many.

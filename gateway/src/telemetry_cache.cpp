@@ -11,17 +11,7 @@ result<void> telemetry_cache::load(city_ledger& ledger) {
     entries_.reserve(rows.size());
     for (auto& r : rows) {
         telemetry_entry e;
-        e.ts = r.ts;
-        e.seq = r.seq;
-        e.battery_pct = r.battery_pct;
-        e.storage_free_mb = r.storage_free_mb;
-        e.temp_c = r.temp_c;
-        e.charging = r.charging;
-        e.docked = r.docked;
-        e.footage_pending_since = r.footage_pending_since;
-        e.calibration_due = r.calibration_due;
-        e.lat = r.lat;
-        e.lon = r.lon;
+        static_cast<telemetry_latest&>(e) = r.latest;
         entries_.emplace(std::move(r.device_id), e);
     }
     return {};
@@ -134,21 +124,7 @@ result<std::vector<telemetry_summary_body>> telemetry_cache::flush(city_ledger& 
     for (const auto& id : dirty_) {
         auto it = entries_.find(id);
         if (it == entries_.end()) continue;
-        const auto& e = it->second;
-        telemetry_latest_row r;
-        r.device_id = id;
-        r.ts = e.ts;
-        r.seq = e.seq;
-        r.battery_pct = e.battery_pct;
-        r.storage_free_mb = e.storage_free_mb;
-        r.temp_c = e.temp_c;
-        r.charging = e.charging;
-        r.docked = e.docked;
-        r.footage_pending_since = e.footage_pending_since;
-        r.calibration_due = e.calibration_due;
-        r.lat = e.lat;
-        r.lon = e.lon;
-        EQM_TRY(ledger.upsert_latest(r));
+        EQM_TRY(ledger.upsert_latest(id, it->second));
     }
     for (const auto& s : closed_) EQM_TRY(ledger.insert_minute(s));
     dirty_written_ = dirty_.size();

@@ -15,17 +15,7 @@
 namespace eqm::gateway {
 
 /// The lean per-device record (10,000 devices must fit in a few MB).
-struct telemetry_entry {
-    clock_ms ts{};
-    std::uint64_t seq = 0;
-    double battery_pct = 0;
-    double storage_free_mb = 0;
-    double temp_c = 0;
-    std::optional<bool> charging;
-    std::optional<bool> docked;
-    std::optional<clock_ms> footage_pending_since;
-    std::optional<date> calibration_due;
-    std::optional<double> lat, lon;
+struct telemetry_entry : telemetry_latest {
     bool dirty = false;
     // The open minute.
     clock_ms minute{};

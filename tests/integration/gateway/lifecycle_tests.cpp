@@ -304,3 +304,28 @@ TEST_CASE("the gateway's bd_seq is durable before CONNECT and strictly increases
     INFO("births: " << json(b).dump());
     CHECK(std::adjacent_find(b.begin(), b.end(), std::greater_equal<>()) == b.end());
 }
+
+TEST_CASE("the latest telemetry of each device is back after a restart, and still decides",
+          "[telemetry]") {
+    // Default thresholds: a body camera below its minimum battery is not ready for check-out.
+    city_fixture f;
+    f.register_fleet(json::array({device("bc-low"), device("bc-full")}),
+                     json::array({person("p-1", "b-1")}));
+    f.telemetry("bc-low", 7, {{"temp_c", 41.5}, {"gps", {{"lat", 22.8}, {"lon", 108.3}}}});
+    f.telemetry("bc-full", 96);
+    // The cache is written about once a second; wait until both rows are stored.
+    REQUIRE(eqm::test::wait_until(
+        [&] { return f.db_count("SELECT COUNT(*) FROM telemetry_latest") == 2; }, wait_timeout));
+    f.stop_gateway();
+    f.start_gateway();
+    REQUIRE(f.wait_ready());
+
+    const auto low = device_json(f, "bc-low");
+    INFO(low.dump());
+    CHECK(low["battery_pct"] == 7);
+    CHECK(low["readiness"]["ready"] == false);
+    CHECK(device_json(f, "bc-full")["battery_pct"] == 96);
+    // Decided from the values loaded at start, with no new telemetry.
+    CHECK(f.dock_event("ev-low", "slot_remove", "bc-low", "b-1") == "rejected:battery_low");
+    CHECK(f.dock_event("ev-full", "slot_remove", "bc-full", "b-1") == "ok");
+}
