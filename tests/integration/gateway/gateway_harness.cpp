@@ -236,7 +236,7 @@ std::optional<std::string> server_probe::wait_command(const std::string& cmd_id,
 city_fixture::city_fixture(gateway_options options) : options_(std::move(options)) {
     local_ = std::make_unique<test::mosquitto_broker>();
     central_ = std::make_unique<test::mosquitto_broker>();
-    db_ = dir_ / "city.db";
+    db_ = (options_.db_dir.empty() ? dir_.path() : options_.db_dir) / "city.db";
     dock_ = std::make_unique<mqtt_probe>(local_->uri(), "test-dock",
                                          std::vector<mqtt::subscription>{{"eqm/v1/ack/#", 1},
                                                                          {"eqm/v1/dev/+/cmd", 1}});

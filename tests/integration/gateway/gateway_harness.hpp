@@ -104,6 +104,8 @@ private:
 /// Options for starting the gateway.
 struct gateway_options {
     std::vector<std::string> extra_args;
+    /// Where city.db goes; empty: the fixture's own temporary folder.
+    std::filesystem::path db_dir{};
 };
 
 class city_fixture {

@@ -1,10 +1,54 @@
 // Bad input and a database that cannot be written.
+#include <sys/mount.h>
+
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 
 #include "eqm/store/database.hpp"
 #include "gateway_harness.hpp"
 
 using namespace eqm::gwtest;
+
+namespace {
+
+/// A small tmpfs mounted on a temporary folder for the life of the object: a filesystem that
+/// really fills up. Mounting needs root (CAP_SYS_ADMIN), which scripts/test has.
+class small_disk {
+public:
+    explicit small_disk(std::size_t megabytes) {
+        const auto options = "size=" + std::to_string(megabytes) + "m";
+        mounted_ = ::mount("tmpfs", dir_.path().c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+                           options.c_str()) == 0;
+        if (!mounted_) error_ = std::strerror(errno);
+    }
+    ~small_disk() {
+        if (mounted_) ::umount2(dir_.path().c_str(), MNT_DETACH);
+    }
+    small_disk(const small_disk&) = delete;
+    small_disk& operator=(const small_disk&) = delete;
+
+    bool mounted() const { return mounted_; }
+    const std::string& error() const { return error_; }
+    const std::filesystem::path& path() const { return dir_.path(); }
+
+    /// Writes a filler file until the filesystem refuses more.
+    void fill() {
+        std::ofstream out(path() / "filler", std::ios::binary);
+        const std::string chunk(64 * 1024, 'x');
+        while (out.write(chunk.data(), static_cast<std::streamsize>(chunk.size())) && out.flush()) {
+        }
+    }
+    void free_space() { std::filesystem::remove(path() / "filler"); }
+
+private:
+    eqm::test::temp_dir dir_{"eqm-small-disk"};
+    bool mounted_ = false;
+    std::string error_;
+};
+
+}  // namespace
 
 TEST_CASE("malformed payloads are rejected, counted in /metrics, and the gateway keeps working",
           "[robustness]") {
@@ -69,4 +113,67 @@ TEST_CASE("a locked database makes check-outs fail as unavailable and loses noth
     CHECK(f.db_count("SELECT COUNT(*) FROM ledger WHERE record LIKE '%\"request_id\":\"ev-1\"%'") == 1);
     CHECK(f.db_count("SELECT COUNT(*) FROM custody WHERE state = 'checked_out'") == 2);
     CHECK(f.metric("eqm_gateway_commit_failures_total") >= 1);
+}
+
+TEST_CASE("on a full disk check-outs are refused as unavailable, nothing acked is lost, and the "
+          "gateway carries on once space is freed",
+          "[robustness]") {
+    small_disk disk(8);
+    if (!disk.mounted()) {
+        // Without root there is no small filesystem to fill; the store tests cover SQLITE_FULL.
+        WARN("cannot mount a tmpfs (" << disk.error() << "): run as root to test a full disk");
+        return;
+    }
+    city_fixture f(gateway_options{{"--min-battery-body-camera", "0"}, disk.path()});
+    json devices = json::array();
+    constexpr int fleet = 400;
+    for (int i = 0; i < fleet; ++i) devices.push_back(device("bc-" + std::to_string(i)));
+    f.register_fleet(devices, json::array({person("p-1", "b-1")}));
+    REQUIRE(f.dock_event("ev-first", "slot_remove", "bc-0", "b-1") == "ok");
+
+    disk.fill();
+    // Overwriting pages the database files already have needs no new space, so decisions go
+    // on for a while; as soon as the files must grow, a decision cannot be committed.
+    int ok = 1;
+    std::string refused_event, refused_device;
+    for (int i = 1; i < fleet && refused_event.empty(); ++i) {
+        const auto id = "bc-" + std::to_string(i);
+        const auto event = "ev-" + std::to_string(i);
+        const auto r = f.dock_event(event, "slot_remove", id, "b-1");
+        if (r == "ok") {
+            ++ok;
+        } else {
+            INFO(event << ": " << r);
+            REQUIRE(r == "rejected:unavailable");
+            refused_event = event;
+            refused_device = id;
+        }
+    }
+    REQUIRE_FALSE(refused_event.empty());
+    CHECK(f.metric("eqm_gateway_commit_failures_total") >= 1);
+    auto r = http_call(f.http_port(), "POST", "/api/v1/devices/" + refused_device + "/checkout",
+                       R"({"badge":"b-1"})");
+    CHECK(r.status == 503);
+    CHECK(r.content_type == "application/problem+json");
+
+    // Space again: the refused event is decided now, and every acked one is in the ledger.
+    disk.free_space();
+    CHECK(f.dock_event(refused_event, "slot_remove", refused_device, "b-1") == "ok");
+    CHECK(f.db_count("SELECT COUNT(*) FROM ledger") == ok + 1);
+    CHECK(f.db_count("SELECT COUNT(*) FROM custody WHERE state = 'checked_out'") == ok + 1);
+    f.stop_gateway();
+    {
+        eqm::store::database_options o;
+        o.create = false;
+        auto db = eqm::store::database::open(f.db_path(), o);
+        REQUIRE(db);
+        auto st = db->prepare("PRAGMA integrity_check");
+        REQUIRE(st);
+        REQUIRE(st->step().value_or(false));
+        CHECK(st->column_text(0) == "ok");
+    }
+    // And it starts again on the same files, with its ledger intact.
+    f.start_gateway();
+    REQUIRE(f.wait_ready());
+    CHECK(f.log().find("hash chain broken") == std::string::npos);
 }
