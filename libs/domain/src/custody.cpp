@@ -1,6 +1,7 @@
 #include "eqm/domain/custody.hpp"
 
 #include "eqm/domain/canonical_json.hpp"
+#include "payloads_reader.hpp"
 
 #include <array>
 #include <limits>
@@ -106,28 +107,8 @@ std::string refusal_hint(custody_state from, custody_action action) {
 
 // ---------------------------------------------------------------- JSON parsing
 
-std::string field_path(std::string_view path, std::string_view field) {
-    if (path.empty()) return std::string(field);
-    std::string out(path);
-    out += '.';
-    out += field;
-    return out;
-}
-
-/// Number of code points (JSON Schema's maxLength unit); invalid bytes count one each.
-std::size_t code_points(std::string_view s) {
-    std::size_t n = 0;
-    for (const char c : s)
-        if ((static_cast<unsigned char>(c) & 0xC0U) != 0x80U) ++n;
-    return n;
-}
-
-bool is_hex64(std::string_view s) {
-    if (s.size() != hash_hex_chars) return false;
-    for (const char c : s)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    return true;
-}
+using detail::code_points;
+using detail::join_path;
 
 /// Reads fields of one JSON object, recording the first error.
 class field_reader {
@@ -147,7 +128,7 @@ public:
 
     result<std::string> id_value(const nlohmann::json& v, std::string_view field) const {
         if (!v.is_string() || !is_valid_id(v.get_ref<const std::string&>()))
-            return fail(errc::bad_field, field_path(path_, field),
+            return fail(errc::bad_field, join_path(path_, field),
                         "must be an id: 1 to 64 of A-Z a-z 0-9 _ -");
         return v.get<std::string>();
     }
@@ -162,11 +143,11 @@ public:
     result<std::string> text_value(const nlohmann::json& v, std::string_view field,
                                    std::size_t min_chars, std::size_t max_chars) const {
         if (!v.is_string())
-            return fail(errc::bad_field, field_path(path_, field), "must be a string");
+            return fail(errc::bad_field, join_path(path_, field), "must be a string");
         const auto& s = v.get_ref<const std::string&>();
         const auto n = code_points(s);
         if (n < min_chars || n > max_chars)
-            return fail(errc::bad_field, field_path(path_, field),
+            return fail(errc::bad_field, join_path(path_, field),
                         "must be " + std::to_string(min_chars) + " to " +
                             std::to_string(max_chars) + " characters long");
         return s;
@@ -175,8 +156,8 @@ public:
     result<std::string> hash(std::string_view field) const {
         const auto* v = find(field);
         if (!v) return missing(field);
-        if (!v->is_string() || !is_hex64(v->get_ref<const std::string&>()))
-            return fail(errc::bad_field, field_path(path_, field),
+        if (!v->is_string() || !is_record_hash(v->get_ref<const std::string&>()))
+            return fail(errc::bad_field, join_path(path_, field),
                         "must be 64 lower-case hex digits");
         return v->get<std::string>();
     }
@@ -189,10 +170,10 @@ public:
 
     result<clock_ms> timestamp_value(const nlohmann::json& v, std::string_view field) const {
         if (!v.is_string())
-            return fail(errc::bad_field, field_path(path_, field),
+            return fail(errc::bad_field, join_path(path_, field),
                         "must be an RFC 3339 UTC time with milliseconds, like "
                         "2026-11-26T08:30:00.000Z");
-        return parse_timestamp(v.get_ref<const std::string&>(), field_path(path_, field));
+        return parse_timestamp(v.get_ref<const std::string&>(), join_path(path_, field));
     }
 
     template <class E>
@@ -210,13 +191,13 @@ public:
         std::optional<E> out;
         if (v.is_string()) out = parse(v.get_ref<const std::string&>());
         if (!out)
-            return fail(errc::bad_field, field_path(path_, field),
+            return fail(errc::bad_field, join_path(path_, field),
                         "must be one of " + std::string(allowed));
         return *out;
     }
 
     std::unexpected<error> missing(std::string_view field) const {
-        return fail(errc::bad_field, field_path(path_, field), "is required");
+        return fail(errc::bad_field, join_path(path_, field), "is required");
     }
 
 private:
@@ -254,6 +235,13 @@ std::optional<custody_source> parse_custody_source(std::string_view s) noexcept 
 }
 std::optional<item_condition> parse_item_condition(std::string_view s) noexcept {
     return value_of(condition_names, s);
+}
+
+bool is_record_hash(std::string_view s) noexcept {
+    if (s.size() != hash_hex_chars) return false;
+    for (const char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
 }
 
 bool is_valid_id(std::string_view s) noexcept {
@@ -379,7 +367,7 @@ result<custody_record> parse_custody_record(const nlohmann::json& j, std::string
         bool known = false;
         for (const auto f : record_fields) known = known || f == key;
         if (!known)
-            return fail(errc::unknown_field, field_path(path, key),
+            return fail(errc::unknown_field, join_path(path, key),
                         "is not a field of a custody record");
     }
     const field_reader in(j, path);
@@ -388,7 +376,7 @@ result<custody_record> parse_custody_record(const nlohmann::json& j, std::string
     const auto* index = in.find("index");
     if (!index) return in.missing("index");
     if (!index->is_number_unsigned())
-        return fail(errc::bad_field, field_path(path, "index"), "must be an integer >= 0");
+        return fail(errc::bad_field, join_path(path, "index"), "must be an integer >= 0");
     r.index = index->get<std::uint64_t>();
 
     auto device_id = in.id("device_id");
@@ -447,7 +435,7 @@ result<custody_record> parse_custody_record(const nlohmann::json& j, std::string
             v->get<std::int64_t>() > std::numeric_limits<int>::max() ||
             (v->is_number_unsigned() &&
              v->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max())))
-            return fail(errc::bad_field, field_path(path, "slot"), "must be an integer");
+            return fail(errc::bad_field, join_path(path, "slot"), "must be an integer");
         r.slot = v->get<int>();
     }
     if (const auto* v = in.find("request_id")) {

@@ -157,9 +157,7 @@ bool read_custody(dom::element e, custody_record& r) {
     if (!read_ts(f[8], r.ts)) return false;
     const auto read_hash = [](const slot& s, std::string& out) {
         std::string_view v;
-        if (!read_string(s, v) || v.size() != hash_hex_chars) return false;
-        for (const char c : v)
-            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+        if (!read_string(s, v) || !is_record_hash(v)) return false;
         out.assign(v);
         return true;
     };

@@ -32,13 +32,7 @@ std::size_t code_points(std::string_view s) noexcept {
     }));
 }
 
-bool is_id(std::string_view s) noexcept {
-    if (s.empty() || s.size() > max_id_chars) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-';
-    });
-}
+bool is_id(std::string_view s) noexcept { return is_valid_id(s); }
 
 bool is_city(std::string_view s) noexcept {
     return s.size() == 6 &&

@@ -118,6 +118,8 @@ std::optional<item_condition> parse_item_condition(std::string_view s) noexcept;
 
 /// True for `^[A-Za-z0-9_-]{1,64}$`, the contract's id pattern.
 bool is_valid_id(std::string_view s) noexcept;
+/// True for 64 lower-case hex digits, the form of a record's hash and prev_hash.
+bool is_record_hash(std::string_view s) noexcept;
 
 /// What the state machine needs to know about a device's custody right now.
 struct device_custody {
