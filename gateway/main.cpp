@@ -40,7 +40,9 @@ mqtt::session_options broker_options(const broker_config& b, std::string client_
     o.username = b.user;
     o.password = b.password;
     if (b.ca_file) o.tls = mqtt::tls_options{*b.ca_file, "", "", true};
-    o.log = [name = std::string(name)](std::string_view line) { log_info("mqtt", name + " " + std::string(line)); };
+    o.log = [name = std::string(name)](std::string_view line) {
+        log_info("mqtt", name + " " + std::string(line));
+    };
     return o;
 }
 
@@ -89,11 +91,10 @@ int main(int argc, char** argv) {
                                 {"eqm/v1/dev/+/event", 1},
                                 {"eqm/v1/dock/+/event", 1}};
     // One broker may serve as both in small setups; client ids must then differ.
-    auto central_opts = broker_options(config.central,
-                                       config.central.uri == config.local.uri
-                                           ? config.gw_id + "-central"
-                                           : config.gw_id,
-                                       "central");
+    auto central_opts = broker_options(
+        config.central,
+        config.central.uri == config.local.uri ? config.gw_id + "-central" : config.gw_id,
+        "central");
     central_opts.subscriptions = {{"eqm/v1/city/" + config.city + "/srv/ack", 1},
                                   {"eqm/v1/city/" + config.city + "/srv/cmd", 1}};
     central_opts.make_will = [&core, &config, state_topic] {
@@ -108,8 +109,8 @@ int main(int argc, char** argv) {
     auto local = mqtt::session::create(std::move(local_opts));
     auto central = mqtt::session::create(std::move(central_opts));
     if (!local || !central) {
-        log_error("gateway", "bad broker settings: " +
-                                 (local ? central.error() : local.error()).describe());
+        log_error("gateway",
+                  "bad broker settings: " + (local ? central.error() : local.error()).describe());
         return 2;
     }
     (*local)->on_message([&core](std::string topic, std::string payload) {

@@ -5,12 +5,11 @@
 // - serves the REST API and the WebSocket feed (api);
 // - `eqm-server user add` creates a user (password on stdin); `eqm-server routes` prints the
 //   served routes.
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <fstream>
 #include <iostream>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "api.hpp"
 #include "auth.hpp"
@@ -208,7 +207,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--mqtt", so.mqtt, "central MQTT broker URI (tcp://HOST:PORT or ssl://...)")
         ->capture_default_str();
-    app.add_option("--db", so.db, "SQLite database file of the regional read model (created when missing)");
+    app.add_option("--db", so.db,
+                   "SQLite database file of the regional read model (created when missing)");
     app.add_option("--mqtt-user", so.mqtt_user, "MQTT user name (anonymous when empty)");
     app.add_option("--mqtt-password-file", so.mqtt_password_file,
                    "file whose first line is the MQTT password");
@@ -216,8 +216,9 @@ int main(int argc, char** argv) {
                    "MQTT client id; keep it stable so the broker holds messages across restarts")
         ->capture_default_str();
     app.add_option("--mqtt-ca-file", so.mqtt_ca_file, "CA certificate (PEM) for ssl:// brokers");
-    app.add_option("--static-dir", so.static_dir,
-                   "serve the files of this directory (dashboards) at / for paths no route matches");
+    app.add_option(
+        "--static-dir", so.static_dir,
+        "serve the files of this directory (dashboards) at / for paths no route matches");
     app.add_option("--threads", so.threads, "HTTP I/O threads")->capture_default_str();
     app.add_option("--token-ttl-minutes", so.token_ttl_minutes, "lifetime of a login token")
         ->capture_default_str();

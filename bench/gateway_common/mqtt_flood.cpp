@@ -27,7 +27,8 @@ std::string fill(std::string text, const std::string& d, const std::string& n) {
 
 int main(int argc, char** argv) {
     if (argc != 7) {
-        std::fprintf(stderr, "usage: mqtt_flood URI COUNT DEVICES QOS TOPIC_TEMPLATE PAYLOAD_TEMPLATE\n");
+        std::fprintf(stderr,
+                     "usage: mqtt_flood URI COUNT DEVICES QOS TOPIC_TEMPLATE PAYLOAD_TEMPLATE\n");
         return 2;
     }
     try {
@@ -37,7 +38,8 @@ int main(int argc, char** argv) {
         const int qos = std::stoi(argv[4]);
         mqtt::async_client client(uri, "bench-flood-" + std::to_string(::getpid()),
                                   mqtt::create_options(MQTTVERSION_3_1_1, 100000));
-        auto opts = mqtt::connect_options_builder().clean_session(true).max_inflight(1000).finalize();
+        auto opts =
+            mqtt::connect_options_builder().clean_session(true).max_inflight(1000).finalize();
         client.connect(opts)->wait();
         const auto start = std::chrono::steady_clock::now();
         mqtt::delivery_token_ptr last;
@@ -58,7 +60,8 @@ int main(int argc, char** argv) {
         }
         if (last) last->wait();
         client.disconnect()->wait();
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::printf("sent %ld in %.3f s (%.0f msg/s)\n", count, s, static_cast<double>(count) / s);
         return 0;
     } catch (const std::exception& e) {

@@ -44,12 +44,14 @@ result<void> alert_desk::evaluate(const std::string& device_id, const alert_fact
     const auto wanted = evaluate_alerts(facts, config_.alerts, now, types);
     const auto diff = diff_alerts(types, wanted);
     for (auto t : diff.clear) {
-        auto it = std::find_if(mine.begin(), mine.end(), [t](const auto& a) { return a.type == t; });
+        auto it =
+            std::find_if(mine.begin(), mine.end(), [t](const auto& a) { return a.type == t; });
         if (it == mine.end()) continue;
         EQM_TRY(ledger_.clear_alert(it->alert_id, now));
         EQM_TRY_LET(row, ledger_.find_alert(it->alert_id));
-        alert_body body{it->alert_id, t, alert_state::cleared,
-                        row ? row->severity : alert_severity::info, "cause resolved", device_id};
+        alert_body body{it->alert_id,         t,
+                        alert_state::cleared, row ? row->severity : alert_severity::info,
+                        "cause resolved",     device_id};
         EQM_TRY(emit(body, now));
         log_info("alert", "cleared id=" + it->alert_id + " type=" + std::string(to_string(t)) +
                               " device=" + log_value(device_id));
@@ -78,9 +80,11 @@ result<void> alert_desk::raise_global(alert_type type, alert_severity severity, 
     auto& mine = active_[""];
     for (const auto& a : mine)
         if (a.type == type) return {};
-    if (detail.size() > max_detail_chars - 12) detail = detail.substr(0, max_detail_chars - 12) + "...";
+    if (detail.size() > max_detail_chars - 12)
+        detail = detail.substr(0, max_detail_chars - 12) + "...";
     EQM_TRY_LET(id, next_alert_id());
-    EQM_TRY(ledger_.insert_alert(alert_row{id, type, std::nullopt, severity, detail, now, {}, {}, {}}));
+    EQM_TRY(
+        ledger_.insert_alert(alert_row{id, type, std::nullopt, severity, detail, now, {}, {}, {}}));
     EQM_TRY(emit(alert_body{id, type, alert_state::raised, severity, detail, std::nullopt}, now));
     log_warn("alert", "raised id=" + id + " type=" + std::string(to_string(type)) +
                           " detail=" + log_value(detail));

@@ -15,7 +15,7 @@
 namespace eqm::gateway {
 
 class alert_desk {
-public:
+  public:
     alert_desk(city_ledger& ledger, outbox_pump& outbox, const gateway_config& config,
                gateway_metrics& metrics);
 
@@ -29,7 +29,7 @@ public:
     result<void> raise_global(alert_type type, alert_severity severity, std::string detail,
                               clock_ms now);
 
-private:
+  private:
     struct active_alert {
         alert_type type{};
         std::string alert_id;

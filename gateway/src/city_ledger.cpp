@@ -81,8 +81,12 @@ CREATE TABLE outbox_skipped(from_seq INTEGER PRIMARY KEY, to_seq INTEGER NOT NUL
 )sql"},
 }};
 
-std::int64_t ms(clock_ms t) { return t.time_since_epoch().count(); }
-clock_ms from_ms(std::int64_t v) { return clock_ms{std::chrono::milliseconds{v}}; }
+std::int64_t ms(clock_ms t) {
+    return t.time_since_epoch().count();
+}
+clock_ms from_ms(std::int64_t v) {
+    return clock_ms{std::chrono::milliseconds{v}};
+}
 std::optional<clock_ms> opt_ms(const std::optional<std::int64_t>& v) {
     if (!v) return std::nullopt;
     return from_ms(*v);
@@ -181,16 +185,15 @@ result<std::optional<std::int64_t>> city_ledger::meta(std::string_view key) {
 }
 
 result<void> city_ledger::set_meta(std::string_view key, std::int64_t value) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "INSERT INTO gateway_meta(key, value) VALUES(?, ?) "
-                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+    EQM_TRY_LET(s, db_.prepare("INSERT INTO gateway_meta(key, value) VALUES(?, ?) "
+                               "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
     EQM_TRY(s.bind_all(key, value));
     return s.exec();
 }
 
 result<void> city_ledger::upsert_device(const device_record& d) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "INSERT INTO devices(id, registered, class, model, city, calibration_due, "
+    EQM_TRY_LET(
+        s, db_.prepare("INSERT INTO devices(id, registered, class, model, city, calibration_due, "
                        "record) VALUES(?, 1, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                        "registered = 1, class = excluded.class, model = excluded.model, "
                        "city = excluded.city, calibration_due = excluded.calibration_due, "
@@ -202,8 +205,8 @@ result<void> city_ledger::upsert_device(const device_record& d) {
     if (d.retired.value_or(false)) {
         // The registry retired it: custody follows without a ledger record of its own
         // (the registry change is the record of that).
-        EQM_TRY_LET(u, db_.prepare(
-                           "INSERT INTO custody(device_id, state) VALUES(?, 'retired') "
+        EQM_TRY_LET(
+            u, db_.prepare("INSERT INTO custody(device_id, state) VALUES(?, 'retired') "
                            "ON CONFLICT(device_id) DO UPDATE SET state = 'retired', holder = NULL, "
                            "due_ms = NULL"));
         EQM_TRY(u.bind(1, d.id));
@@ -226,10 +229,11 @@ result<void> city_ledger::unregister_devices_except(const std::vector<std::strin
 }
 
 result<void> city_ledger::upsert_person(const person_record& p) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "INSERT INTO people(id, name, role, city, badge, active) VALUES(?,?,?,?,?,?) "
-                       "ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role, "
-                       "city = excluded.city, badge = excluded.badge, active = excluded.active"));
+    EQM_TRY_LET(
+        s,
+        db_.prepare("INSERT INTO people(id, name, role, city, badge, active) VALUES(?,?,?,?,?,?) "
+                    "ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role, "
+                    "city = excluded.city, badge = excluded.badge, active = excluded.active"));
     EQM_TRY(s.bind_all(p.id, p.name, to_string(p.role)));
     EQM_TRY(s.bind(4, p.city));
     EQM_TRY(s.bind(5, p.badge));
@@ -249,8 +253,8 @@ result<void> city_ledger::delete_people_except(const std::vector<std::string>& k
 }
 
 result<std::optional<device_row>> city_ledger::find_device(std::string_view id) {
-    EQM_TRY_LET(s, db_.prepare("SELECT " + std::string(device_columns) +
-                               " FROM devices d WHERE d.id = ?"));
+    EQM_TRY_LET(
+        s, db_.prepare("SELECT " + std::string(device_columns) + " FROM devices d WHERE d.id = ?"));
     EQM_TRY(s.bind(1, id));
     EQM_TRY_LET(row, s.step());
     if (!row) return std::optional<device_row>{};
@@ -258,9 +262,8 @@ result<std::optional<device_row>> city_ledger::find_device(std::string_view id) 
 }
 
 result<bool> city_ledger::note_device_seen(std::string_view id, clock_ms now) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "INSERT INTO devices(id, registered, first_seen_ms, last_seen_ms) "
-                       "VALUES(?, 0, ?, ?) ON CONFLICT(id) DO NOTHING"));
+    EQM_TRY_LET(s, db_.prepare("INSERT INTO devices(id, registered, first_seen_ms, last_seen_ms) "
+                               "VALUES(?, 0, ?, ?) ON CONFLICT(id) DO NOTHING"));
     EQM_TRY(s.bind_all(id, ms(now), ms(now)));
     EQM_TRY(s.exec());
     return db_.changes() > 0;
@@ -273,8 +276,8 @@ result<void> city_ledger::set_liveness(std::string_view id, bool online, std::ui
     EQM_TRY(note_device_seen(id, now));
     // The registry's class and model win for registered devices; a birth fills them in for
     // devices the registry does not know yet.
-    EQM_TRY_LET(s, db_.prepare(
-                       "UPDATE devices SET online = ?, bd_seq = ?, fw = COALESCE(?, fw), "
+    EQM_TRY_LET(
+        s, db_.prepare("UPDATE devices SET online = ?, bd_seq = ?, fw = COALESCE(?, fw), "
                        "class = CASE WHEN registered = 1 THEN class ELSE COALESCE(?, class) END, "
                        "model = CASE WHEN registered = 1 THEN model ELSE COALESCE(?, model) END, "
                        "last_seen_ms = ? WHERE id = ?"));
@@ -293,10 +296,9 @@ result<void> city_ledger::set_liveness(std::string_view id, bool online, std::ui
 }
 
 result<void> city_ledger::touch_devices(const std::vector<std::pair<std::string, clock_ms>>& seen) {
-    EQM_TRY_LET(ins, db_.prepare(
-                         "INSERT INTO devices(id, registered, first_seen_ms, last_seen_ms) "
-                         "VALUES(?, 0, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seen_ms = "
-                         "MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)"));
+    EQM_TRY_LET(ins, db_.prepare("INSERT INTO devices(id, registered, first_seen_ms, last_seen_ms) "
+                                 "VALUES(?, 0, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seen_ms = "
+                                 "MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)"));
     for (const auto& [id, at] : seen) {
         EQM_TRY(ins.bind_all(id, ms(at), ms(at)));
         EQM_TRY(ins.exec());
@@ -317,7 +319,8 @@ result<std::vector<std::pair<device_row, custody_row>>> city_ledger::list_device
 result<void> city_ledger::for_each_device(
     const std::optional<device_class>& cls,
     const std::function<result<bool>(const device_row&, const custody_row&)>& visit) {
-    std::string sql = "SELECT " + std::string(device_columns) + ", " + std::string(custody_columns) +
+    std::string sql = "SELECT " + std::string(device_columns) + ", " +
+                      std::string(custody_columns) +
                       " FROM devices d LEFT JOIN custody c ON c.device_id = d.id";
     if (cls) sql += " WHERE d.class = ?";
     sql += " ORDER BY d.id";
@@ -333,8 +336,8 @@ result<void> city_ledger::for_each_device(
 }
 
 result<std::optional<person_record>> city_ledger::find_person_by_badge(std::string_view badge) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "SELECT id, name, role, city, badge, active FROM people WHERE badge = ? "
+    EQM_TRY_LET(
+        s, db_.prepare("SELECT id, name, role, city, badge, active FROM people WHERE badge = ? "
                        "ORDER BY active DESC LIMIT 1"));
     EQM_TRY(s.bind(1, badge));
     EQM_TRY_LET(row, s.step());
@@ -343,7 +346,8 @@ result<std::optional<person_record>> city_ledger::find_person_by_badge(std::stri
 }
 
 result<std::optional<person_record>> city_ledger::find_person(std::string_view id) {
-    EQM_TRY_LET(s, db_.prepare("SELECT id, name, role, city, badge, active FROM people WHERE id = ?"));
+    EQM_TRY_LET(s,
+                db_.prepare("SELECT id, name, role, city, badge, active FROM people WHERE id = ?"));
     EQM_TRY(s.bind(1, id));
     EQM_TRY_LET(row, s.step());
     if (!row) return std::optional<person_record>{};
@@ -366,8 +370,8 @@ result<custody_row> city_ledger::load_custody(std::string_view device_id) {
 }
 
 result<void> city_ledger::save_custody(std::string_view device_id, const custody_row& c) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "INSERT INTO custody(device_id, state, holder, due_ms, transfer_id, locked, "
+    EQM_TRY_LET(
+        s, db_.prepare("INSERT INTO custody(device_id, state, holder, due_ms, transfer_id, locked, "
                        "lock_reason, docked, removed_ms) VALUES(?,?,?,?,?,?,?,?,?) "
                        "ON CONFLICT(device_id) DO UPDATE SET state = excluded.state, "
                        "holder = excluded.holder, due_ms = excluded.due_ms, "
@@ -394,8 +398,9 @@ result<std::pair<std::uint64_t, std::string>> city_ledger::ledger_head() {
 }
 
 result<void> city_ledger::append_ledger(const custody_record& r) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "INSERT INTO ledger(idx, device_id, ts_ms, hash, record) VALUES(?,?,?,?,?)"));
+    EQM_TRY_LET(
+        s,
+        db_.prepare("INSERT INTO ledger(idx, device_id, ts_ms, hash, record) VALUES(?,?,?,?,?)"));
     EQM_TRY(s.bind_all(static_cast<std::int64_t>(r.index), r.device_id, ms(r.ts), r.hash,
                        to_json(r).dump()));
     return s.exec();
@@ -430,12 +435,14 @@ result<void> city_ledger::scan_ledger(const std::function<bool(const custody_rec
 }
 
 result<void> city_ledger::upsert_reservation(const reservation_record& r) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "INSERT INTO reservations(id, device_id, person_id, start_ms, end_ms, status) "
-                       "VALUES(?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET device_id = "
-                       "excluded.device_id, person_id = excluded.person_id, start_ms = "
-                       "excluded.start_ms, end_ms = excluded.end_ms, status = excluded.status"));
-    EQM_TRY(s.bind_all(r.id, r.device_id, r.person_id, ms(r.start), ms(r.end), to_string(r.status)));
+    EQM_TRY_LET(
+        s,
+        db_.prepare("INSERT INTO reservations(id, device_id, person_id, start_ms, end_ms, status) "
+                    "VALUES(?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET device_id = "
+                    "excluded.device_id, person_id = excluded.person_id, start_ms = "
+                    "excluded.start_ms, end_ms = excluded.end_ms, status = excluded.status"));
+    EQM_TRY(
+        s.bind_all(r.id, r.device_id, r.person_id, ms(r.start), ms(r.end), to_string(r.status)));
     return s.exec();
 }
 
@@ -447,9 +454,10 @@ result<bool> city_ledger::cancel_reservation(std::string_view id) {
 }
 
 result<std::vector<reservation>> city_ledger::device_reservations(std::string_view device_id) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "SELECT id, device_id, person_id, start_ms, end_ms, status FROM reservations "
-                       "WHERE device_id = ? AND status != 'cancelled' ORDER BY start_ms"));
+    EQM_TRY_LET(
+        s,
+        db_.prepare("SELECT id, device_id, person_id, start_ms, end_ms, status FROM reservations "
+                    "WHERE device_id = ? AND status != 'cancelled' ORDER BY start_ms"));
     EQM_TRY(s.bind(1, device_id));
     std::vector<reservation> out;
     while (true) {
@@ -468,12 +476,13 @@ result<std::vector<reservation>> city_ledger::device_reservations(std::string_vi
 }
 
 result<void> city_ledger::upsert_latest(std::string_view device_id, const telemetry_latest& t) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "INSERT OR REPLACE INTO telemetry_latest(device_id, ts_ms, seq, battery_pct, "
-                       "storage_free_mb, temp_c, charging, docked, footage_pending_since_ms, "
-                       "calibration_due, lat, lon) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"));
-    EQM_TRY(s.bind_all(std::string(device_id), ms(t.ts), static_cast<std::int64_t>(t.seq), t.battery_pct,
-                       t.storage_free_mb, t.temp_c));
+    EQM_TRY_LET(
+        s,
+        db_.prepare("INSERT OR REPLACE INTO telemetry_latest(device_id, ts_ms, seq, battery_pct, "
+                    "storage_free_mb, temp_c, charging, docked, footage_pending_since_ms, "
+                    "calibration_due, lat, lon) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"));
+    EQM_TRY(s.bind_all(std::string(device_id), ms(t.ts), static_cast<std::int64_t>(t.seq),
+                       t.battery_pct, t.storage_free_mb, t.temp_c));
     EQM_TRY(s.bind(7, opt_bool(t.charging)));
     EQM_TRY(s.bind(8, opt_bool(t.docked)));
     EQM_TRY(s.bind(9, opt_int(t.footage_pending_since)));
@@ -484,10 +493,11 @@ result<void> city_ledger::upsert_latest(std::string_view device_id, const teleme
 }
 
 result<std::vector<telemetry_latest_row>> city_ledger::all_latest() {
-    EQM_TRY_LET(s, db_.prepare(
-                       "SELECT device_id, ts_ms, seq, battery_pct, storage_free_mb, temp_c, charging, "
-                       "docked, footage_pending_since_ms, calibration_due, lat, lon "
-                       "FROM telemetry_latest"));
+    EQM_TRY_LET(
+        s,
+        db_.prepare("SELECT device_id, ts_ms, seq, battery_pct, storage_free_mb, temp_c, charging, "
+                    "docked, footage_pending_since_ms, calibration_due, lat, lon "
+                    "FROM telemetry_latest"));
     std::vector<telemetry_latest_row> out;
     while (true) {
         EQM_TRY_LET(row, s.step());
@@ -512,12 +522,13 @@ result<std::vector<telemetry_latest_row>> city_ledger::all_latest() {
 }
 
 result<void> city_ledger::insert_minute(const telemetry_summary_body& m) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "INSERT OR REPLACE INTO telemetry_minute(device_id, minute_ms, count, "
+    EQM_TRY_LET(
+        s, db_.prepare("INSERT OR REPLACE INTO telemetry_minute(device_id, minute_ms, count, "
                        "battery_pct_min, battery_pct_last, storage_free_mb_last, temp_c_max, lat, "
                        "lon) VALUES(?,?,?,?,?,?,?,?,?)"));
     EQM_TRY(s.bind_all(m.device_id, ms(m.minute), static_cast<std::int64_t>(m.count),
-                       m.battery_pct_min, m.battery_pct_last, m.storage_free_mb_last, m.temp_c_max));
+                       m.battery_pct_min, m.battery_pct_last, m.storage_free_mb_last,
+                       m.temp_c_max));
     if (m.gps) {
         EQM_TRY(s.bind(8, m.gps->lat));
         EQM_TRY(s.bind(9, m.gps->lon));
@@ -545,8 +556,8 @@ result<void> city_ledger::prune_processed(clock_ms before) {
 }
 
 result<void> city_ledger::insert_alert(const alert_row& a) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "INSERT INTO alerts(alert_id, type, device_id, severity, detail, raised_ms) "
+    EQM_TRY_LET(
+        s, db_.prepare("INSERT INTO alerts(alert_id, type, device_id, severity, detail, raised_ms) "
                        "VALUES(?,?,?,?,?,?)"));
     EQM_TRY(s.bind_all(a.alert_id, to_string(a.type)));
     EQM_TRY(s.bind(3, a.device_id));
@@ -605,8 +616,8 @@ result<std::vector<alert_row>> city_ledger::alerts(bool include_cleared, std::si
 }
 
 result<std::optional<alert_row>> city_ledger::find_alert(std::string_view alert_id) {
-    EQM_TRY_LET(s, db_.prepare("SELECT " + std::string(alert_columns) +
-                               " FROM alerts WHERE alert_id = ?"));
+    EQM_TRY_LET(
+        s, db_.prepare("SELECT " + std::string(alert_columns) + " FROM alerts WHERE alert_id = ?"));
     EQM_TRY(s.bind(1, alert_id));
     EQM_TRY_LET(row, s.step());
     if (!row) return std::optional<alert_row>{};
@@ -615,8 +626,8 @@ result<std::optional<alert_row>> city_ledger::find_alert(std::string_view alert_
 
 result<std::optional<std::string>> city_ledger::event_result(std::string_view client_id,
                                                              std::string_view event_id) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "SELECT result FROM processed_events WHERE client_id = ? AND event_id = ?"));
+    EQM_TRY_LET(
+        s, db_.prepare("SELECT result FROM processed_events WHERE client_id = ? AND event_id = ?"));
     EQM_TRY(s.bind_all(client_id, event_id));
     EQM_TRY_LET(row, s.step());
     if (!row) return std::optional<std::string>{};
@@ -625,17 +636,15 @@ result<std::optional<std::string>> city_ledger::event_result(std::string_view cl
 
 result<void> city_ledger::record_event(std::string_view client_id, std::string_view event_id,
                                        std::string_view result_text, clock_ms now) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "INSERT INTO processed_events(client_id, event_id, result, ts_ms) "
-                       "VALUES(?,?,?,?)"));
+    EQM_TRY_LET(s, db_.prepare("INSERT INTO processed_events(client_id, event_id, result, ts_ms) "
+                               "VALUES(?,?,?,?)"));
     EQM_TRY(s.bind_all(client_id, event_id, result_text, ms(now)));
     return s.exec();
 }
 
 result<std::optional<command_row>> city_ledger::command_result(std::string_view cmd_id) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "SELECT type, result, detail, record_index FROM processed_commands "
-                       "WHERE cmd_id = ?"));
+    EQM_TRY_LET(s, db_.prepare("SELECT type, result, detail, record_index FROM processed_commands "
+                               "WHERE cmd_id = ?"));
     EQM_TRY(s.bind(1, cmd_id));
     EQM_TRY_LET(row, s.step());
     if (!row) return std::optional<command_row>{};
@@ -649,8 +658,8 @@ result<std::optional<command_row>> city_ledger::command_result(std::string_view 
 
 result<void> city_ledger::record_command(std::string_view cmd_id, const command_row& c,
                                          clock_ms now) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "INSERT INTO processed_commands(cmd_id, type, result, detail, record_index, "
+    EQM_TRY_LET(
+        s, db_.prepare("INSERT INTO processed_commands(cmd_id, type, result, detail, record_index, "
                        "ts_ms) VALUES(?,?,?,?,?,?)"));
     EQM_TRY(s.bind_all(cmd_id, to_string(c.type), c.result));
     EQM_TRY(s.bind(4, c.detail));
@@ -673,8 +682,9 @@ result<std::uint64_t> city_ledger::outbox_append(std::string_view kind, clock_ms
 
 result<std::vector<outbox_row>> city_ledger::outbox_from(std::uint64_t first_seq,
                                                          std::size_t limit) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "SELECT seq, kind, ts_ms, body FROM outbox WHERE seq >= ? ORDER BY seq LIMIT ?"));
+    EQM_TRY_LET(
+        s, db_.prepare(
+               "SELECT seq, kind, ts_ms, body FROM outbox WHERE seq >= ? ORDER BY seq LIMIT ?"));
     EQM_TRY(s.bind_all(static_cast<std::int64_t>(first_seq), static_cast<std::int64_t>(limit)));
     std::vector<outbox_row> out;
     out.reserve(limit < 1024 ? limit : 1024);
@@ -709,9 +719,8 @@ result<std::uint64_t> city_ledger::outbox_last_seq() {
 
 result<std::vector<std::tuple<std::uint64_t, std::uint64_t, clock_ms>>>
 city_ledger::outbox_oldest_droppable(std::size_t limit) {
-    EQM_TRY_LET(s, db_.prepare(
-                       "SELECT seq, LENGTH(body), ts_ms FROM outbox WHERE kind = "
-                       "'telemetry_summary' ORDER BY seq LIMIT ?"));
+    EQM_TRY_LET(s, db_.prepare("SELECT seq, LENGTH(body), ts_ms FROM outbox WHERE kind = "
+                               "'telemetry_summary' ORDER BY seq LIMIT ?"));
     EQM_TRY(s.bind(1, static_cast<std::int64_t>(limit)));
     std::vector<std::tuple<std::uint64_t, std::uint64_t, clock_ms>> out;
     while (true) {

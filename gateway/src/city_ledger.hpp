@@ -102,10 +102,11 @@ struct seq_range {
 };
 
 class city_ledger {
-public:
+  public:
     /// Opens (creating when missing) and migrates the ledger. `busy_timeout` bounds how long a
     /// write waits for another process's lock before failing as unavailable.
-    static result<city_ledger> open(const std::string& path, std::chrono::milliseconds busy_timeout);
+    static result<city_ledger> open(const std::string& path,
+                                    std::chrono::milliseconds busy_timeout);
 
     store::database& db() noexcept { return db_; }
     result<store::transaction> begin() { return store::transaction::begin(db_); }
@@ -199,7 +200,7 @@ public:
     result<std::vector<seq_range>> skipped_all();
     result<void> skipped_delete_upto(std::uint64_t seq);
 
-private:
+  private:
     explicit city_ledger(store::database db) : db_(std::move(db)) {}
     store::database db_;
 };

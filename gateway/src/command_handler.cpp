@@ -73,8 +73,8 @@ result<command_result_body> command_handler::registry(const std::string& cmd_id,
         EQM_TRY(ledger_.unregister_devices_except(mine));
         EQM_TRY(ledger_.delete_people_except(people));
     }
-    std::string detail = "devices=" + std::to_string(mine.size()) +
-                         " people=" + std::to_string(people.size());
+    std::string detail =
+        "devices=" + std::to_string(mine.size()) + " people=" + std::to_string(people.size());
     if (other_city) detail += " ignored_other_city=" + std::to_string(other_city);
     if (c.full_sync.value_or(false)) detail += " full_sync";
     log_info("registry", "upsert cmd=" + log_value(cmd_id) + " " + detail);
@@ -119,8 +119,8 @@ result<command_result_body> command_handler::lock(const std::string& cmd_id,
     if (c.locked) dc.reason = c.reason;
     effects.local_messages.emplace_back("eqm/v1/dev/" + c.device_id + "/cmd", to_json_text(dc));
     effects.devices.push_back(c.device_id);
-    log_info("custody", std::string(c.locked ? "lock" : "unlock") + " device=" +
-                            log_value(c.device_id) + " cmd=" + log_value(cmd_id));
+    log_info("custody", std::string(c.locked ? "lock" : "unlock") +
+                            " device=" + log_value(c.device_id) + " cmd=" + log_value(cmd_id));
     return ok_result(cmd_id, srv_cmd_type::device_lock);
 }
 

@@ -21,14 +21,14 @@ struct command_effects {
 };
 
 class command_handler {
-public:
+  public:
     command_handler(city_ledger& ledger, custody_desk& desk, const gateway_config& config);
 
     /// Applies `cmd` inside the caller's transaction. Refusals are in the result body; result
     /// errors are storage failures.
     result<command_result_body> apply(const srv_cmd& cmd, clock_ms now, command_effects& effects);
 
-private:
+  private:
     result<command_result_body> registry(const std::string& cmd_id, const registry_upsert_cmd& c);
     result<command_result_body> transfer(const std::string& cmd_id, const transfer_order_cmd& c,
                                          clock_ms now, command_effects& effects);

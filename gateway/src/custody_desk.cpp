@@ -7,13 +7,18 @@
 namespace eqm::gateway {
 namespace {
 
-custody_decision refused(error e) { return custody_decision{std::move(e), std::nullopt}; }
+custody_decision refused(error e) {
+    return custody_decision{std::move(e), std::nullopt};
+}
 
 std::string_view source_actor(custody_source s) {
     switch (s) {
-    case custody_source::dock: return "dock";
-    case custody_source::api: return "kiosk";
-    case custody_source::server: return "server";
+        case custody_source::dock:
+            return "dock";
+        case custody_source::api:
+            return "kiosk";
+        case custody_source::server:
+            return "server";
     }
     return "gateway";
 }
@@ -91,8 +96,8 @@ result<custody_decision> custody_desk::decide(const custody_input& in, clock_ms 
     return record(in, *t, std::move(row), actor, now);
 }
 
-result<custody_decision> custody_desk::record(const custody_input& in,
-                                              const custody_transition& t, custody_row row,
+result<custody_decision> custody_desk::record(const custody_input& in, const custody_transition& t,
+                                              custody_row row,
                                               const std::optional<std::string>& actor,
                                               clock_ms now) {
     custody_record draft;
@@ -145,8 +150,8 @@ result<custody_decision> custody_desk::on_dock_event(const std::string& dock_id,
         EQM_TRY(ledger_.save_custody(ev.device_id, row));
         if (!ev.badge) {
             if (!dev || !dev->registered)
-                return refused(error{errc::unregistered, "device_id",
-                                     "the device is not in the registry"});
+                return refused(
+                    error{errc::unregistered, "device_id", "the device is not in the registry"});
             return refused(error{errc::badge_unknown, "badge",
                                  "taken from the dock without a badge: unauthorised removal"});
         }
@@ -159,17 +164,21 @@ result<custody_decision> custody_desk::on_dock_event(const std::string& dock_id,
     EQM_TRY(ledger_.save_custody(ev.device_id, row));
     // A device the ledger says someone holds is always taken back, even if the registry
     // dropped it meanwhile (full_sync): refusing would leave it "out" while it sits in a dock.
-    const bool held = row.custody.state == custody_state::checked_out ||
-                      row.custody.state == custody_state::lost;
+    const bool held =
+        row.custody.state == custody_state::checked_out || row.custody.state == custody_state::lost;
     if ((!dev || !dev->registered) && !held)
         return refused(error{errc::unregistered, "device_id", "the device is not in the registry"});
     in.override_holder = true;  // a device physically returned is returned, whoever brought it
     switch (row.custody.state) {
-    case custody_state::checked_out: in.action = custody_action::checkin; break;
-    case custody_state::lost: in.action = custody_action::found; break;
-    default:
-        // Available, in maintenance, in transit or retired: docking changes no custody.
-        return custody_decision{};
+        case custody_state::checked_out:
+            in.action = custody_action::checkin;
+            break;
+        case custody_state::lost:
+            in.action = custody_action::found;
+            break;
+        default:
+            // Available, in maintenance, in transit or retired: docking changes no custody.
+            return custody_decision{};
     }
     return decide(in, now);
 }

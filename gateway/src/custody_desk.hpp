@@ -45,7 +45,7 @@ struct custody_decision {
 };
 
 class custody_desk {
-public:
+  public:
     custody_desk(city_ledger& ledger, outbox_pump& outbox, const telemetry_cache& telemetry,
                  const gateway_config& config);
 
@@ -65,10 +65,10 @@ public:
 
     std::uint64_t next_index() const noexcept { return next_index_; }
 
-private:
+  private:
     result<custody_decision> record(const custody_input& in, const custody_transition& t,
-                                    custody_row row,
-                                    const std::optional<std::string>& actor, clock_ms now);
+                                    custody_row row, const std::optional<std::string>& actor,
+                                    clock_ms now);
 
     city_ledger& ledger_;
     outbox_pump& outbox_;

@@ -18,10 +18,14 @@ constexpr std::size_t max_log_value_chars = 200;
 
 std::string_view to_string(log_level level) noexcept {
     switch (level) {
-    case log_level::debug: return "DEBUG";
-    case log_level::info: return "INFO";
-    case log_level::warn: return "WARN";
-    case log_level::error: return "ERROR";
+        case log_level::debug:
+            return "DEBUG";
+        case log_level::info:
+            return "INFO";
+        case log_level::warn:
+            return "WARN";
+        case log_level::error:
+            return "ERROR";
     }
     return "INFO";
 }
@@ -34,13 +38,18 @@ std::optional<log_level> parse_log_level(std::string_view text) noexcept {
     return std::nullopt;
 }
 
-void set_log_level(log_level level) noexcept { current_level = static_cast<int>(level); }
+void set_log_level(log_level level) noexcept {
+    current_level = static_cast<int>(level);
+}
 
-bool log_enabled(log_level level) noexcept { return static_cast<int>(level) >= current_level; }
+bool log_enabled(log_level level) noexcept {
+    return static_cast<int>(level) >= current_level;
+}
 
 void log_line(log_level level, std::string_view component, std::string_view message) {
     if (!log_enabled(level)) return;
-    const auto now = std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    const auto now =
+        std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
     std::string line = format_timestamp(now);
     line += ' ';
     line += to_string(level);

@@ -1,16 +1,14 @@
 #include "gateway_config.hpp"
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace eqm::gateway {
 namespace {
@@ -26,12 +24,15 @@ struct option_spec {
 };
 
 constexpr std::array<option_spec, 23> specs{{
-    {"city", "City code this gateway serves, one of the 14 Guangxi codes (450100 Nanning ... "
-             "451400 Chongzuo). Required."},
-    {"local_mqtt", "URI of the city's Mosquitto (devices and docks), e.g. tcp://127.0.0.1:1883. "
-                   "Required."},
-    {"central_mqtt", "URI of the central broker (the regional server), e.g. "
-                     "tcp://10.0.0.1:1883. Required."},
+    {"city",
+     "City code this gateway serves, one of the 14 Guangxi codes (450100 Nanning ... "
+     "451400 Chongzuo). Required."},
+    {"local_mqtt",
+     "URI of the city's Mosquitto (devices and docks), e.g. tcp://127.0.0.1:1883. "
+     "Required."},
+    {"central_mqtt",
+     "URI of the central broker (the regional server), e.g. "
+     "tcp://10.0.0.1:1883. Required."},
     {"db", "Path of the city ledger (SQLite, WAL); created when missing. Required."},
     {"listen", "HTTP address for /healthz, /metrics and /api/v1 (default 127.0.0.1:8081)."},
     {"gw_id", "Gateway id used as MQTT client id and in events (default gw-<city>)."},
@@ -42,15 +43,19 @@ constexpr std::array<option_spec, 23> specs{{
     {"central_mqtt_password_file", "File holding the central broker password (first line)."},
     {"central_mqtt_ca_file", "CA certificate (PEM) for an ssl:// central broker."},
     {"telemetry_retention_days", "Days of one-minute telemetry aggregates to keep (default 30)."},
-    {"outbox_max_bytes", "Outbox bound in bytes; above it telemetry summaries are dropped "
-                         "oldest-first (custody, alerts, device states and command results never "
-                         "are). Default 67108864."},
-    {"outbox_max_age", "Telemetry summaries older than this are dropped from the outbox "
-                       "(e.g. 7d, 12h, 30m, 45s; default 7d)."},
-    {"outbox_retransmit", "Resend unacknowledged events after this long without an ack "
-                          "(default 10s)."},
-    {"db_busy_timeout", "How long a write waits for a database lock before the decision fails "
-                        "as unavailable (default 1s)."},
+    {"outbox_max_bytes",
+     "Outbox bound in bytes; above it telemetry summaries are dropped "
+     "oldest-first (custody, alerts, device states and command results never "
+     "are). Default 67108864."},
+    {"outbox_max_age",
+     "Telemetry summaries older than this are dropped from the outbox "
+     "(e.g. 7d, 12h, 30m, 45s; default 7d)."},
+    {"outbox_retransmit",
+     "Resend unacknowledged events after this long without an ack "
+     "(default 10s)."},
+    {"db_busy_timeout",
+     "How long a write waits for a database lock before the decision fails "
+     "as unavailable (default 1s)."},
     {"min_battery_body_camera", "Check-out battery threshold for body cameras, percent (80)."},
     {"min_battery_drone", "Check-out battery threshold for drones, percent (90)."},
     {"min_battery_analyzer", "Check-out battery threshold for analyzers, percent (50)."},
@@ -80,7 +85,8 @@ result<double> parse_percent(std::string_view key, const std::string& text) {
     double v = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc{} || end != text.data() + text.size() || v < 0 || v > 100)
-        return fail(errc::bad_field, flag_of(key), "must be a number from 0 to 100, got '" + text + "'");
+        return fail(errc::bad_field, flag_of(key),
+                    "must be a number from 0 to 100, got '" + text + "'");
     return v;
 }
 
@@ -93,11 +99,16 @@ result<std::chrono::milliseconds> parse_duration(std::string_view key, const std
     const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, n);
     const bool number_ok = digits > 0 && ec == std::errc{} && end == text.data() + digits;
     std::int64_t scale = 0;
-    if (unit == "ms") scale = 1;
-    else if (unit.empty() || unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "h") scale = 3'600'000;
-    else if (unit == "d") scale = 86'400'000;
+    if (unit == "ms")
+        scale = 1;
+    else if (unit.empty() || unit == "s")
+        scale = 1000;
+    else if (unit == "m")
+        scale = 60'000;
+    else if (unit == "h")
+        scale = 3'600'000;
+    else if (unit == "d")
+        scale = 86'400'000;
     if (!number_ok || scale == 0 || n > 10'000'000)
         return fail(errc::bad_field, flag_of(key),
                     "must be a duration such as 500ms, 45s, 30m, 12h or 7d, got '" + text + "'");
@@ -110,7 +121,8 @@ result<std::string> read_password_file(std::string_view key, const std::string& 
     std::string line;
     std::getline(in, line);
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (line.empty()) return fail(errc::bad_field, flag_of(key), "the password file " + path + " is empty");
+    if (line.empty())
+        return fail(errc::bad_field, flag_of(key), "the password file " + path + " is empty");
     return line;
 }
 
@@ -129,9 +141,13 @@ result<void> merge_file(const std::string& path, std::map<std::string, std::stri
             return fail(errc::unknown_field, "--config",
                         path + ": unknown key '" + k + "' (see --help for the keys)");
         if (given.at(k)) continue;  // the command line wins
-        if (v.is_string()) values[k] = v.get<std::string>();
-        else if (v.is_number() || v.is_boolean()) values[k] = v.dump();
-        else return fail(errc::bad_field, "--config", path + ": '" + k + "' must be a string or number");
+        if (v.is_string())
+            values[k] = v.get<std::string>();
+        else if (v.is_number() || v.is_boolean())
+            values[k] = v.dump();
+        else
+            return fail(errc::bad_field, "--config",
+                        path + ": '" + k + "' must be a string or number");
     }
     return {};
 }
@@ -139,8 +155,7 @@ result<void> merge_file(const std::string& path, std::map<std::string, std::stri
 result<gateway_config> build(std::map<std::string, std::string>& v) {
     gateway_config c;
     for (auto key : {"city", "local_mqtt", "central_mqtt", "db"})
-        if (v[key].empty())
-            return fail(errc::bad_field, flag_of(key), "is required (see --help)");
+        if (v[key].empty()) return fail(errc::bad_field, flag_of(key), "is required (see --help)");
     if (!is_city_code(v["city"])) {
         std::string list;
         for (auto code : codes) list += (list.empty() ? "" : ", ") + std::string(code);
@@ -191,7 +206,8 @@ result<gateway_config> build(std::map<std::string, std::string>& v) {
         out = std::chrono::duration_cast<std::remove_reference_t<decltype(out)>>(*d);
         return {};
     };
-    if (auto r = duration("outbox_max_age", c.outbox_max_age); !r) return std::unexpected(r.error());
+    if (auto r = duration("outbox_max_age", c.outbox_max_age); !r)
+        return std::unexpected(r.error());
     if (auto r = duration("outbox_retransmit", c.outbox_retransmit); !r)
         return std::unexpected(r.error());
     if (auto r = duration("db_busy_timeout", c.db_busy_timeout); !r)
@@ -221,7 +237,9 @@ result<gateway_config> build(std::map<std::string, std::string>& v) {
 
 }  // namespace
 
-std::span<const std::string_view> city_codes() noexcept { return codes; }
+std::span<const std::string_view> city_codes() noexcept {
+    return codes;
+}
 
 bool is_city_code(std::string_view code) noexcept {
     return std::find(codes.begin(), codes.end(), code) != codes.end();
@@ -232,7 +250,8 @@ config_outcome parse_command_line(int argc, const char* const* argv) {
     try {
         CLI::App app{
             "eqm-gateway: the city gateway. It keeps the city's custody ledger in SQLite, decides\n"
-            "check-outs and check-ins from dock events and its HTTP API, acknowledges each decision\n"
+            "check-outs and check-ins from dock events and its HTTP API, acknowledges each "
+            "decision\n"
             "only after it is committed, and forwards every change to the central server exactly\n"
             "once through a durable outbox.",
             "eqm-gateway"};

@@ -23,10 +23,10 @@ bool is_city_code(std::string_view code) noexcept;
 
 /// How to reach one broker.
 struct broker_config {
-    std::string uri;                     ///< tcp://host:port or ssl://host:port
+    std::string uri;  ///< tcp://host:port or ssl://host:port
     std::optional<std::string> user;
-    std::optional<std::string> password; ///< read from the password file
-    std::optional<std::string> ca_file;  ///< TLS: CA the broker's certificate must chain to
+    std::optional<std::string> password;  ///< read from the password file
+    std::optional<std::string> ca_file;   ///< TLS: CA the broker's certificate must chain to
 };
 
 struct gateway_config {

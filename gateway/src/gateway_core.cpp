@@ -68,8 +68,9 @@ result<void> write_bd_seq_file(const std::string& path, std::uint64_t value) {
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return failed("cannot create");
     const std::string text = std::to_string(value) + "\n";
-    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                         ::fsync(fd) == 0;
+    const bool written =
+        ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+        ::fsync(fd) == 0;
     ::close(fd);
     if (!written) return failed("cannot write");
     if (::rename(tmp.c_str(), path.c_str()) != 0) return failed("cannot rename");
@@ -139,14 +140,14 @@ result<void> gateway_core::load() {
     EQM_TRY_LET(bd, ledger_.meta("bd_seq"));
     bd_seq_ = std::max(static_cast<std::uint64_t>(bd.value_or(0)), read_bd_seq_file(bd_seq_path_));
 
-    // The chain is checked end to end at every start. A tampered file does not stop the gateway: the city must go on checking equipment in
-    // and out, so the first broken record is named in a critical ledger_broken alert (kept in
-    // the ledger and sent to the server) for an operator to investigate.
+    // The chain is checked end to end at every start. A tampered file does not stop the gateway:
+    // the city must go on checking equipment in and out, so the first broken record is named in a
+    // critical ledger_broken alert (kept in the ledger and sent to the server) for an operator to
+    // investigate.
     ledger_verifier verifier;
     std::optional<std::string> broken;
-    if (auto scanned = ledger_.scan_ledger([&](const custody_record& r) {
-            return verifier.feed(r).ok();
-        });
+    if (auto scanned =
+            ledger_.scan_ledger([&](const custody_record& r) { return verifier.feed(r).ok(); });
         !scanned) {
         if (scanned.error().code != errc::ledger_broken) return std::unexpected(scanned.error());
         broken = scanned.error().message;
@@ -175,7 +176,8 @@ void gateway_core::reload_after_rollback() {
     // Memory that mirrors the database (chain head, outbox counters, active alerts) goes back
     // to what is committed.
     if (auto r = desk_.reload(); !r) log_error("ledger", "reload failed: " + r.error().describe());
-    if (auto r = outbox_.reload(); !r) log_error("outbox", "reload failed: " + r.error().describe());
+    if (auto r = outbox_.reload(); !r)
+        log_error("outbox", "reload failed: " + r.error().describe());
     if (auto r = alerts_.reload(); !r) log_error("alert", "reload failed: " + r.error().describe());
 }
 
@@ -188,7 +190,9 @@ void gateway_core::on_message(bool central, std::string topic, std::string paylo
     queue_.push(inbound{central, std::move(topic), std::move(payload)});
 }
 
-void gateway_core::on_connection(bool central, bool up) { queue_.push(link_change{central, up}); }
+void gateway_core::on_connection(bool central, bool up) {
+    queue_.push(link_change{central, up});
+}
 
 bool gateway_core::post(core_task task) {
     if (stopping_) return false;
@@ -320,21 +324,24 @@ void gateway_core::handle(inbound& m, unit_of_work& u) {
 
 void gateway_core::handle_local(const topic& t, const std::string& payload, unit_of_work& u) {
     switch (t.kind) {
-    case topic_kind::device_telemetry: {
-        auto tel = parse_device_telemetry(payload);
-        if (!tel) return reject_input("device_telemetry", tel.error(), format_topic(t));
-        ++metrics_.telemetry_processed;
-        if (!telemetry_.find(t.id)) seen_.emplace_back(t.id, tel->ts);
-        telemetry_.ingest(t.id, *tel);
-        return;
-    }
-    case topic_kind::dock_event: return on_dock_event(t.id, payload, u);
-    case topic_kind::device_event: return on_device_event(t.id, payload, u);
-    case topic_kind::device_state: return on_device_state(t.id, payload, u);
-    default:
-        ++metrics_.messages_rejected["unknown_topic"];
-        log_warn("input", "rejected topic=" + log_value(format_topic(t)) +
-                              " reason=unknown_topic detail=\"not read on the city broker\"");
+        case topic_kind::device_telemetry: {
+            auto tel = parse_device_telemetry(payload);
+            if (!tel) return reject_input("device_telemetry", tel.error(), format_topic(t));
+            ++metrics_.telemetry_processed;
+            if (!telemetry_.find(t.id)) seen_.emplace_back(t.id, tel->ts);
+            telemetry_.ingest(t.id, *tel);
+            return;
+        }
+        case topic_kind::dock_event:
+            return on_dock_event(t.id, payload, u);
+        case topic_kind::device_event:
+            return on_device_event(t.id, payload, u);
+        case topic_kind::device_state:
+            return on_device_state(t.id, payload, u);
+        default:
+            ++metrics_.messages_rejected["unknown_topic"];
+            log_warn("input", "rejected topic=" + log_value(format_topic(t)) +
+                                  " reason=unknown_topic detail=\"not read on the city broker\"");
     }
 }
 
@@ -372,9 +379,10 @@ void gateway_core::on_dock_event(const std::string& dock_id, const std::string& 
     if (*prior) {
         ++metrics_.replays;
         auto o = parse_outcome(**prior, "result");
-        u.acks.push_back({dock_id, ev->event_id, o ? *o : outcome::rejected(errc::internal), false});
-        log_info("custody", "replay dock=" + log_value(dock_id) + " event=" +
-                                log_value(ev->event_id) + " result=" + **prior);
+        u.acks.push_back(
+            {dock_id, ev->event_id, o ? *o : outcome::rejected(errc::internal), false});
+        log_info("custody", "replay dock=" + log_value(dock_id) +
+                                " event=" + log_value(ev->event_id) + " result=" + **prior);
         return;
     }
     auto d = desk_.on_dock_event(dock_id, *ev, now);
@@ -455,8 +463,8 @@ void gateway_core::on_device_state(const std::string& device_id, const std::stri
     auto dev = ledger_.find_device(device_id);
     if (!dev) return fail_round(u, dev.error());
     if (st->online) {
-        const bool same = *dev && (*dev)->online && (*dev)->bd_seq == st->bd_seq &&
-                          (*dev)->fw == st->fw;
+        const bool same =
+            *dev && (*dev)->online && (*dev)->bd_seq == st->bd_seq && (*dev)->fw == st->fw;
         if (same) return;  // a retained birth we already know (e.g. after our own restart)
     } else {
         // A Last Will from an older session must not mark a reconnected device offline.
@@ -476,9 +484,8 @@ void gateway_core::on_device_state(const std::string& device_id, const std::stri
     body.fw = st->fw;
     if (auto r = outbox_.append(gw_event_kind::device_state, now, to_json(body).dump()); !r)
         return fail_round(u, r.error());
-    log_info("device", std::string(st->online ? "online" : "offline") +
-                           " device=" + log_value(device_id) + " bd_seq=" +
-                           std::to_string(st->bd_seq) +
+    log_info("device", std::string(st->online ? "online" : "offline") + " device=" +
+                           log_value(device_id) + " bd_seq=" + std::to_string(st->bd_seq) +
                            (body.registered ? "" : " registered=false"));
 }
 
@@ -537,8 +544,8 @@ void gateway_core::on_srv_cmd(const std::string& payload, unit_of_work& u) {
 
 void gateway_core::on_srv_ack(const std::string& payload, unit_of_work& u) {
     auto ack_msg = parse_srv_ack(payload);
-    if (!ack_msg) return reject_input("srv_ack", ack_msg.error(),
-                                      "eqm/v1/city/" + config_.city + "/srv/ack");
+    if (!ack_msg)
+        return reject_input("srv_ack", ack_msg.error(), "eqm/v1/city/" + config_.city + "/srv/ack");
     ++metrics_.messages_processed["srv_ack"];
     if (!ensure_tx(u)) return;  // the server acks again with the next batch
     if (auto r = outbox_.on_ack(*ack_msg); !r) fail_round(u, r.error());
@@ -602,9 +609,8 @@ void gateway_core::publish_acks(unit_of_work& u) {
             ++metrics_.acks_published;
         } else {
             ++metrics_.ack_publish_failures;
-            log_warn("mqtt", "ack not published client=" + log_value(client) +
-                                 " events=" + std::to_string(msg.event_ids.size()) +
-                                 " (the sender will retry)");
+            log_warn("mqtt", "ack not published client=" + log_value(client) + " events=" +
+                                 std::to_string(msg.event_ids.size()) + " (the sender will retry)");
         }
     }
 }
@@ -673,7 +679,8 @@ void gateway_core::sweep_alerts(clock_ms now) {
         return ledger_.for_each_device(
             std::nullopt, [&](const device_row& dev, const custody_row& row) -> result<bool> {
                 const std::optional<device_row> d = dev;
-                EQM_TRY(alerts_.evaluate(dev.id, build_facts(d, row, telemetry_.find(dev.id)), now));
+                EQM_TRY(
+                    alerts_.evaluate(dev.id, build_facts(d, row, telemetry_.find(dev.id)), now));
                 return true;
             });
     };

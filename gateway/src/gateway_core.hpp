@@ -53,7 +53,7 @@ using publisher = std::function<bool(const std::string& topic, const std::string
 using core_task = std::function<void(gateway_core&, unit_of_work&)>;
 
 class gateway_core {
-public:
+  public:
     /// Opens the ledger and loads the state. Fails when the database cannot be opened.
     static result<std::unique_ptr<gateway_core>> open(gateway_config config);
     ~gateway_core();
@@ -91,7 +91,7 @@ public:
     /// Alert facts of one device (custody + registry + telemetry).
     result<alert_facts> facts_for(const std::string& device_id);
 
-private:
+  private:
     struct inbound {
         bool central = false;
         std::string topic;

@@ -23,8 +23,9 @@ void gateway_metrics::write(http::prometheus_writer& out) const {
     if (malformed_payloads.empty())
         out.counter("eqm_gateway_malformed_payloads_total", "Malformed payloads, by topic kind", 0);
     for (const auto& [key, n] : decisions)
-        out.counter("eqm_gateway_custody_decisions_total", "Custody decisions, by action and result",
-                    d(n), {{"action", key.first}, {"result", key.second}});
+        out.counter("eqm_gateway_custody_decisions_total",
+                    "Custody decisions, by action and result", d(n),
+                    {{"action", key.first}, {"result", key.second}});
     for (const auto& [key, n] : commands)
         out.counter("eqm_gateway_commands_total", "Server commands, by type and result", d(n),
                     {{"type", key.first}, {"result", key.second}});
@@ -44,7 +45,8 @@ void gateway_metrics::write(http::prometheus_writer& out) const {
     out.counter("eqm_gateway_outbox_batches_sent_total", "Outbox batches published",
                 d(outbox_batches_sent));
     out.counter("eqm_gateway_outbox_retransmits_total",
-                "Times sending restarted from the first unacknowledged event", d(outbox_retransmits));
+                "Times sending restarted from the first unacknowledged event",
+                d(outbox_retransmits));
     out.counter("eqm_gateway_outbox_dropped_total",
                 "Telemetry summaries dropped by the outbox bound policy", d(outbox_dropped));
     out.gauge("eqm_gateway_outbox_depth", "Unacknowledged outbox events", d(outbox_depth));

@@ -26,24 +26,24 @@ struct gateway_metrics {
     std::map<std::pair<std::string, std::string>, std::uint64_t> decisions;
     /// Server commands, by (type, result).
     std::map<std::pair<std::string, std::string>, std::uint64_t> commands;
-    std::uint64_t replays = 0;              ///< events/commands answered from the processed table
-    std::uint64_t commits = 0;              ///< group-commit transactions committed
-    std::uint64_t commit_failures = 0;      ///< transactions that could not be committed
+    std::uint64_t replays = 0;          ///< events/commands answered from the processed table
+    std::uint64_t commits = 0;          ///< group-commit transactions committed
+    std::uint64_t commit_failures = 0;  ///< transactions that could not be committed
     std::uint64_t telemetry_flush_failures = 0;
     std::uint64_t acks_published = 0;
     std::uint64_t ack_publish_failures = 0;
-    std::uint64_t outbox_events_sent = 0;   ///< events published (retransmits included)
+    std::uint64_t outbox_events_sent = 0;  ///< events published (retransmits included)
     std::uint64_t outbox_batches_sent = 0;
-    std::uint64_t outbox_retransmits = 0;   ///< times sending restarted from the first unacked
-    std::uint64_t outbox_dropped = 0;       ///< telemetry summaries dropped by the bound policy
-    std::uint64_t outbox_depth = 0;         ///< unacknowledged events (gauge)
-    std::uint64_t outbox_bytes = 0;         ///< bytes of their bodies (gauge)
-    std::uint64_t outbox_last_seq = 0;      ///< gauge
-    std::uint64_t outbox_acked_seq = 0;     ///< gauge
+    std::uint64_t outbox_retransmits = 0;  ///< times sending restarted from the first unacked
+    std::uint64_t outbox_dropped = 0;      ///< telemetry summaries dropped by the bound policy
+    std::uint64_t outbox_depth = 0;        ///< unacknowledged events (gauge)
+    std::uint64_t outbox_bytes = 0;        ///< bytes of their bodies (gauge)
+    std::uint64_t outbox_last_seq = 0;     ///< gauge
+    std::uint64_t outbox_acked_seq = 0;    ///< gauge
     std::uint64_t alerts_raised = 0;
     std::uint64_t alerts_cleared = 0;
-    std::uint64_t alerts_active = 0;        ///< gauge
-    std::uint64_t queue_depth = 0;          ///< gauge: work items waiting for the core thread
+    std::uint64_t alerts_active = 0;  ///< gauge
+    std::uint64_t queue_depth = 0;    ///< gauge: work items waiting for the core thread
     bool local_connected = false;
     bool central_connected = false;
 

@@ -77,8 +77,8 @@ result<void> outbox_pump::on_ack(const srv_ack& ack) {
         last_progress_ = steady::now();
     }
     if (ack.resend_from) {
-        const std::uint64_t from = std::clamp(*ack.resend_from, acked_upto_ + 1,
-                                              std::max(next_to_send_, acked_upto_ + 1));
+        const std::uint64_t from =
+            std::clamp(*ack.resend_from, acked_upto_ + 1, std::max(next_to_send_, acked_upto_ + 1));
         if (from < next_to_send_) {
             log_info("outbox", "resend from=" + std::to_string(from) + " requested by the server");
             next_to_send_ = from;
@@ -104,8 +104,8 @@ void outbox_pump::on_connection(bool up) {
 std::chrono::milliseconds outbox_pump::idle_for() const {
     if (!connected_ || next_to_send_ > last_seq_) return std::chrono::milliseconds{250};
     if (!waiting_since_ || urgent_) return std::chrono::milliseconds{0};
-    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() -
-                                                                              *waiting_since_);
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - *waiting_since_);
     return waited >= max_batch_wait ? std::chrono::milliseconds{0} : max_batch_wait - waited;
 }
 
@@ -210,8 +210,8 @@ void outbox_pump::send_batches(clock_ms now, std::uint64_t bd_seq) {
         next_to_send_ = (*rows)[n - 1].seq + 1;
         metrics_.outbox_events_sent += n;
         ++metrics_.outbox_batches_sent;
-        log_debug("outbox", "sent seq=" + std::to_string(first) + ".." +
-                                std::to_string((*rows)[n - 1].seq));
+        log_debug("outbox",
+                  "sent seq=" + std::to_string(first) + ".." + std::to_string((*rows)[n - 1].seq));
     }
     if (next_to_send_ > last_seq_) {
         waiting_since_.reset();
@@ -222,9 +222,8 @@ void outbox_pump::send_batches(clock_ms now, std::uint64_t bd_seq) {
 result<void> outbox_pump::enforce_bound(clock_ms now) {
     const clock_ms oldest_allowed =
         now - std::chrono::duration_cast<std::chrono::milliseconds>(config_.outbox_max_age);
-    EQM_TRY_LET(candidates, ledger_.outbox_oldest_droppable(bytes_ > config_.outbox_max_bytes
-                                                                ? drop_scan_rows
-                                                                : 1));
+    EQM_TRY_LET(candidates, ledger_.outbox_oldest_droppable(
+                                bytes_ > config_.outbox_max_bytes ? drop_scan_rows : 1));
     if (candidates.empty()) return {};
     if (bytes_ <= config_.outbox_max_bytes && std::get<2>(candidates.front()) >= oldest_allowed)
         return {};

@@ -36,7 +36,7 @@ inline constexpr std::size_t max_batch_bytes = 3 * 1024 * 1024;
 inline constexpr std::uint64_t max_in_flight_events = 20 * max_batch_events;
 
 class outbox_pump {
-public:
+  public:
     outbox_pump(city_ledger& ledger, const gateway_config& config, gateway_metrics& metrics,
                 batch_publisher publish);
 
@@ -66,7 +66,7 @@ public:
     std::uint64_t acked_upto() const noexcept { return acked_upto_; }
     std::uint64_t last_seq() const noexcept { return last_seq_; }
 
-private:
+  private:
     void send_batches(clock_ms now, std::uint64_t bd_seq);
     result<void> enforce_bound(clock_ms now);
     void sync_metrics();
@@ -78,8 +78,8 @@ private:
     std::string topic_;
 
     std::uint64_t acked_upto_ = 0;
-    std::uint64_t last_seq_ = 0;       ///< committed
-    std::uint64_t pending_last_ = 0;   ///< appended in the open transaction
+    std::uint64_t last_seq_ = 0;      ///< committed
+    std::uint64_t pending_last_ = 0;  ///< appended in the open transaction
     std::uint64_t next_to_send_ = 1;
     std::uint64_t depth_ = 0, bytes_ = 0;
     std::uint64_t pending_depth_ = 0, pending_bytes_ = 0;
@@ -89,8 +89,8 @@ private:
     bool pending_urgent_ = false;
     bool urgent_ = false;
     using steady = std::chrono::steady_clock;
-    std::optional<steady::time_point> waiting_since_;  ///< oldest unsent committed event
-    steady::time_point last_progress_ = steady::now(); ///< last ack progress or (re)start
+    std::optional<steady::time_point> waiting_since_;   ///< oldest unsent committed event
+    steady::time_point last_progress_ = steady::now();  ///< last ack progress or (re)start
     steady::time_point last_bound_check_{};
 };
 

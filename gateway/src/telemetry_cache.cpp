@@ -139,8 +139,8 @@ void telemetry_cache::flush_committed() {
     }
     dirty_.erase(dirty_.begin(), dirty_.begin() + static_cast<std::ptrdiff_t>(
                                                       std::min(dirty_written_, dirty_.size())));
-    closed_.erase(closed_.begin(), closed_.begin() + static_cast<std::ptrdiff_t>(
-                                                         std::min(closed_written_, closed_.size())));
+    closed_.erase(closed_.begin(), closed_.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                         closed_written_, closed_.size())));
     dirty_written_ = closed_written_ = 0;
     changed_.clear();
 }

@@ -25,7 +25,7 @@ struct telemetry_entry : telemetry_latest {
 };
 
 class telemetry_cache {
-public:
+  public:
     /// Loads the latest values written before a restart.
     result<void> load(city_ledger& ledger);
 
@@ -59,14 +59,14 @@ public:
 
     std::size_t size() const noexcept { return entries_.size(); }
 
-private:
+  private:
     void close_minute(const std::string& id, telemetry_entry& e);
 
     std::unordered_map<std::string, telemetry_entry> entries_;
-    std::vector<telemetry_summary_body> closed_;   ///< closed minutes not yet written
-    std::vector<std::string> dirty_;               ///< ids with dirty latest values
-    std::vector<std::string> changed_;             ///< ids whose alert facts changed
-    std::size_t closed_written_ = 0;               ///< closed_ entries the pending flush wrote
+    std::vector<telemetry_summary_body> closed_;  ///< closed minutes not yet written
+    std::vector<std::string> dirty_;              ///< ids with dirty latest values
+    std::vector<std::string> changed_;            ///< ids whose alert facts changed
+    std::size_t closed_written_ = 0;              ///< closed_ entries the pending flush wrote
     std::size_t dirty_written_ = 0;
     bool has_open_minutes_ = false;
 };

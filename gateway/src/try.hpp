@@ -5,10 +5,10 @@
 #include <expected>
 #include <utility>
 
-#define EQM_TRY(expr)                                                               \
-    do {                                                                            \
-        if (auto eqm_try_result_ = (expr); !eqm_try_result_)                        \
-            return std::unexpected(std::move(eqm_try_result_).error());             \
+#define EQM_TRY(expr)                                                   \
+    do {                                                                \
+        if (auto eqm_try_result_ = (expr); !eqm_try_result_)            \
+            return std::unexpected(std::move(eqm_try_result_).error()); \
     } while (0)
 
 #define EQM_TRY_LET(name, expr)                                                     \

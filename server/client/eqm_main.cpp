@@ -7,16 +7,15 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "rest_client.hpp"
 
@@ -25,9 +24,9 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr int exit_refused = 1;   ///< the server answered with a problem
-constexpr int exit_usage = 2;     ///< bad command line or local input
-constexpr int exit_offline = 3;   ///< the server could not be reached
+constexpr int exit_refused = 1;  ///< the server answered with a problem
+constexpr int exit_usage = 2;    ///< bad command line or local input
+constexpr int exit_offline = 3;  ///< the server could not be reached
 
 fs::path config_dir() {
     if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) return fs::path(x) / "eqm";
@@ -35,7 +34,9 @@ fs::path config_dir() {
     return fs::path(".eqm");
 }
 
-fs::path token_path() { return config_dir() / "token.json"; }
+fs::path token_path() {
+    return config_dir() / "token.json";
+}
 
 json load_login() {
     std::ifstream in(token_path());
@@ -110,14 +111,15 @@ struct context {
 int report_failure(const eqm::client::http_reply& r) {
     auto j = json::parse(r.body, nullptr, false);
     if (!j.is_discarded() && j.is_object() && j.contains("title")) {
-        std::cerr << "error " << r.status << ": " << j.value("title", "") ;
+        std::cerr << "error " << r.status << ": " << j.value("title", "");
         if (j.contains("detail")) std::cerr << ": " << j.value("detail", "");
         if (j.contains("field")) std::cerr << " [field " << j.value("field", "") << "]";
         std::cerr << '\n';
         if (j.contains("errors") && j["errors"].is_array()) {
             for (const auto& e : j["errors"])
-                std::cerr << "  line " << e.value("line", 0) << " (" << e.value("id", "") << "): "
-                          << e.value("field", "") << ": " << e.value("message", "") << '\n';
+                std::cerr << "  line " << e.value("line", 0) << " (" << e.value("id", "")
+                          << "): " << e.value("field", "") << ": " << e.value("message", "")
+                          << '\n';
         }
     } else {
         std::cerr << "error " << r.status << ": " << r.body << '\n';
@@ -166,7 +168,8 @@ std::string cell(const json& j, const char* key) {
 void print_device_table(const json& list) {
     std::cout << std::left << std::setw(20) << "ID" << std::setw(12) << "CLASS" << std::setw(8)
               << "CITY" << std::setw(13) << "STATUS" << std::setw(16) << "HOLDER" << std::setw(7)
-              << "READY" << "LAST SEEN\n";
+              << "READY"
+              << "LAST SEEN\n";
     for (const auto& d : list) {
         const bool ready = d.contains("readiness") && d["readiness"].value("ready", false);
         std::cout << std::left << std::setw(20) << cell(d, "id") << std::setw(12)
@@ -179,17 +182,19 @@ void print_device_table(const json& list) {
 void print_device(const json& d) {
     for (const auto& [k, v] : d.items()) {
         if (k == "readiness" || k == "telemetry") continue;
-        std::cout << std::left << std::setw(18) << k << (v.is_string() ? v.get<std::string>() : v.dump())
-                  << '\n';
+        std::cout << std::left << std::setw(18) << k
+                  << (v.is_string() ? v.get<std::string>() : v.dump()) << '\n';
     }
     if (d.contains("readiness")) {
         const auto& r = d["readiness"];
         std::cout << std::setw(18) << "ready" << (r.value("ready", false) ? "yes" : "no") << '\n';
         if (r.contains("problems"))
             for (const auto& p : r["problems"])
-                std::cout << "  - " << p.value("code", "") << ": " << p.value("message", "") << '\n';
+                std::cout << "  - " << p.value("code", "") << ": " << p.value("message", "")
+                          << '\n';
     }
-    if (d.contains("telemetry")) std::cout << std::setw(18) << "telemetry" << d["telemetry"].dump() << '\n';
+    if (d.contains("telemetry"))
+        std::cout << std::setw(18) << "telemetry" << d["telemetry"].dump() << '\n';
 }
 
 /// Draws `[#####     ]  42%` on stderr, in place.
@@ -198,9 +203,9 @@ void draw_progress(std::size_t sent, std::size_t total) {
     const double f = total == 0 ? 1.0 : static_cast<double>(sent) / static_cast<double>(total);
     const int filled = static_cast<int>(f * width);
     std::cerr << "\r[" << std::string(static_cast<std::size_t>(filled), '#')
-              << std::string(static_cast<std::size_t>(width - filled), ' ') << "] "
-              << std::setw(3) << static_cast<int>(f * 100) << "% " << sent << '/' << total
-              << " bytes" << std::flush;
+              << std::string(static_cast<std::size_t>(width - filled), ' ') << "] " << std::setw(3)
+              << static_cast<int>(f * 100) << "% " << sent << '/' << total << " bytes"
+              << std::flush;
 }
 
 }  // namespace
@@ -215,7 +220,8 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     int code = 0;
 
-    auto* login = app.add_subcommand("login", "log in; the password is read from stdin (hidden on a terminal)");
+    auto* login = app.add_subcommand(
+        "login", "log in; the password is read from stdin (hidden on a terminal)");
     std::string name;
     login->add_option("--name", name, "login name")->required();
     login->callback([&] {
@@ -278,55 +284,56 @@ int main(int argc, char** argv) {
         }
     });
     auto* import = devices->add_subcommand(
-        "import", "import devices from a CSV file, all or nothing (header id,class,model,city,...)");
+        "import",
+        "import devices from a CSV file, all or nothing (header id,class,model,city,...)");
     std::string file;
     import->add_option("FILE", file, "CSV file")->required()->check(CLI::ExistingFile);
     import->callback([&] {
         std::ifstream in(file, std::ios::binary);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        const auto body = ss.str();
-        const bool tty = ::isatty(STDERR_FILENO) != 0;
-        auto j = call(ctx, "POST", "/api/v1/devices/import", body, code,
-                      {{"Content-Type", "text/csv"}}, [tty](std::size_t s, std::size_t t) {
-                          if (tty) draw_progress(s, t);
-                      });
-        if (tty) std::cerr << '\n';
-        if (!j) return;
-        std::cout << "imported " << j->value("imported", 0) << " devices\n";
-    });
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const auto body = ss.str();
+    const bool tty = ::isatty(STDERR_FILENO) != 0;
+    auto j = call(ctx, "POST", "/api/v1/devices/import", body, code, {{"Content-Type", "text/csv"}},
+                  [tty](std::size_t s, std::size_t t) {
+                      if (tty) draw_progress(s, t);
+                  });
+    if (tty) std::cerr << '\n';
+    if (!j) return;
+    std::cout << "imported " << j->value("imported", 0) << " devices\n";
+});
 
-    auto* checkout = app.add_subcommand("checkout", "check a device out (through its city gateway)");
-    std::string badge, due;
-    checkout->add_option("ID", id, "device id")->required();
-    checkout->add_option("--badge", badge, "badge of the person taking it")->required();
-    checkout->add_option("--due", due, "return due, e.g. 2026-11-26T18:00:00.000Z");
-    checkout->callback([&] {
-        json body{{"badge", badge}};
-        if (!due.empty()) body["due"] = due;
-        auto j = call(ctx, "POST", "/api/v1/devices/" + encode(id) + "/checkout", body.dump(), code);
-        if (!j) return;
-        std::cout << id << " checked out to " << badge;
-        if (j->contains("record_index")) std::cout << " (ledger record " << (*j)["record_index"] << ")";
-        std::cout << '\n';
-    });
+auto* checkout = app.add_subcommand("checkout", "check a device out (through its city gateway)");
+std::string badge, due;
+checkout->add_option("ID", id, "device id")->required();
+checkout->add_option("--badge", badge, "badge of the person taking it")->required();
+checkout->add_option("--due", due, "return due, e.g. 2026-11-26T18:00:00.000Z");
+checkout->callback([&] {
+    json body{{"badge", badge}};
+    if (!due.empty()) body["due"] = due;
+    auto j = call(ctx, "POST", "/api/v1/devices/" + encode(id) + "/checkout", body.dump(), code);
+    if (!j) return;
+    std::cout << id << " checked out to " << badge;
+    if (j->contains("record_index")) std::cout << " (ledger record " << (*j)["record_index"] << ")";
+    std::cout << '\n';
+});
 
-    auto* checkin = app.add_subcommand("checkin", "check a device in (through its city gateway)");
-    std::string condition, note;
-    checkin->add_option("ID", id, "device id")->required();
-    checkin->add_option("--condition", condition, "good, damaged or needs_service");
-    checkin->add_option("--note", note, "free text, up to 512 characters");
-    checkin->callback([&] {
-        json body = json::object();
-        if (!condition.empty()) body["condition"] = condition;
-        if (!note.empty()) body["note"] = note;
-        auto j = call(ctx, "POST", "/api/v1/devices/" + encode(id) + "/checkin", body.dump(), code);
-        if (!j) return;
-        std::cout << id << " checked in";
-        if (j->contains("device")) std::cout << ", now " << cell((*j)["device"], "status");
-        std::cout << '\n';
-    });
+auto* checkin = app.add_subcommand("checkin", "check a device in (through its city gateway)");
+std::string condition, note;
+checkin->add_option("ID", id, "device id")->required();
+checkin->add_option("--condition", condition, "good, damaged or needs_service");
+checkin->add_option("--note", note, "free text, up to 512 characters");
+checkin->callback([&] {
+    json body = json::object();
+    if (!condition.empty()) body["condition"] = condition;
+    if (!note.empty()) body["note"] = note;
+    auto j = call(ctx, "POST", "/api/v1/devices/" + encode(id) + "/checkin", body.dump(), code);
+    if (!j) return;
+    std::cout << id << " checked in";
+    if (j->contains("device")) std::cout << ", now " << cell((*j)["device"], "status");
+    std::cout << '\n';
+});
 
-    CLI11_PARSE(app, argc, argv);
-    return code;
+CLI11_PARSE(app, argc, argv);
+return code;
 }

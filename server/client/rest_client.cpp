@@ -21,7 +21,8 @@ using tcp = asio::ip::tcp;
 result<server_url> parse_server_url(std::string_view text) {
     constexpr std::string_view scheme = "http://";
     if (!text.starts_with(scheme))
-        return fail(errc::bad_field, "server", "must start with http://, e.g. http://127.0.0.1:8080");
+        return fail(errc::bad_field, "server",
+                    "must start with http://, e.g. http://127.0.0.1:8080");
     text.remove_prefix(scheme.size());
     while (text.ends_with('/')) text.remove_suffix(1);
     if (text.empty() || text.find('/') != std::string_view::npos)
@@ -50,7 +51,9 @@ struct rest_connection::impl {
         boost::system::error_code ec;
         tcp::resolver resolver(io);
         auto endpoints = resolver.resolve(url.host, url.port, ec);
-        if (ec) return fail(errc::unavailable, "server", "cannot resolve " + url.host + ": " + ec.message());
+        if (ec)
+            return fail(errc::unavailable, "server",
+                        "cannot resolve " + url.host + ": " + ec.message());
         socket.emplace(io);
         asio::connect(*socket, endpoints, ec);
         if (ec) {
@@ -63,9 +66,8 @@ struct rest_connection::impl {
         return {};
     }
 
-    result<http_reply> once(std::string_view method, std::string_view target,
-                            std::string_view body, const header_fields& headers,
-                            const progress_fn& progress) {
+    result<http_reply> once(std::string_view method, std::string_view target, std::string_view body,
+                            const header_fields& headers, const progress_fn& progress) {
         std::string head;
         head.reserve(256);
         head.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ");

@@ -39,7 +39,7 @@ using progress_fn = std::function<void(std::size_t sent, std::size_t total)>;
 
 /// One keep-alive connection; reconnects once when the server closed it in between.
 class rest_connection {
-public:
+  public:
     explicit rest_connection(server_url url);
     ~rest_connection();
     rest_connection(rest_connection&&) noexcept;
@@ -51,7 +51,7 @@ public:
                             std::string_view body = {}, const header_fields& headers = {},
                             const progress_fn& progress = {});
 
-private:
+  private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };

@@ -14,10 +14,10 @@
 
 namespace eqm::server {
 
-using nlohmann::json;
 using http::method;
 using http::request;
 using http::response;
+using nlohmann::json;
 
 namespace {
 
@@ -25,7 +25,9 @@ constexpr std::size_t custody_history_limit = 500;
 constexpr std::size_t registry_push_chunk = 500;
 constexpr std::size_t max_password_chars = 1024;
 
-response problem(const error& e) { return http::problem_response(e); }
+response problem(const error& e) {
+    return http::problem_response(e);
+}
 
 /// A problem response with extra members (e.g. the rows an import refused).
 response problem_with(const error& e, const json& extra) {
@@ -37,7 +39,9 @@ response problem_with(const error& e, const json& extra) {
     return r;
 }
 
-response json_response(unsigned status, const json& j) { return response::json(status, j.dump()); }
+response json_response(unsigned status, const json& j) {
+    return response::json(status, j.dump());
+}
 
 /// The body as a JSON object; bad_json or bad_field naming `body`.
 result<json> object_body(const request& req) {
@@ -70,7 +74,9 @@ result<user_account> authenticate(api_context& ctx, const request& req) {
     return ctx.auth->authenticate(req.bearer_token(), ctx.clock());
 }
 
-std::string peer_of(const request& req) { return req.remote_address; }
+std::string peer_of(const request& req) {
+    return req.remote_address;
+}
 
 /// Validates a `city` query parameter.
 result<std::optional<std::string>> city_query(const request& req) {
@@ -165,8 +171,8 @@ response list_devices(api_context& ctx, const request& req) {
     f.city = *city;
     if (auto c = req.query_param("class")) {
         if (!parse_device_class(*c))
-            return problem(error{errc::bad_field, "class",
-                                 "must be body_camera, drone, analyzer or dock"});
+            return problem(
+                error{errc::bad_field, "class", "must be body_camera, drone, analyzer or dock"});
         f.cls = std::string(*c);
     }
     if (auto s = req.query_param("status")) {
@@ -269,8 +275,8 @@ response import_devices(api_context& ctx, const request& req) {
     const std::set<std::string> taken(existing->begin(), existing->end());
     for (const auto& row : parsed.rows) {
         if (taken.contains(row.record.id))
-            parsed.errors.push_back(
-                {row.line, row.record.id, "id", "device " + row.record.id + " is already registered"});
+            parsed.errors.push_back({row.line, row.record.id, "id",
+                                     "device " + row.record.id + " is already registered"});
     }
     if (!parsed.errors.empty()) {
         std::sort(parsed.errors.begin(), parsed.errors.end(),
@@ -281,10 +287,10 @@ response import_devices(api_context& ctx, const request& req) {
             if (!e.id.empty()) r["id"] = e.id;
             rows.push_back(r);
         }
-        return problem_with(error{errc::bad_field, "body",
-                                  std::to_string(parsed.errors.size()) +
-                                      " row(s) refused; nothing was imported"},
-                            json{{"errors", rows}});
+        return problem_with(
+            error{errc::bad_field, "body",
+                  std::to_string(parsed.errors.size()) + " row(s) refused; nothing was imported"},
+            json{{"errors", rows}});
     }
     std::vector<device_record> records;
     for (auto& row : parsed.rows) records.push_back(std::move(row.record));
@@ -341,7 +347,8 @@ void custody_request(api_context& ctx, const request& req, const http::responder
     cmd.action = action;
     cmd.actor = u->id.substr(0, max_actor_chars);
     if (action == custody_action::checkout) {
-        if (auto r = only_fields(*j, {"badge", "due"}); !r) return void(res.send(problem(r.error())));
+        if (auto r = only_fields(*j, {"badge", "due"}); !r)
+            return void(res.send(problem(r.error())));
         auto badge = string_field(*j, "badge", true);
         if (!badge) return void(res.send(problem(badge.error())));
         if (!is_valid_id(*badge))
@@ -363,16 +370,16 @@ void custody_request(api_context& ctx, const request& req, const http::responder
             if (!c) return void(res.send(problem(c.error())));
             auto cond = parse_item_condition(*c);
             if (!cond)
-                return void(res.send(problem(
-                    error{errc::bad_field, "condition", "must be good, damaged or needs_service"})));
+                return void(res.send(problem(error{errc::bad_field, "condition",
+                                                   "must be good, damaged or needs_service"})));
             cmd.condition = *cond;
         }
         if (j->contains("note")) {
             auto n = string_field(*j, "note", true);
             if (!n) return void(res.send(problem(n.error())));
             if (n->size() > max_custody_note_chars)
-                return void(res.send(
-                    problem(error{errc::bad_field, "note", "at most 512 characters"})));
+                return void(
+                    res.send(problem(error{errc::bad_field, "note", "at most 512 characters"})));
             cmd.note = *n;
         }
     }
@@ -386,8 +393,8 @@ void custody_request(api_context& ctx, const request& req, const http::responder
     auto g = ctx.store->gateway(city);
     if (!g) return void(res.send(problem(g.error())));
     if (!*g || !(*g)->online)
-        return void(res.send(problem(error{errc::unavailable, "",
-                                           "the gateway of city " + city + " is offline"})));
+        return void(res.send(
+            problem(error{errc::unavailable, "", "the gateway of city " + city + " is offline"})));
     auto* c = &ctx;
     const std::string device_id = cmd.device_id;
     ctx.link->request(city, std::move(cmd), ctx.gateway_timeout,
@@ -445,7 +452,8 @@ response healthz(api_context& ctx, const request&) {
 std::vector<route_entry> add_routes(http::router& r, api_context& ctx) {
     std::vector<route_entry> routes;
     auto* c = &ctx;
-    auto sync = [&](method m, std::string_view pattern, response (*h)(api_context&, const request&)) {
+    auto sync = [&](method m, std::string_view pattern,
+                    response (*h)(api_context&, const request&)) {
         r.add(m, pattern, [c, h](const request& req) { return h(*c, req); });
         routes.emplace_back(std::string(http::to_string(m)), std::string(pattern));
     };

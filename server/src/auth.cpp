@@ -9,7 +9,9 @@
 
 namespace eqm::server {
 
-bool init_crypto() noexcept { return sodium_init() >= 0; }
+bool init_crypto() noexcept {
+    return sodium_init() >= 0;
+}
 
 result<std::string> hash_password(std::string_view password) {
     std::string out(crypto_pwhash_argon2id_STRBYTES, '\0');

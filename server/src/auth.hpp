@@ -44,7 +44,7 @@ struct login_grant {
 
 /// Checks credentials and tokens. Thread-safe.
 class auth_service {
-public:
+  public:
     auth_service(region_store& store, auth_options options) : store_(store), options_(options) {}
 
     /// True when `name` from `peer` has used up its failed attempts for now.
@@ -58,7 +58,7 @@ public:
     /// The user a bearer token belongs to; errc::unauthorized when missing, unknown or expired.
     result<user_account> authenticate(std::string_view token, clock_ms now);
 
-private:
+  private:
     struct failures {
         std::size_t count = 0;
         clock_ms window_start{};

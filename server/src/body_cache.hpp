@@ -25,7 +25,7 @@ inline constexpr std::size_t body_cache_max_entries = 256;
 
 /// Thread-safe: HTTP threads look up and store concurrently.
 class body_cache {
-public:
+  public:
     explicit body_cache(std::chrono::milliseconds ttl = default_body_cache_ttl) : ttl_(ttl) {}
 
     /// The body stored under `key` when it was built at `revision` no longer than ttl before
@@ -49,7 +49,7 @@ public:
         entries_.insert_or_assign(std::string(key), entry{revision, built_at, std::move(body)});
     }
 
-private:
+  private:
     struct entry {
         std::uint64_t revision = 0;
         clock_ms built_at{};

@@ -16,8 +16,9 @@ namespace {
 
 constexpr std::array<std::string_view, 4> required_columns{"id", "class", "model", "city"};
 constexpr std::array<std::string_view, 11> known_columns{
-    "id",       "class",           "model",        "city",           "serial", "analyte",
-    "calibration_due", "registration_id", "flight_hours", "battery_cycles", "retired"};
+    "id",           "class",          "model",           "city",
+    "serial",       "analyte",        "calibration_due", "registration_id",
+    "flight_hours", "battery_cycles", "retired"};
 
 struct csv_line {
     std::size_t line = 0;  ///< where the record starts
@@ -177,8 +178,8 @@ csv_import_result parse_device_csv(std::string_view text) {
         }
         auto [it, fresh] = first_line_of.emplace(d->id, rec.line);
         if (!fresh) {
-            result.errors.push_back({rec.line, id, "id",
-                                     "duplicate of line " + std::to_string(it->second)});
+            result.errors.push_back(
+                {rec.line, id, "id", "duplicate of line " + std::to_string(it->second)});
             continue;
         }
         result.rows.push_back({rec.line, std::move(*d)});

@@ -26,7 +26,9 @@ constexpr std::string_view connected_marker = "$eqm/connected";
 gateway_link::gateway_link(region_store& store, http::ws_hub& hub, clock_fn clock)
     : store_(store), hub_(hub), clock_(std::move(clock)) {}
 
-gateway_link::~gateway_link() { stop(); }
+gateway_link::~gateway_link() {
+    stop();
+}
 
 result<void> gateway_link::start(mqtt::session_options options) {
     options.subscriptions.push_back({"eqm/v1/city/+/gw/state", 1});
@@ -55,18 +57,21 @@ void gateway_link::stop() {
         std::lock_guard lock(mutex_);
         left.swap(waiters_);
     }
-    for (auto& [id, w] : left)
-        w.done(fail(errc::unavailable, "", "the server is shutting down"));
+    for (auto& [id, w] : left) w.done(fail(errc::unavailable, "", "the server is shutting down"));
 }
 
-bool gateway_link::connected() const noexcept { return session_ && session_->connected(); }
+bool gateway_link::connected() const noexcept {
+    return session_ && session_->connected();
+}
 
 ingest_stats gateway_link::stats() const {
     std::lock_guard lock(mutex_);
     return stats_;
 }
 
-void gateway_link::log(std::string_view line) const { std::cerr << "eqm-server: " << line << '\n'; }
+void gateway_link::log(std::string_view line) const {
+    std::cerr << "eqm-server: " << line << '\n';
+}
 
 void gateway_link::run() {
     constexpr std::chrono::milliseconds tick{50};
@@ -92,7 +97,8 @@ void gateway_link::sync_after_external_change() {
     for (const auto& g : *gws) {
         if (!g.online) continue;
         log("the registry changed outside this server (eqm-server user add?): full registry sync "
-            "to the gateway of " + g.city);
+            "to the gateway of " +
+            g.city);
         if (auto r = sync_registry(g.city); !r)
             log("registry sync of " + g.city + " failed: " + r.error().describe());
     }
@@ -147,8 +153,9 @@ bool gateway_link::publish(std::string_view topic, std::string_view payload) {
 void gateway_link::on_gateway_state(const std::string& city, const std::string& payload) {
     if (payload.empty()) return;  // a retained state being cleared
     auto s = parse_gw_state(payload);
-    if (!s) return dead_letter(format_topic({topic_kind::gw_state, city}), payload,
-                               s.error().describe());
+    if (!s)
+        return dead_letter(format_topic({topic_kind::gw_state, city}), payload,
+                           s.error().describe());
     auto t = store_.apply_gateway_state(city, *s, clock_());
     if (!t) {
         log("cannot apply gateway state of " + city + ": " + t.error().describe());
@@ -195,7 +202,8 @@ void gateway_link::on_gateway_events(const std::string& city, const std::string&
     if (!batch) {
         // An oversized payload is kept only in part: the reason says what was wrong with it.
         const bool huge = batch.error().code == errc::too_large;
-        return dead_letter(topic, huge ? payload.substr(0, 1024) : payload, batch.error().describe());
+        return dead_letter(topic, huge ? payload.substr(0, 1024) : payload,
+                           batch.error().describe());
     }
     std::vector<std::pair<std::uint64_t, std::uint64_t>> skipped;
     for (const auto& r : batch->skipped.value_or(std::vector<seq_range>{}))
@@ -391,8 +399,7 @@ void gateway_link::write_metrics(http::prometheus_writer& out) const {
     out.counter("eqm_dead_letters_total", "malformed messages put in the dead-letter table",
                 double(s.dead_letters));
     out.counter("eqm_srv_acks_sent_total", "srv/ack messages published", double(s.acks_sent));
-    out.counter("eqm_commands_sent_total", "srv/cmd messages published",
-                double(s.commands_sent));
+    out.counter("eqm_commands_sent_total", "srv/cmd messages published", double(s.commands_sent));
     out.counter("eqm_ingest_store_errors_total", "batches or states the store could not apply",
                 double(s.store_errors));
     out.gauge("eqm_mqtt_connected", "1 while connected to the central broker",
@@ -402,8 +409,7 @@ void gateway_link::write_metrics(http::prometheus_writer& out) const {
         std::lock_guard lock(mutex_);
         waiting = waiters_.size();
     }
-    out.gauge("eqm_commands_awaiting_result", "commands an HTTP client waits on",
-              double(waiting));
+    out.gauge("eqm_commands_awaiting_result", "commands an HTTP client waits on", double(waiting));
 }
 
 }  // namespace eqm::server

@@ -6,12 +6,12 @@
 /// resends them after a gateway's birth, and pushes the registry to gateways.
 #include <atomic>
 #include <chrono>
-#include <optional>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -55,7 +55,7 @@ struct ingest_stats {
 using command_callback = std::function<void(result<command_result_body>)>;
 
 class gateway_link {
-public:
+  public:
     gateway_link(region_store& store, http::ws_hub& hub, clock_fn clock);
     ~gateway_link();
     gateway_link(const gateway_link&) = delete;
@@ -89,7 +89,7 @@ public:
     ingest_stats stats() const;
     void write_metrics(http::prometheus_writer& out) const;
 
-private:
+  private:
     struct waiter {
         std::string city;
         std::chrono::steady_clock::time_point deadline;

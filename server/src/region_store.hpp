@@ -121,21 +121,21 @@ struct batch_outcome {
     std::optional<std::uint64_t> resend_from;  ///< a gap: the first missing seq
     std::size_t applied = 0;
     std::size_t duplicates = 0;
-    std::vector<std::string> changed_devices;        ///< custody or link state changed
-    std::vector<alert_view> alerts;                  ///< raised, cleared, or ledger breaks
+    std::vector<std::string> changed_devices;  ///< custody or link state changed
+    std::vector<alert_view> alerts;            ///< raised, cleared, or ledger breaks
     std::vector<command_result_body> command_results;
 };
 
 /// What a gw/state message did.
 enum class gateway_transition {
-    came_online,  ///< a birth
-    went_offline, ///< a Last Will matching the live session
-    stale_will,   ///< a Last Will of an older session: ignored
+    came_online,   ///< a birth
+    went_offline,  ///< a Last Will matching the live session
+    stale_will,    ///< a Last Will of an older session: ignored
 };
 
 /// The storage interface of the dispatcher.
 class region_store {
-public:
+  public:
     virtual ~region_store() = default;
 
     /// A number that grows after every write to devices, custody, telemetry, alerts, gateways
@@ -166,7 +166,8 @@ public:
     /// region-wide ones (no home city).
     virtual result<std::vector<person_record>> people_for_city(std::string_view city) = 0;
     /// Which device ids of `ids` exist already.
-    virtual result<std::vector<std::string>> existing_device_ids(std::span<const std::string> ids) = 0;
+    virtual result<std::vector<std::string>> existing_device_ids(
+        std::span<const std::string> ids) = 0;
 
     // --- custody -------------------------------------------------------------------------
     /// A device's custody history, newest first.
@@ -178,8 +179,8 @@ public:
     /// at a gap; custody records are checked against the city's hash chain.
     virtual result<batch_outcome> apply_batch(const batch_input& in) = 0;
     /// Applies a gw/state birth or Last Will with the bd_seq rule.
-    virtual result<gateway_transition> apply_gateway_state(std::string_view city,
-                                                           const gw_state& s, clock_ms now) = 0;
+    virtual result<gateway_transition> apply_gateway_state(std::string_view city, const gw_state& s,
+                                                           clock_ms now) = 0;
     virtual result<void> record_dead_letter(std::string_view topic, std::string_view payload,
                                             std::string_view reason, clock_ms now) = 0;
     virtual result<std::uint64_t> dead_letter_count() = 0;

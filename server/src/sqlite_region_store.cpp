@@ -14,10 +14,10 @@
 namespace eqm::server {
 namespace {
 
+using nlohmann::json;
 using store::database;
 using store::statement;
 using store::transaction;
-using nlohmann::json;
 
 // Versioned schema. A released migration is never edited: add the next one instead.
 constexpr std::string_view schema_v1 = R"sql(
@@ -116,7 +116,9 @@ constexpr std::array<store::migration, 3> migrations{{
     {3, "idempotency by the applied seq alone", schema_v3},
 }};
 
-std::string text_ts(clock_ms t) { return format_timestamp(t); }
+std::string text_ts(clock_ms t) {
+    return format_timestamp(t);
+}
 
 /// The custody row's JSON: the record's wire form.
 std::string record_text(const custody_record& r) {
@@ -268,8 +270,8 @@ result<void> bind_record(statement& st, const device_record& d) {
     if (d.battery_cycles) cycles = static_cast<std::int64_t>(*d.battery_cycles);
     std::optional<std::int64_t> retired;
     if (d.retired) retired = *d.retired ? 1 : 0;
-    return st.bind_all(d.id, std::string(to_string(d.cls)), d.model, d.city, d.serial,
-                       analyte_name, cal, d.registration_id, d.flight_hours, cycles, retired);
+    return st.bind_all(d.id, std::string(to_string(d.cls)), d.model, d.city, d.serial, analyte_name,
+                       cal, d.registration_id, d.flight_hours, cycles, retired);
 }
 
 /// The server's copy of one city's custody hash chain.
@@ -282,20 +284,20 @@ struct chain_state {
 /// the transaction, it runs once the write has committed or rolled back, still under the lock,
 /// so no reader can see new rows under an old revision.
 class revision_bump {
-public:
+  public:
     explicit revision_bump(std::atomic<std::uint64_t>& revision) noexcept : revision_(revision) {}
     ~revision_bump() { revision_.fetch_add(1, std::memory_order_release); }
     revision_bump(const revision_bump&) = delete;
     revision_bump& operator=(const revision_bump&) = delete;
 
-private:
+  private:
     std::atomic<std::uint64_t>& revision_;
 };
 
 /// A statement prepared once for a whole batch and run once per event: the cache lookup,
 /// copy and give-back of database::prepare cost as much as a small INSERT.
 class held_statement {
-public:
+  public:
     explicit held_statement(std::string_view sql) noexcept : sql_(sql) {}
 
     /// Binds `values` to 1..N and runs the statement to completion.
@@ -310,7 +312,7 @@ public:
         return st_->exec();
     }
 
-private:
+  private:
     std::string_view sql_;
     std::optional<statement> st_;
 };
@@ -346,7 +348,7 @@ struct batch_statements {
 };
 
 class sqlite_region_store final : public region_store {
-public:
+  public:
     explicit sqlite_region_store(database db) : db_(std::move(db)) {}
 
     std::uint64_t revision() const noexcept override {
@@ -412,12 +414,12 @@ public:
     result<std::vector<device_view>> list_devices(const device_filter& f) override {
         std::lock_guard lock(mutex_);
         std::vector<device_view> out;
-        auto r = each_row(db_,
-                          std::string(device_columns) +
-                              " WHERE (?1 IS NULL OR d.city = ?1) AND (?2 IS NULL OR d.class = ?2)"
-                              " AND (?3 IS NULL OR d.status = ?3) ORDER BY d.id",
-                          [&](const statement& st) { out.push_back(read_device(st)); }, f.city,
-                          f.cls, f.status);
+        auto r = each_row(
+            db_,
+            std::string(device_columns) +
+                " WHERE (?1 IS NULL OR d.city = ?1) AND (?2 IS NULL OR d.class = ?2)"
+                " AND (?3 IS NULL OR d.status = ?3) ORDER BY d.id",
+            [&](const statement& st) { out.push_back(read_device(st)); }, f.city, f.cls, f.status);
         if (!r) return std::unexpected(r.error());
         return out;
     }
@@ -497,8 +499,8 @@ public:
                 if (j.is_discarded()) return;
                 auto rec = parse_custody_record(j);
                 if (!rec) return;
-                out.push_back(custody_entry{st.column_text(0), std::move(*rec),
-                                            st.column_int64(2) != 0});
+                out.push_back(
+                    custody_entry{st.column_text(0), std::move(*rec), st.column_int64(2) != 0});
             },
             id, static_cast<std::int64_t>(limit));
         if (!r) return std::unexpected(r.error());
@@ -609,13 +611,13 @@ public:
         gateway_transition t{};
         if (s.online) {
             t = gateway_transition::came_online;
-            auto r = run(db_,
-                         "INSERT INTO gateways(city, gw_id, online, bd_seq, version, last_seen) "
-                         "VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT(city) DO UPDATE SET "
-                         "gw_id = excluded.gw_id, online = 1, bd_seq = excluded.bd_seq, "
-                         "version = excluded.version, last_seen = excluded.last_seen",
-                         city, s.gw_id, static_cast<std::int64_t>(s.bd_seq), s.version,
-                         text_ts(now));
+            auto r =
+                run(db_,
+                    "INSERT INTO gateways(city, gw_id, online, bd_seq, version, last_seen) "
+                    "VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT(city) DO UPDATE SET "
+                    "gw_id = excluded.gw_id, online = 1, bd_seq = excluded.bd_seq, "
+                    "version = excluded.version, last_seen = excluded.last_seen",
+                    city, s.gw_id, static_cast<std::int64_t>(s.bd_seq), s.version, text_ts(now));
             if (!r) return std::unexpected(r.error());
         } else if (current_bd_seq && s.bd_seq < *current_bd_seq) {
             // The will of an older session: the gateway has reconnected since.
@@ -677,12 +679,12 @@ public:
                                                 bool raised_only) override {
         std::lock_guard lock(mutex_);
         std::vector<alert_view> out;
-        auto r = each_row(db_,
-                          std::string(alert_columns) +
-                              " WHERE (?1 IS NULL OR city = ?1) AND (?2 = 0 OR state = 'raised')"
-                              " ORDER BY updated_at DESC, id",
-                          [&](const statement& st) { out.push_back(read_alert(st)); }, city,
-                          raised_only ? 1 : 0);
+        auto r = each_row(
+            db_,
+            std::string(alert_columns) +
+                " WHERE (?1 IS NULL OR city = ?1) AND (?2 = 0 OR state = 'raised')"
+                " ORDER BY updated_at DESC, id",
+            [&](const statement& st) { out.push_back(read_alert(st)); }, city, raised_only ? 1 : 0);
         if (!r) return std::unexpected(r.error());
         return out;
     }
@@ -692,8 +694,7 @@ public:
         return find_alert_locked(id);
     }
 
-    result<alert_view> ack_alert(std::string_view id, std::string_view by,
-                                 clock_ms now) override {
+    result<alert_view> ack_alert(std::string_view id, std::string_view by, clock_ms now) override {
         std::lock_guard lock(mutex_);
         revision_bump bump(revision_);
         auto r = run(db_, "UPDATE alerts SET acked_by = ?2, acked_at = ?3 WHERE id = ?1", id, by,
@@ -713,8 +714,8 @@ public:
                    "INSERT INTO users(id, name, role, city, badge, active, password_hash, "
                    "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
                    "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-                   u.id, u.name, std::string(to_string(u.role)), u.city, u.badge,
-                   u.active ? 1 : 0, u.password_hash);
+                   u.id, u.name, std::string(to_string(u.role)), u.city, u.badge, u.active ? 1 : 0,
+                   u.password_hash);
     }
 
     result<std::optional<user_account>> find_user_by_name(std::string_view name) override {
@@ -748,12 +749,12 @@ public:
                                                        clock_ms now) override {
         std::lock_guard lock(mutex_);
         std::optional<user_account> out;
-        auto r = each_row(db_,
-                          std::string(user_columns) +
-                              " JOIN tokens t ON t.user_id = u.id WHERE t.hash = ?1 AND "
-                              "t.expires_at > ?2 AND u.active = 1",
-                          [&](const statement& st) { out = read_user(st); }, token_hash,
-                          text_ts(now));
+        auto r = each_row(
+            db_,
+            std::string(user_columns) +
+                " JOIN tokens t ON t.user_id = u.id WHERE t.hash = ?1 AND "
+                "t.expires_at > ?2 AND u.active = 1",
+            [&](const statement& st) { out = read_user(st); }, token_hash, text_ts(now));
         if (!r) return std::unexpected(r.error());
         return out;
     }
@@ -770,16 +771,16 @@ public:
     result<std::vector<outbox_entry>> pending_commands(std::string_view city) override {
         std::lock_guard lock(mutex_);
         std::vector<outbox_entry> out;
-        auto r = each_row(db_,
-                          "SELECT cmd_id, city, type, payload, attempts FROM outbox "
-                          "WHERE city = ?1 AND state = 'pending' ORDER BY created_at, rowid",
-                          [&](const statement& st) {
-                              out.push_back(outbox_entry{
-                                  st.column_text(0), st.column_text(1), st.column_text(2),
-                                  st.column_text(3),
-                                  static_cast<std::uint32_t>(st.column_int64(4))});
-                          },
-                          city);
+        auto r = each_row(
+            db_,
+            "SELECT cmd_id, city, type, payload, attempts FROM outbox "
+            "WHERE city = ?1 AND state = 'pending' ORDER BY created_at, rowid",
+            [&](const statement& st) {
+                out.push_back(outbox_entry{st.column_text(0), st.column_text(1), st.column_text(2),
+                                           st.column_text(3),
+                                           static_cast<std::uint32_t>(st.column_int64(4))});
+            },
+            city);
         if (!r) return std::unexpected(r.error());
         return out;
     }
@@ -811,7 +812,7 @@ public:
         return out;
     }
 
-private:
+  private:
     result<void> insert_device_locked(const device_record& d, clock_ms now) {
         auto st = db_.prepare(
             "INSERT INTO devices(id, class, model, city, serial, analyte, calibration_due, "
@@ -853,15 +854,15 @@ private:
 
     result<void> upsert_alert(const std::string& city, const alert_body& a, clock_ms ts,
                               batch_outcome& out) {
-        auto r = run(db_,
-                     "INSERT INTO alerts(id, city, type, state, severity, detail, device_id, "
-                     "raised_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
-                     "ON CONFLICT(id) DO UPDATE SET state = excluded.state, "
-                     "severity = excluded.severity, detail = excluded.detail, "
-                     "updated_at = excluded.updated_at",
-                     a.alert_id, city, std::string(to_string(a.type)),
-                     std::string(to_string(a.state)), std::string(to_string(a.severity)),
-                     a.detail, a.device_id, text_ts(ts));
+        auto r =
+            run(db_,
+                "INSERT INTO alerts(id, city, type, state, severity, detail, device_id, "
+                "raised_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
+                "ON CONFLICT(id) DO UPDATE SET state = excluded.state, "
+                "severity = excluded.severity, detail = excluded.detail, "
+                "updated_at = excluded.updated_at",
+                a.alert_id, city, std::string(to_string(a.type)), std::string(to_string(a.state)),
+                std::string(to_string(a.severity)), a.detail, a.device_id, text_ts(ts));
         if (!r) return r;
         auto view = find_alert_locked(a.alert_id);
         if (!view) return std::unexpected(view.error());
@@ -900,8 +901,8 @@ private:
             a.type = alert_type::ledger_broken;
             a.state = alert_state::raised;
             a.severity = alert_severity::critical;
-            a.detail = "custody record " + std::to_string(rec.index) + " (device " +
-                       rec.device_id + ") of city " + in.city + " breaks the hash chain (" +
+            a.detail = "custody record " + std::to_string(rec.index) + " (device " + rec.device_id +
+                       ") of city " + in.city + " breaks the hash chain (" +
                        std::string(to_string(v.reason)) + "): " + v.message;
             if (a.detail.size() > max_detail_chars) a.detail.resize(max_detail_chars);
             a.device_id = rec.device_id;
@@ -912,9 +913,9 @@ private:
         // A transfer's receipt moves the device into the receiving gateway's city.
         std::optional<std::string> new_city;
         if (rec.action == custody_action::transfer_in) new_city = in.city;
-        if (auto r = sts.custody_device.run(db_, rec.device_id,
-                                            std::string(to_string(rec.to_state)), rec.holder,
-                                            due, new_city, text_ts(rec.ts));
+        if (auto r =
+                sts.custody_device.run(db_, rec.device_id, std::string(to_string(rec.to_state)),
+                                       rec.holder, due, new_city, text_ts(rec.ts));
             !r)
             return r;
         if (db_.changes() > 0) changed.insert(rec.device_id);
@@ -947,10 +948,10 @@ private:
             result<void> operator()(const telemetry_summary_body& t) const {
                 std::optional<std::string> gps;
                 if (t.gps) gps = to_json(*t.gps).dump();
-                auto r = sts.upsert_telemetry.run(
-                    self.db_, t.device_id, in.city, text_ts(t.minute),
-                    static_cast<std::int64_t>(t.count), t.battery_pct_min, t.battery_pct_last,
-                    t.storage_free_mb_last, t.temp_c_max, gps);
+                auto r = sts.upsert_telemetry.run(self.db_, t.device_id, in.city, text_ts(t.minute),
+                                                  static_cast<std::int64_t>(t.count),
+                                                  t.battery_pct_min, t.battery_pct_last,
+                                                  t.storage_free_mb_last, t.temp_c_max, gps);
                 if (!r) return r;
                 return sts.device_seen.run(self.db_, t.device_id, text_ts(e.ts));
             }
@@ -967,8 +968,7 @@ private:
                 return {};
             }
         };
-        return std::visit(visitor{*this, in, e, sts, chain, chain_touched, changed, out},
-                          e.body);
+        return std::visit(visitor{*this, in, e, sts, chain, chain_touched, changed, out}, e.body);
     }
 
     std::mutex mutex_;

@@ -1,8 +1,7 @@
 #pragma once
 /// JSON shapes of the read model for REST and the WebSocket feed (see docs/server.md).
-#include <optional>
-
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "eqm/domain/time.hpp"
 #include "region.hpp"
@@ -13,7 +12,8 @@ namespace eqm::server {
 /// `{id, class, model, city, ...class fields, status, holder, due?, online, locked, last_seen,
 /// fw?, readiness: {ready, problems}, telemetry?}`; readiness is judged at `now`.
 nlohmann::json device_json(const device_view& d, clock_ms now);
-/// `{id, city, type, state, severity, detail, device_id?, raised_at, updated_at, acked_by?, acked_at?}`.
+/// `{id, city, type, state, severity, detail, device_id?, raised_at, updated_at, acked_by?,
+/// acked_at?}`.
 nlohmann::json alert_json(const alert_view& a);
 /// `{code, name, lat, lon, online, last_seen, gw_id?, version?, bd_seq, applied_seq}`.
 nlohmann::json city_json(const city_info& c, const std::optional<gateway_view>& g);

@@ -1,12 +1,11 @@
 // The C interface: translates C strings and codes to the C++ session and back. No exception
 // crosses into C: every entry point catches everything.
-#include "eqm/device_sdk.h"
-
 #include <cstring>
 #include <memory>
 #include <string>
 
 #include "eqm/device/device.hpp"
+#include "eqm/device_sdk.h"
 
 struct eqm_device {
     std::unique_ptr<eqm::device::device_session> session;
@@ -16,7 +15,9 @@ namespace {
 
 thread_local std::string last_error;
 
-std::string or_default(const char* s, const char* fallback) { return s ? s : fallback; }
+std::string or_default(const char* s, const char* fallback) {
+    return s ? s : fallback;
+}
 
 int code_of(const eqm::error& e) {
     return e.code == eqm::errc::unavailable ? EQM_ERR_STORAGE : EQM_ERR_ARG;

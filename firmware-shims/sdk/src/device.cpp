@@ -1,6 +1,7 @@
 #include "eqm/device/device.hpp"
 
 #include <fcntl.h>
+#include <mqtt/async_client.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,8 +12,6 @@
 #include <random>
 #include <sstream>
 #include <unordered_map>
-
-#include <mqtt/async_client.h>
 
 #include "eqm/device/outbox.hpp"
 #include "eqm/domain/payloads.hpp"
@@ -38,13 +37,15 @@ bool valid_id(std::string_view s) {
 }
 
 std::string now_ts() {
-    return format_timestamp(std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now()));
+    return format_timestamp(
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
 }
 
 }  // namespace
 
-std::string state_topic(std::string_view id) { return "eqm/v1/dev/" + std::string(id) + "/state"; }
+std::string state_topic(std::string_view id) {
+    return "eqm/v1/dev/" + std::string(id) + "/state";
+}
 std::string telemetry_topic(std::string_view id) {
     return "eqm/v1/dev/" + std::string(id) + "/telemetry";
 }
@@ -52,15 +53,19 @@ std::string event_topic(std::string_view id, device_class klass) {
     return (klass == device_class::dock ? "eqm/v1/dock/" : "eqm/v1/dev/") + std::string(id) +
            "/event";
 }
-std::string ack_topic(std::string_view id) { return "eqm/v1/ack/" + std::string(id); }
-std::string command_topic(std::string_view id) { return "eqm/v1/dev/" + std::string(id) + "/cmd"; }
+std::string ack_topic(std::string_view id) {
+    return "eqm/v1/ack/" + std::string(id);
+}
+std::string command_topic(std::string_view id) {
+    return "eqm/v1/dev/" + std::string(id) + "/cmd";
+}
 
 /// The session's state, shared with timer tasks (which hold it weakly) and Paho (which calls
 /// the mqtt::callback and action-listener overrides on its own thread).
 class device_session::impl : public mqtt::callback,
                              public mqtt::iaction_listener,
                              public std::enable_shared_from_this<device_session::impl> {
-public:
+  public:
     explicit impl(device_options o) : options_(std::move(o)) {
         std::seed_seq seq{static_cast<unsigned>(std::hash<std::string>{}(options_.id)),
                           std::random_device{}()};
@@ -78,7 +83,9 @@ public:
         if (!c) return;
         try {
             if (c->is_connected()) {
-                auto death = nlohmann::json{{"ts", now_ts()}, {"online", false}, {"bd_seq", bd_seq_.load()}}.dump();
+                auto death =
+                    nlohmann::json{{"ts", now_ts()}, {"online", false}, {"bd_seq", bd_seq_.load()}}
+                        .dump();
                 capture(state_topic(options_.id), death);
                 c->publish(state_topic(options_.id), death, 1, true)->wait_for(close_wait);
                 c->disconnect()->wait_for(close_wait);
@@ -105,8 +112,8 @@ public:
             log("outbox: dropped " + std::to_string(outbox_->recovery().torn_lines) +
                 " torn line(s) after a crash");
         try {
-            client_ = std::make_unique<mqtt::async_client>(options_.broker_uri, options_.id,
-                                                           nullptr);
+            client_ =
+                std::make_unique<mqtt::async_client>(options_.broker_uri, options_.id, nullptr);
         } catch (const std::exception& e) {
             return fail(errc::bad_field, "broker_uri", e.what());
         }
@@ -183,7 +190,7 @@ public:
     }
     const std::string& id() const noexcept { return options_.id; }
 
-private:
+  private:
     // ---- Paho callbacks (Paho's thread; never let an exception out) ----------------------
 
     void connection_lost(const std::string& cause) override {
@@ -235,7 +242,8 @@ private:
         if (closing_ || !client_) return;
         ++bd_seq_;
         (void)save_state();  // a failed write only risks reusing a bd_seq; keep connecting
-        const auto will = nlohmann::json{{"ts", now_ts()}, {"online", false}, {"bd_seq", bd_seq_.load()}}.dump();
+        const auto will =
+            nlohmann::json{{"ts", now_ts()}, {"online", false}, {"bd_seq", bd_seq_.load()}}.dump();
         capture(state_topic(options_.id), will);
         auto builder = mqtt::connect_options_builder()
                            .clean_session(true)
@@ -364,7 +372,8 @@ private:
             std::lock_guard lock(mutex_);
             for (const auto& key : parsed->event_ids) {
                 auto it = parsed->results.find(key);
-                const std::string result = it == parsed->results.end() ? "ok" : to_string(it->second);
+                const std::string result =
+                    it == parsed->results.end() ? "ok" : to_string(it->second);
                 auto acked = outbox_->ack(key, result);
                 if (!acked) {
                     log("outbox: " + acked.error().describe());
@@ -406,7 +415,8 @@ private:
             ++stats_.bad_messages;
         }
         constexpr std::size_t shown = 80;
-        log("ignored unparseable " + std::string(what) + " (" + why + "): " + text.substr(0, shown));
+        log("ignored unparseable " + std::string(what) + " (" + why +
+            "): " + text.substr(0, shown));
     }
 
     // ---- state file ---------------------------------------------------------------------
@@ -421,8 +431,10 @@ private:
             log("state file unreadable; starting bd_seq from 0");
             return;
         }
-        if (j.contains("bd_seq") && j["bd_seq"].is_number_unsigned()) bd_seq_ = j["bd_seq"].get<std::uint64_t>();
-        if (j.contains("boot") && j["boot"].is_number_unsigned()) boot_ = j["boot"].get<std::uint64_t>();
+        if (j.contains("bd_seq") && j["bd_seq"].is_number_unsigned())
+            bd_seq_ = j["bd_seq"].get<std::uint64_t>();
+        if (j.contains("boot") && j["boot"].is_number_unsigned())
+            boot_ = j["boot"].get<std::uint64_t>();
     }
 
     result<void> save_state() {
@@ -431,8 +443,9 @@ private:
         tmp += ".tmp";
         const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) return fail(errc::unavailable, "state_dir", "cannot write " + tmp.string());
-        const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                        (!options_.durable || ::fsync(fd) == 0);
+        const bool ok =
+            ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            (!options_.durable || ::fsync(fd) == 0);
         ::close(fd);
         if (!ok || ::rename(tmp.c_str(), state_path_.c_str()) != 0)
             return fail(errc::unavailable, "state_dir", "cannot write " + state_path_.string());
@@ -485,7 +498,8 @@ device_session::device_session(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
 device_session::~device_session() = default;
 
 result<std::unique_ptr<device_session>> device_session::open(device_options options) {
-    if (!valid_id(options.id)) return fail(errc::bad_field, "id", "must match ^[A-Za-z0-9_-]{1,64}$");
+    if (!valid_id(options.id))
+        return fail(errc::bad_field, "id", "must match ^[A-Za-z0-9_-]{1,64}$");
     if (options.model.empty() || options.model.size() > max_model_chars)
         return fail(errc::bad_field, "model", "must be 1..64 characters");
     if (options.fw.empty() || options.fw.size() > max_model_chars)
@@ -503,12 +517,26 @@ result<void> device_session::publish_telemetry(nlohmann::json body) {
 result<std::string> device_session::emit_event(nlohmann::json body) {
     return impl_->emit_event(std::move(body));
 }
-void device_session::set_command_handler(command_handler h) { impl_->set_command_handler(std::move(h)); }
-void device_session::set_ack_handler(ack_handler h) { impl_->set_ack_handler(std::move(h)); }
-bool device_session::connected() const noexcept { return impl_->connected(); }
-std::size_t device_session::pending_events() const { return impl_->pending_events(); }
-std::uint64_t device_session::bd_seq() const noexcept { return impl_->bd_seq(); }
-device_stats device_session::stats() const { return impl_->stats(); }
-const std::string& device_session::id() const noexcept { return impl_->id(); }
+void device_session::set_command_handler(command_handler h) {
+    impl_->set_command_handler(std::move(h));
+}
+void device_session::set_ack_handler(ack_handler h) {
+    impl_->set_ack_handler(std::move(h));
+}
+bool device_session::connected() const noexcept {
+    return impl_->connected();
+}
+std::size_t device_session::pending_events() const {
+    return impl_->pending_events();
+}
+std::uint64_t device_session::bd_seq() const noexcept {
+    return impl_->bd_seq();
+}
+device_stats device_session::stats() const {
+    return impl_->stats();
+}
+const std::string& device_session::id() const noexcept {
+    return impl_->id();
+}
 
 }  // namespace eqm::device

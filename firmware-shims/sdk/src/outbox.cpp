@@ -7,9 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace eqm::device {
 namespace {
@@ -40,8 +39,8 @@ void sync_dir(const std::filesystem::path& dir) {
 }
 
 std::string put_line(const outbox_entry& e) {
-    return nlohmann::json{{"op", "put"}, {"event_id", e.event_id}, {"topic", e.topic},
-                          {"payload", e.payload}}
+    return nlohmann::json{
+               {"op", "put"}, {"event_id", e.event_id}, {"topic", e.topic}, {"payload", e.payload}}
                .dump() +
            "\n";
 }
@@ -100,8 +99,8 @@ result<void> outbox::replay() {
             }
             if (pending_.contains(id)) continue;
             order_.push_back(id);
-            pending_[id] = outbox_entry{id, j["topic"].get<std::string>(),
-                                        j["payload"].get<std::string>()};
+            pending_[id] =
+                outbox_entry{id, j["topic"].get<std::string>(), j["payload"].get<std::string>()};
         } else if (op == "ack") {
             if (pending_.erase(id) > 0) std::erase(order_, id);
             ++acked_in_file_;
@@ -111,7 +110,9 @@ result<void> outbox::replay() {
         recovery_.truncated_bytes = text.size() - good_end;
         std::error_code ec;
         std::filesystem::resize_file(path_, good_end, ec);
-        if (ec) return fail(errc::unavailable, "outbox", "truncate " + path_.string() + ": " + ec.message());
+        if (ec)
+            return fail(errc::unavailable, "outbox",
+                        "truncate " + path_.string() + ": " + ec.message());
     }
     return {};
 }

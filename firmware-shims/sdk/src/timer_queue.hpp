@@ -13,7 +13,7 @@
 namespace eqm::device::detail {
 
 class timer_queue {
-public:
+  public:
     using clock = std::chrono::steady_clock;
 
     /// The process-wide queue (started on first use, joined at exit).
@@ -40,7 +40,7 @@ public:
         if (thread_.joinable()) thread_.join();
     }
 
-private:
+  private:
     struct entry {
         clock::time_point at;
         std::uint64_t order;  // FIFO among tasks due at the same instant

@@ -10,19 +10,26 @@ result<fleet_size> parse_size(const nlohmann::json& j, fleet_size base, const st
     if (!j.is_object()) return fail(errc::bad_field, path, "must be an object");
     for (const auto& [key, value] : j.items()) {
         int* target = nullptr;
-        if (key == "body_cameras") target = &base.body_cameras;
-        else if (key == "drones") target = &base.drones;
-        else if (key == "analyzers") target = &base.analyzers;
-        else if (key == "docks") target = &base.docks;
-        else if (key == "officers") target = &base.officers;
-        else return fail(errc::unknown_field, path + "." + key, "is not a fleet count");
+        if (key == "body_cameras")
+            target = &base.body_cameras;
+        else if (key == "drones")
+            target = &base.drones;
+        else if (key == "analyzers")
+            target = &base.analyzers;
+        else if (key == "docks")
+            target = &base.docks;
+        else if (key == "officers")
+            target = &base.officers;
+        else
+            return fail(errc::unknown_field, path + "." + key, "is not a fleet count");
         if (!value.is_number_integer() || value.get<long long>() < 0 ||
             value.get<long long>() > max_per_city)
             return fail(errc::bad_field, path + "." + key, "must be an integer 0..999");
         *target = value.get<int>();
     }
     if (base.docks == 0 && base.body_cameras + base.drones + base.analyzers > 0)
-        return fail(errc::bad_field, path + ".docks", "a city with devices needs at least one dock");
+        return fail(errc::bad_field, path + ".docks",
+                    "a city with devices needs at least one dock");
     return base;
 }
 

@@ -1,5 +1,7 @@
 // The live and dry runs of the fleet: steps the model on a (possibly accelerated) clock and
 // hands each message to the device's SDK session, or to files in a dry run.
+#include "fleet_runner.hpp"
+
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -14,7 +16,6 @@
 #include <thread>
 
 #include "eqm/device/device.hpp"
-#include "fleet_runner.hpp"
 
 namespace eqm::sim {
 namespace {
@@ -22,10 +23,13 @@ namespace {
 using namespace std::chrono_literals;
 
 std::atomic<bool> stop_requested{false};
-extern "C" void on_stop_signal(int) { stop_requested = true; }
+extern "C" void on_stop_signal(int) {
+    stop_requested = true;
+}
 
 /// Default start of a dry run: Monday 2026-03-02 07:00 in Guangxi (+08), before check-outs.
-constexpr auto dry_run_default_start = std::chrono::sys_days{std::chrono::year{2026} / 3 / 2} + 23h - 24h;
+constexpr auto dry_run_default_start =
+    std::chrono::sys_days{std::chrono::year{2026} / 3 / 2} + 23h - 24h;
 constexpr auto status_interval_tty = 250ms;
 constexpr auto status_interval_plain = 10s;
 constexpr auto final_ack_wait = 3s;
@@ -33,7 +37,7 @@ constexpr auto connect_grace = 10s;
 
 /// A thread-safe JSON-lines writer of {topic, payload} objects.
 class jsonl_writer {
-public:
+  public:
     bool open(const std::filesystem::path& p) {
         if (p.empty()) return true;
         out_.open(p, std::ios::trunc);
@@ -43,8 +47,9 @@ public:
     void write(std::string_view topic, std::string_view payload) {
         if (!out_.is_open()) return;
         auto parsed = nlohmann::json::parse(payload, nullptr, false);
-        const nlohmann::json line{{"topic", topic},
-                                  {"payload", parsed.is_discarded() ? nlohmann::json(payload) : parsed}};
+        const nlohmann::json line{
+            {"topic", topic},
+            {"payload", parsed.is_discarded() ? nlohmann::json(payload) : parsed}};
         std::lock_guard lock(mutex_);
         out_ << line.dump() << '\n';
     }
@@ -53,16 +58,19 @@ public:
         if (out_.is_open()) out_.flush();
     }
 
-private:
+  private:
     std::mutex mutex_;
     std::ofstream out_;
 };
 
 std::string topic_of(const message& m, device_class klass) {
     switch (m.kind) {
-        case message_kind::telemetry: return device::telemetry_topic(m.sender_id);
-        case message_kind::device_event: return device::event_topic(m.sender_id, klass);
-        case message_kind::dock_event: return device::event_topic(m.sender_id, device_class::dock);
+        case message_kind::telemetry:
+            return device::telemetry_topic(m.sender_id);
+        case message_kind::device_event:
+            return device::event_topic(m.sender_id, klass);
+        case message_kind::dock_event:
+            return device::event_topic(m.sender_id, device_class::dock);
     }
     return {};
 }
@@ -94,15 +102,16 @@ int run_fleet(const fleet_run_options& o) {
         if (!broker_of.contains(code)) cities.push_back(code);
         broker_of[code] = uri;
     }
-    const clock_ms start = o.start ? *o.start
-                           : o.dry_run
-                               ? clock_ms{dry_run_default_start}
-                               : std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    const clock_ms start = o.start     ? *o.start
+                           : o.dry_run ? clock_ms{dry_run_default_start}
+                                       : std::chrono::time_point_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now());
     fleet_model model(cities, o.fleet, o.seed, start);
 
     jsonl_writer capture, events_out;
     if (!capture.open(o.capture) || !events_out.open(o.events_out)) {
-        std::cerr << "eqm-sim: cannot write " << (capture.enabled() ? o.events_out : o.capture) << '\n';
+        std::cerr << "eqm-sim: cannot write " << (capture.enabled() ? o.events_out : o.capture)
+                  << '\n';
         return 1;
     }
     std::mutex log_mutex;
@@ -116,7 +125,8 @@ int run_fleet(const fleet_run_options& o) {
 
     // Live run: one SDK session per device and dock. A full region is over a thousand sockets
     // plus outbox files: lift the soft descriptor limit to the hard one.
-    if (rlimit lim{}; !o.dry_run && ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    if (rlimit lim{};
+        !o.dry_run && ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
         lim.rlim_cur = lim.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &lim);
     }
@@ -134,7 +144,8 @@ int run_fleet(const fleet_run_options& o) {
         if (result == "ok") {
             log(dock_id + ": beep (" + event_id + " ok: latch opens for " + p.device_id + ")");
         } else {
-            log(dock_id + ": refuse (" + event_id + " " + result + ": " + p.device_id + " stays locked)");
+            log(dock_id + ": refuse (" + event_id + " " + result + ": " + p.device_id +
+                " stays locked)");
             refusals.push_back(p);
         }
     };
@@ -152,25 +163,28 @@ int run_fleet(const fleet_run_options& o) {
             opt.state_dir = o.state_dir / d.city;
             opt.log = log;
             if (capture.enabled())
-                opt.capture = [&capture](std::string_view t, std::string_view p) { capture.write(t, p); };
+                opt.capture = [&capture](std::string_view t, std::string_view p) {
+                    capture.write(t, p);
+                };
             auto s = device::device_session::open(std::move(opt));
             if (!s) {
                 std::cerr << "eqm-sim: " << d.id << ": " << s.error().describe() << '\n';
                 return 1;
             }
             const bool is_dock = d.klass == device_class::dock;
-            (*s)->set_ack_handler([&, is_dock, id = d.id](const std::string& event_id, const std::string& result) {
-                (result == "ok" ? acked : rejected)++;
-                if (!is_dock) return;
-                std::lock_guard lock(refusals_mutex);
-                auto it = awaiting.find(event_id);
-                if (it == awaiting.end()) {
-                    early_acks[event_id] = result;
-                    return;
-                }
-                if (it->second.checkout) settle(id, event_id, result, it->second);
-                awaiting.erase(it);
-            });
+            (*s)->set_ack_handler(
+                [&, is_dock, id = d.id](const std::string& event_id, const std::string& result) {
+                    (result == "ok" ? acked : rejected)++;
+                    if (!is_dock) return;
+                    std::lock_guard lock(refusals_mutex);
+                    auto it = awaiting.find(event_id);
+                    if (it == awaiting.end()) {
+                        early_acks[event_id] = result;
+                        return;
+                    }
+                    if (it->second.checkout) settle(id, event_id, result, it->second);
+                    awaiting.erase(it);
+                });
             (*s)->set_command_handler([&log, id = d.id](const nlohmann::json& cmd) {
                 log(id + ": command " + cmd["type"].dump() + " " + cmd["cmd_id"].dump() +
                     (cmd["type"] == "locate" ? " (blinking and beeping)" : ""));
@@ -180,11 +194,13 @@ int run_fleet(const fleet_run_options& o) {
     } else if (capture.enabled()) {
         // A dry run still shows what each device would say when it connects.
         for (const auto& d : model.devices())
-            capture.write(device::state_topic(d.id),
-                          nlohmann::json{{"ts", format_timestamp(start)}, {"online", true},
-                                         {"class", to_string(d.klass)}, {"model", d.model},
-                                         {"fw", d.fw}, {"bd_seq", 0}}
-                              .dump());
+            capture.write(device::state_topic(d.id), nlohmann::json{{"ts", format_timestamp(start)},
+                                                                    {"online", true},
+                                                                    {"class", to_string(d.klass)},
+                                                                    {"model", d.model},
+                                                                    {"fw", d.fw},
+                                                                    {"bd_seq", 0}}
+                                                         .dump());
     }
 
     if (!o.dry_run) {
@@ -192,10 +208,13 @@ int run_fleet(const fleet_run_options& o) {
         // the void; a broker that is down only delays the start (devices keep retrying).
         const auto until = std::chrono::steady_clock::now() + connect_grace;
         auto online = [&] {
-            return std::all_of(sessions.begin(), sessions.end(), [](const auto& kv) { return kv.second->connected(); });
+            return std::all_of(sessions.begin(), sessions.end(),
+                               [](const auto& kv) { return kv.second->connected(); });
         };
-        while (!online() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
-        if (!online()) log("eqm-sim: not every device is connected yet; starting anyway (they keep retrying)");
+        while (!online() && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(20ms);
+        if (!online())
+            log("eqm-sim: not every device is connected yet; starting anyway (they keep retrying)");
     }
 
     std::signal(SIGINT, on_stop_signal);
@@ -216,15 +235,19 @@ int run_fleet(const fleet_run_options& o) {
         }
         const auto& st = model.stats();
         char buf[320];
-        std::snprintf(buf, sizeof buf,
-                      "eqm-sim %s | %zu/%zu online | telemetry %llu | events %llu (acked %llu, refused %llu, pending %zu) | "
-                      "out %llu back %llu late %llu lost %llu",
-                      local_clock(model.now(), start).c_str(), o.dry_run ? model.devices().size() : online,
-                      model.devices().size(), static_cast<unsigned long long>(st.telemetry),
-                      static_cast<unsigned long long>(emitted), static_cast<unsigned long long>(acked.load()),
-                      static_cast<unsigned long long>(rejected.load()), pending,
-                      static_cast<unsigned long long>(st.checkouts), static_cast<unsigned long long>(st.returns),
-                      static_cast<unsigned long long>(st.late_returns), static_cast<unsigned long long>(st.lost));
+        std::snprintf(
+            buf, sizeof buf,
+            "eqm-sim %s | %zu/%zu online | telemetry %llu | events %llu (acked %llu, refused %llu, "
+            "pending %zu) | "
+            "out %llu back %llu late %llu lost %llu",
+            local_clock(model.now(), start).c_str(), o.dry_run ? model.devices().size() : online,
+            model.devices().size(), static_cast<unsigned long long>(st.telemetry),
+            static_cast<unsigned long long>(emitted), static_cast<unsigned long long>(acked.load()),
+            static_cast<unsigned long long>(rejected.load()), pending,
+            static_cast<unsigned long long>(st.checkouts),
+            static_cast<unsigned long long>(st.returns),
+            static_cast<unsigned long long>(st.late_returns),
+            static_cast<unsigned long long>(st.lost));
         std::lock_guard lock(log_mutex);
         if (tty)
             std::cerr << "\r\x1b[K" << buf << (final_line ? "\n" : "") << std::flush;
@@ -234,8 +257,10 @@ int run_fleet(const fleet_run_options& o) {
 
     for (std::uint64_t i = 0; i < total_steps && !stop_requested; ++i) {
         if (!o.dry_run && o.speed > 0) {
-            const auto target = wall_start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                 std::chrono::duration<double>(60.0 * static_cast<double>(i) / o.speed));
+            const auto target =
+                wall_start +
+                std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                    std::chrono::duration<double>(60.0 * static_cast<double>(i) / o.speed));
             std::this_thread::sleep_until(target);
             std::vector<pending_checkout> refused;
             {
@@ -249,7 +274,8 @@ int run_fleet(const fleet_run_options& o) {
             if (o.dry_run) {
                 if (m.kind != message_kind::telemetry) {
                     // The SDK's id scheme, {id}-{boot}-{n}, with boot 0 for a dry run.
-                    m.body["event_id"] = m.sender_id + "-0-" + std::to_string(++dry_counters[m.sender_id]);
+                    m.body["event_id"] =
+                        m.sender_id + "-0-" + std::to_string(++dry_counters[m.sender_id]);
                     ++emitted;
                 }
                 const auto topic = topic_of(m, klass);
@@ -263,9 +289,10 @@ int run_fleet(const fleet_run_options& o) {
                 (void)s.publish_telemetry(std::move(m.body));
                 continue;
             }
-            const bool checkout = m.kind == message_kind::dock_event && m.body["type"] == "slot_remove" &&
-                                  m.body.contains("badge");
-            const auto device_id = m.kind == message_kind::dock_event ? m.body["device_id"].get<std::string>() : "";
+            const bool checkout = m.kind == message_kind::dock_event &&
+                                  m.body["type"] == "slot_remove" && m.body.contains("badge");
+            const auto device_id =
+                m.kind == message_kind::dock_event ? m.body["device_id"].get<std::string>() : "";
             auto id = s.emit_event(m.body);
             if (!id) {
                 log(m.sender_id + ": event not stored: " + id.error().describe());

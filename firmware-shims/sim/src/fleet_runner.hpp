@@ -25,14 +25,14 @@ struct fleet_run_options {
     std::uint64_t seed = 1;
     double speed = 1.0;
     double days = 1.0;
-    std::optional<clock_ms> start;             ///< default: now (live), 2026-03-02 07:00 +08 (dry)
+    std::optional<clock_ms> start;  ///< default: now (live), 2026-03-02 07:00 +08 (dry)
     fleet_config fleet;
     bool dry_run = false;
-    std::filesystem::path events_out;          ///< JSON lines {topic, payload} of every event
-    std::filesystem::path capture;             ///< JSON lines {topic, payload} of everything sent
+    std::filesystem::path events_out;  ///< JSON lines {topic, payload} of every event
+    std::filesystem::path capture;     ///< JSON lines {topic, payload} of everything sent
     std::filesystem::path state_dir = "eqm-sim-state";
     credentials auth;
-    bool quiet = false;                        ///< no status line
+    bool quiet = false;  ///< no status line
 };
 
 /// Runs the fleet; returns the process exit code.
@@ -43,12 +43,12 @@ struct load_options {
     std::string broker_uri;
     std::string city = "450100";
     int devices = 100;
-    double rate = 0;            ///< total msg/s; 0: as fast as possible
+    double rate = 0;  ///< total msg/s; 0: as fast as possible
     double duration_s = 10;
-    std::uint64_t count = 0;    ///< when > 0: stop after this many messages instead
+    std::uint64_t count = 0;  ///< when > 0: stop after this many messages instead
     int connections = 4;
-    int events = 0;             ///< QoS 1 events to emit through the SDK outbox
-    double ack_wait_s = 5;      ///< how long to wait for the acks of those events
+    int events = 0;         ///< QoS 1 events to emit through the SDK outbox
+    double ack_wait_s = 5;  ///< how long to wait for the acks of those events
     std::filesystem::path state_dir = "eqm-sim-load-state";
     credentials auth;
 };

@@ -10,12 +10,11 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstring>
-#include <utility>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <thread>
-
+#include <utility>
 
 #include "eqm/device/device.hpp"
 #include "fleet_runner.hpp"
@@ -34,17 +33,19 @@ constexpr int io_timeout_s = 10;
 
 /// One MQTT 3.1.1 connection that only publishes at QoS 0 (tcp:// URIs only).
 class raw_publisher {
-public:
+  public:
     raw_publisher() = default;
     raw_publisher(const raw_publisher&) = delete;
     raw_publisher& operator=(const raw_publisher&) = delete;
-    raw_publisher(raw_publisher&& o) noexcept : fd_(std::exchange(o.fd_, -1)), buf_(std::move(o.buf_)) {}
+    raw_publisher(raw_publisher&& o) noexcept
+        : fd_(std::exchange(o.fd_, -1)), buf_(std::move(o.buf_)) {}
     ~raw_publisher() {
         if (fd_ >= 0) ::close(fd_);
     }
 
     /// Connects and waits for CONNACK; returns an error text, empty on success.
-    std::string connect(const std::string& uri, const std::string& client_id, const credentials& auth) {
+    std::string connect(const std::string& uri, const std::string& client_id,
+                        const credentials& auth) {
         constexpr std::string_view scheme = "tcp://";
         if (!uri.starts_with(scheme)) return "load mode supports tcp:// brokers only";
         const auto hostport = uri.substr(scheme.size());
@@ -54,7 +55,8 @@ public:
         addrinfo hints{};
         hints.ai_socktype = SOCK_STREAM;
         addrinfo* res = nullptr;
-        if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || !res) return "cannot resolve " + host;
+        if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || !res)
+            return "cannot resolve " + host;
         for (auto* a = res; a; a = a->ai_next) {
             fd_ = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
             if (fd_ >= 0 && ::connect(fd_, a->ai_addr, a->ai_addrlen) == 0) break;
@@ -69,7 +71,7 @@ public:
 
         std::string body;
         put_string(body, "MQTT");
-        body.push_back(4);  // protocol level 3.1.1
+        body.push_back(4);          // protocol level 3.1.1
         std::uint8_t flags = 0x02;  // clean session
         if (!auth.user.empty()) flags |= 0x80;
         if (!auth.password.empty()) flags |= 0x40;
@@ -89,7 +91,8 @@ public:
             if (n <= 0) return "no CONNACK from the broker";
             got += static_cast<std::size_t>(n);
         }
-        if (ack[0] != 0x20 || ack[3] != 0) return "broker refused the connection (CONNACK code " + std::to_string(ack[3]) + ")";
+        if (ack[0] != 0x20 || ack[3] != 0)
+            return "broker refused the connection (CONNACK code " + std::to_string(ack[3]) + ")";
         return {};
     }
 
@@ -130,7 +133,7 @@ public:
 
     const std::string& error() const { return error_; }
 
-private:
+  private:
     static void put_header(std::string& out, std::uint8_t type, std::size_t remaining) {
         out.push_back(static_cast<char>(type));
         do {
@@ -155,11 +158,12 @@ private:
 
 std::string load_payload(std::uint64_t seq) {
     char buf[192];
-    std::snprintf(buf, sizeof buf,
-                  "{\"ts\":\"2026-03-02T01:00:00.000Z\",\"seq\":%llu,\"battery_pct\":%.1f,"
-                  "\"storage_free_mb\":%.1f,\"temp_c\":%.1f,\"docked\":false}",
-                  static_cast<unsigned long long>(seq), 20.0 + static_cast<double>(seq % 800) / 10.0,
-                  30000.0 + static_cast<double>(seq % 1000), 25.0 + static_cast<double>(seq % 100) / 10.0);
+    std::snprintf(
+        buf, sizeof buf,
+        "{\"ts\":\"2026-03-02T01:00:00.000Z\",\"seq\":%llu,\"battery_pct\":%.1f,"
+        "\"storage_free_mb\":%.1f,\"temp_c\":%.1f,\"docked\":false}",
+        static_cast<unsigned long long>(seq), 20.0 + static_cast<double>(seq % 800) / 10.0,
+        30000.0 + static_cast<double>(seq % 1000), 25.0 + static_cast<double>(seq % 100) / 10.0);
     return buf;
 }
 
@@ -220,17 +224,23 @@ int run_load(const load_options& o) {
             auto& conn = conns[static_cast<std::size_t>(c)];
             const auto conns_n = static_cast<std::uint64_t>(connections);
             const std::uint64_t share =
-                o.count > 0 ? o.count / conns_n + (static_cast<std::uint64_t>(c) < o.count % conns_n ? 1 : 0) : 0;
+                o.count > 0 ? o.count / conns_n +
+                                  (static_cast<std::uint64_t>(c) < o.count % conns_n ? 1 : 0)
+                            : 0;
             const double per_conn_rate = o.rate > 0 ? o.rate / connections : 0;
             std::uint64_t n = 0;
             std::size_t topic_index = static_cast<std::size_t>(c);
             bool ok = true;
             while (ok) {
-                if (o.count > 0 ? n >= share : (n % deadline_check_every == 0 && std::chrono::steady_clock::now() >= deadline))
+                if (o.count > 0 ? n >= share
+                                : (n % deadline_check_every == 0 &&
+                                   std::chrono::steady_clock::now() >= deadline))
                     break;
                 if (per_conn_rate > 0) {
-                    const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                 std::chrono::duration<double>(static_cast<double>(n) / per_conn_rate));
+                    const auto due =
+                        start +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(static_cast<double>(n) / per_conn_rate));
                     if (due > std::chrono::steady_clock::now()) {
                         ok = conn.flush();  // what is due now goes out before we sleep
                         std::this_thread::sleep_until(due);
@@ -239,26 +249,31 @@ int run_load(const load_options& o) {
                 ok = ok && conn.publish(topics[topic_index], load_payload(n));
                 if (ok) ++n;
                 topic_index += static_cast<std::size_t>(connections);
-                if (topic_index >= topics.size()) topic_index = static_cast<std::size_t>(c) % topics.size();
+                if (topic_index >= topics.size())
+                    topic_index = static_cast<std::size_t>(c) % topics.size();
             }
             // DISCONNECT, then wait for the broker to close: everything sent has been read by it.
             ok = ok && conn.finish();
             if (!ok) {
                 ++failed;
-                std::cerr << "eqm-sim load: connection " << c << " failed: " << conn.error() << '\n';
+                std::cerr << "eqm-sim load: connection " << c << " failed: " << conn.error()
+                          << '\n';
             }
             sent += n;
         });
     }
     for (auto& w : workers) w.join();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     // Acks of the QoS 1 events (if a gateway is there to send them).
     std::uint64_t acked = 0, rejected = 0, pending = 0;
     if (!event_senders.empty()) {
-        const auto until = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                                   std::chrono::duration<double>(o.ack_wait_s));
-        while (event_senders.front()->pending_events() > 0 && std::chrono::steady_clock::now() < until)
+        const auto until = std::chrono::steady_clock::now() +
+                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(o.ack_wait_s));
+        while (event_senders.front()->pending_events() > 0 &&
+               std::chrono::steady_clock::now() < until)
             std::this_thread::sleep_for(20ms);
         const auto st = event_senders.front()->stats();
         acked = st.events_acked - st.events_rejected;
@@ -266,19 +281,21 @@ int run_load(const load_options& o) {
         pending = event_senders.front()->pending_events();
     }
 
-    const nlohmann::json report{{"devices", o.devices},
-                                {"connections", connections},
-                                {"telemetry_sent", sent.load()},
-                                {"connections_failed", failed.load()},
-                                {"seconds", seconds},
-                                {"msgs_per_s", seconds > 0 ? static_cast<double>(sent.load()) / seconds : 0.0},
-                                {"events_emitted", o.events},
-                                {"events_acked", acked},
-                                {"events_rejected", rejected},
-                                {"events_pending", pending}};
+    const nlohmann::json report{
+        {"devices", o.devices},
+        {"connections", connections},
+        {"telemetry_sent", sent.load()},
+        {"connections_failed", failed.load()},
+        {"seconds", seconds},
+        {"msgs_per_s", seconds > 0 ? static_cast<double>(sent.load()) / seconds : 0.0},
+        {"events_emitted", o.events},
+        {"events_acked", acked},
+        {"events_rejected", rejected},
+        {"events_pending", pending}};
     std::cout << report.dump() << std::endl;
-    std::cerr << "eqm-sim load: sent " << sent.load() << " QoS 0 telemetry messages from " << o.devices
-              << " devices in " << seconds << " s (" << report["msgs_per_s"].get<double>() << " msg/s)";
+    std::cerr << "eqm-sim load: sent " << sent.load() << " QoS 0 telemetry messages from "
+              << o.devices << " devices in " << seconds << " s ("
+              << report["msgs_per_s"].get<double>() << " msg/s)";
     if (o.events > 0)
         std::cerr << "; events " << o.events << " emitted, " << acked << " acked ok, " << rejected
                   << " rejected, " << pending << " still pending";

@@ -3,11 +3,10 @@
 //   eqm-sim --dry-run --city CODE ...  computes the same event sequence without any broker
 //   eqm-sim load --broker CODE=URI ... drives benchmarks with QoS 0 telemetry
 // main only parses the command line and hands over to run_fleet / run_load.
+#include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <CLI/CLI.hpp>
 
 #include "fleet_runner.hpp"
 
@@ -25,11 +24,15 @@ bool read_secret(const std::string& path, std::string& out) {
 int main(int argc, char** argv) {
     using namespace eqm;
     CLI::App app{
-        "eqm-sim: a simulated region of enforcement equipment (body cameras, drones, analyzers, docks)\n"
-        "that speaks the eqm MQTT contract. Each device keeps its bd_seq and its unacked events under\n"
+        "eqm-sim: a simulated region of enforcement equipment (body cameras, drones, analyzers, "
+        "docks)\n"
+        "that speaks the eqm MQTT contract. Each device keeps its bd_seq and its unacked events "
+        "under\n"
         "--state-dir, so a restarted simulator resends what the gateway has not acknowledged.\n"
-        "Simulated days: morning check-outs at the docks (slot_remove with a badge), field use draining\n"
-        "batteries and filling storage, end-of-day returns (slot_insert), some late, drop-outs, low\n"
+        "Simulated days: morning check-outs at the docks (slot_remove with a badge), field use "
+        "draining\n"
+        "batteries and filling storage, end-of-day returns (slot_insert), some late, drop-outs, "
+        "low\n"
         "batteries, a lost device now and then, analyzers near calibration expiry."};
     app.require_subcommand(0, 1);
 
@@ -37,41 +40,69 @@ int main(int argc, char** argv) {
     sim::fleet_run_options run;
     std::string fleet_file, start_text, password_file;
     app.add_option("--broker", broker_specs,
-                   "CODE=URI, one per city: runs that city's fleet against that broker (e.g. 450100=tcp://127.0.0.1:1883)");
-    app.add_option("--city", city_list, "city code to simulate without a broker (dry runs only; repeatable)");
-    app.add_option("--seed", run.seed, "seed of every random choice: the same seed gives the same event sequence")
+                   "CODE=URI, one per city: runs that city's fleet against that broker (e.g. "
+                   "450100=tcp://127.0.0.1:1883)");
+    app.add_option("--city", city_list,
+                   "city code to simulate without a broker (dry runs only; repeatable)");
+    app.add_option("--seed", run.seed,
+                   "seed of every random choice: the same seed gives the same event sequence")
         ->capture_default_str();
-    app.add_option("--speed", run.speed, "time acceleration: 60 runs a day in 24 minutes; 0 runs as fast as possible")
+    app.add_option("--speed", run.speed,
+                   "time acceleration: 60 runs a day in 24 minutes; 0 runs as fast as possible")
         ->capture_default_str();
-    app.add_option("--days", run.days, "simulated days to run (fractions allowed)")->capture_default_str();
+    app.add_option("--days", run.days, "simulated days to run (fractions allowed)")
+        ->capture_default_str();
     app.add_option("--start", start_text,
-                   "simulated start, RFC 3339 UTC with ms (default: now; dry runs: 2026-03-01T23:00:00.000Z, 07:00 in Guangxi)");
+                   "simulated start, RFC 3339 UTC with ms (default: now; dry runs: "
+                   "2026-03-01T23:00:00.000Z, 07:00 in Guangxi)");
     app.add_option("--fleet", fleet_file,
-                   "JSON fleet sizes: {\"defaults\":{\"body_cameras\":60,\"drones\":6,\"analyzers\":12,\"docks\":4,\"officers\":60},"
+                   "JSON fleet sizes: "
+                   "{\"defaults\":{\"body_cameras\":60,\"drones\":6,\"analyzers\":12,\"docks\":4,"
+                   "\"officers\":60},"
                    "\"cities\":{\"450100\":{...}}}");
-    app.add_flag("--dry-run", run.dry_run, "compute the run without brokers or waiting (needs --city or --broker)");
-    app.add_option("--events-out", run.events_out, "write every event (device and dock) as JSON lines {topic, payload}");
-    app.add_option("--capture", run.capture, "write every payload sent (births, wills, telemetry, events) as JSON lines {topic, payload}");
-    app.add_option("--state-dir", run.state_dir, "where devices keep bd_seq state and event outboxes")->capture_default_str();
+    app.add_flag("--dry-run", run.dry_run,
+                 "compute the run without brokers or waiting (needs --city or --broker)");
+    app.add_option("--events-out", run.events_out,
+                   "write every event (device and dock) as JSON lines {topic, payload}");
+    app.add_option("--capture", run.capture,
+                   "write every payload sent (births, wills, telemetry, events) as JSON lines "
+                   "{topic, payload}");
+    app.add_option("--state-dir", run.state_dir,
+                   "where devices keep bd_seq state and event outboxes")
+        ->capture_default_str();
     app.add_option("--mqtt-user", run.auth.user, "broker user name (default: anonymous)");
-    app.add_option("--mqtt-password-file", password_file, "file whose first line is the broker password");
+    app.add_option("--mqtt-password-file", password_file,
+                   "file whose first line is the broker password");
     app.add_flag("--quiet", run.quiet, "no status line");
 
-    auto* load = app.add_subcommand("load", "publish QoS 0 telemetry as fast as asked, for benchmarks; prints a JSON report on stdout");
+    auto* load = app.add_subcommand(
+        "load",
+        "publish QoS 0 telemetry as fast as asked, for benchmarks; prints a JSON report on stdout");
     sim::load_options lo;
     std::vector<std::string> load_brokers;
-    load->add_option("--broker", load_brokers, "CODE=URI of the broker to load (the first one is used)")->required();
-    load->add_option("--devices", lo.devices, "number of device ids publishing")->capture_default_str();
-    load->add_option("--rate", lo.rate, "total messages per second; 0: as fast as possible")->capture_default_str();
-    load->add_option("--duration", lo.duration_s, "seconds to publish for")->capture_default_str();
-    load->add_option("--count", lo.count, "publish exactly this many messages instead of a duration");
-    load->add_option("--connections", lo.connections, "MQTT connections sharing the devices")->capture_default_str();
-    load->add_option("--events", lo.events, "also emit this many QoS 1 events through the SDK outbox and report their acks")
+    load->add_option("--broker", load_brokers,
+                     "CODE=URI of the broker to load (the first one is used)")
+        ->required();
+    load->add_option("--devices", lo.devices, "number of device ids publishing")
         ->capture_default_str();
-    load->add_option("--ack-wait", lo.ack_wait_s, "seconds to wait for the acks of those events")->capture_default_str();
-    load->add_option("--state-dir", lo.state_dir, "outbox directory of the event sender")->capture_default_str();
+    load->add_option("--rate", lo.rate, "total messages per second; 0: as fast as possible")
+        ->capture_default_str();
+    load->add_option("--duration", lo.duration_s, "seconds to publish for")->capture_default_str();
+    load->add_option("--count", lo.count,
+                     "publish exactly this many messages instead of a duration");
+    load->add_option("--connections", lo.connections, "MQTT connections sharing the devices")
+        ->capture_default_str();
+    load->add_option(
+            "--events", lo.events,
+            "also emit this many QoS 1 events through the SDK outbox and report their acks")
+        ->capture_default_str();
+    load->add_option("--ack-wait", lo.ack_wait_s, "seconds to wait for the acks of those events")
+        ->capture_default_str();
+    load->add_option("--state-dir", lo.state_dir, "outbox directory of the event sender")
+        ->capture_default_str();
     load->add_option("--mqtt-user", lo.auth.user, "broker user name");
-    load->add_option("--mqtt-password-file", password_file, "file whose first line is the broker password");
+    load->add_option("--mqtt-password-file", password_file,
+                     "file whose first line is the broker password");
 
     CLI11_PARSE(app, argc, argv);
 
@@ -92,7 +123,8 @@ int main(int argc, char** argv) {
     if (*load) {
         std::string code, uri;
         if (!split_broker(load_brokers.front(), code, uri)) {
-            std::cerr << "eqm-sim load: --broker wants CODE=URI with a Guangxi city code, got " << load_brokers.front() << '\n';
+            std::cerr << "eqm-sim load: --broker wants CODE=URI with a Guangxi city code, got "
+                      << load_brokers.front() << '\n';
             return 2;
         }
         lo.city = code;
@@ -108,7 +140,8 @@ int main(int argc, char** argv) {
     for (const auto& spec : broker_specs) {
         std::string code, uri;
         if (!split_broker(spec, code, uri)) {
-            std::cerr << "eqm-sim: --broker wants CODE=URI with a Guangxi city code, got " << spec << '\n';
+            std::cerr << "eqm-sim: --broker wants CODE=URI with a Guangxi city code, got " << spec
+                      << '\n';
             return 2;
         }
         run.brokers.emplace_back(code, uri);
@@ -125,7 +158,8 @@ int main(int argc, char** argv) {
     }
     run.cities = city_list;
     if (run.brokers.empty() && run.cities.empty()) {
-        std::cerr << "eqm-sim: give at least one --broker CODE=URI (or --dry-run --city CODE)\n" << app.help();
+        std::cerr << "eqm-sim: give at least one --broker CODE=URI (or --dry-run --city CODE)\n"
+                  << app.help();
         return 2;
     }
     if (run.speed < 0 || run.days <= 0) {

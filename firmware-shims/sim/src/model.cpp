@@ -1,8 +1,8 @@
+#include "eqm/sim/model.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-
-#include "eqm/sim/model.hpp"
 
 namespace eqm::sim {
 namespace {
@@ -15,8 +15,8 @@ constexpr double camera_storage_mb = 64000;
 constexpr double drone_storage_mb = 128000;
 constexpr double analyzer_storage_mb = 8000;
 constexpr double dock_storage_mb = 2000000;
-constexpr double footage_mb_per_min = 90;      // ~12 Mbit/s video
-constexpr double offload_mb_per_min = 600;     // dock USB/ethernet offload
+constexpr double footage_mb_per_min = 90;   // ~12 Mbit/s video
+constexpr double offload_mb_per_min = 600;  // dock USB/ethernet offload
 constexpr double charge_pct_per_min = 1.0;
 constexpr double dead_battery_pct = 0.5;
 constexpr int dock_slots_max = 64;
@@ -38,26 +38,31 @@ const std::vector<std::vector<analyte_kit>>& analyzer_kits() {
     return kits;
 }
 const char* analyzer_models[] = {"WQ-COD-200", "VOC-PID-5", "FG-SN-310", "SLM-2"};
-const char* health_code_pool[] = {"imu_cal_due", "gps_weak", "prop_wear", "esc_temp", "compass_drift"};
+const char* health_code_pool[] = {"imu_cal_due", "gps_weak", "prop_wear", "esc_temp",
+                                  "compass_drift"};
 
-double round1(double v) { return std::round(v * 10.0) / 10.0; }
-double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+double round1(double v) {
+    return std::round(v * 10.0) / 10.0;
+}
+double round3(double v) {
+    return std::round(v * 1000.0) / 1000.0;
+}
 
 struct unit {
     device_spec spec;
     rng r;
     std::size_t city = 0;
     std::size_t home_dock = 0;
-    int slot = -1;           // >= 0 while docked
-    int holder = -1;         // officer index while checked out
+    int slot = -1;    // >= 0 while docked
+    int holder = -1;  // officer index while checked out
     double battery = 100, storage_free = 0, storage_total = 0, temp = 25;
     double lat = 0, lon = 0;
     std::uint64_t seq = 0;
     int telemetry_phase = 0;
-    int ordinal = 0;         // n-1 of the id's number
+    int ordinal = 0;  // n-1 of the id's number
     bool lost = false;
     bool low_battery_sent = false;
-    int offline_steps = 0;   // > 0 during a drop-out
+    int offline_steps = 0;  // > 0 during a drop-out
     int dropout_length = 0;
     // today's plan (minutes of the local day; -1: none)
     int checkout_at = -1, return_at = -1, planned_holder = -1;
@@ -89,7 +94,9 @@ struct dock {
 };
 
 int local_minute(clock_ms t) {
-    const auto m = std::chrono::duration_cast<std::chrono::minutes>((t + local_offset).time_since_epoch()).count();
+    const auto m =
+        std::chrono::duration_cast<std::chrono::minutes>((t + local_offset).time_since_epoch())
+            .count();
     return static_cast<int>(((m % minutes_per_day) + minutes_per_day) % minutes_per_day);
 }
 
@@ -141,8 +148,10 @@ struct fleet_model::state {
         const auto& staff = officers_by_city[u.city];
         const bool use = u.r.chance(use_p);
         // Draw everything unconditionally so one device's choices never shift its later draws.
-        const int out_at = out_from + static_cast<int>(u.r.below(static_cast<std::uint64_t>(out_spread)));
-        int back_at = back_from + static_cast<int>(u.r.below(static_cast<std::uint64_t>(back_spread)));
+        const int out_at =
+            out_from + static_cast<int>(u.r.below(static_cast<std::uint64_t>(out_spread)));
+        int back_at =
+            back_from + static_cast<int>(u.r.below(static_cast<std::uint64_t>(back_spread)));
         const bool late = u.r.chance(0.05);
         const int late_at = 1140 + static_cast<int>(u.r.below(240));
         const bool loses = u.r.chance(0.002);
@@ -225,8 +234,10 @@ struct fleet_model::state {
         const int drop_len = 10 + static_cast<int>(u.r.below(50));
         if (u.offline_steps > 0) {
             if (--u.offline_steps == 0)
-                emit_device_event(u, {{"type", "fault"}, {"code", "comm_dropout"},
-                                      {"detail", "no link for " + std::to_string(u.dropout_length) + " min"}});
+                emit_device_event(
+                    u, {{"type", "fault"},
+                        {"code", "comm_dropout"},
+                        {"detail", "no link for " + std::to_string(u.dropout_length) + " min"}});
         } else if (drop) {
             u.offline_steps = u.dropout_length = drop_len;
             ++stats.dropouts;
@@ -248,7 +259,8 @@ struct fleet_model::state {
                     if (!u.pending_since) u.pending_since = now;
                     if (stop || !working || u.storage_free <= 0 || u.battery <= dead_battery_pct) {
                         u.recording = false;
-                        emit_device_event(u, {{"type", "recording_stopped"}, {"footage_mb", round1(u.session_mb)}});
+                        emit_device_event(u, {{"type", "recording_stopped"},
+                                              {"footage_mb", round1(u.session_mb)}});
                     }
                 }
                 drain(u, u.recording ? 0.2 : 0.06);
@@ -266,11 +278,13 @@ struct fleet_model::state {
                     u.flight_hours += 1.0 / 60;
                     if (land || u.battery < 25) {
                         u.airborne = false;
-                        emit_device_event(u, {{"type", "flight_ended"}, {"flight_minutes", u.flight_steps}});
+                        emit_device_event(
+                            u, {{"type", "flight_ended"}, {"flight_minutes", u.flight_steps}});
                     }
                 }
                 if (u.r.chance(1.0 / 3000) && u.health_codes.size() < 3)
-                    u.health_codes.emplace_back(health_code_pool[u.r.below(std::size(health_code_pool))]);
+                    u.health_codes.emplace_back(
+                        health_code_pool[u.r.below(std::size(health_code_pool))]);
                 drain(u, u.airborne ? 2.2 : 0.05);
                 break;
             }
@@ -293,7 +307,8 @@ struct fleet_model::state {
             u.offloading_total += mb;
             u.storage_free = std::min(u.storage_total, u.storage_free + mb);
             if (u.pending_mb <= 0) {
-                emit_device_event(u, {{"type", "footage_offloaded"}, {"offloaded_mb", round1(u.offloading_total)}});
+                emit_device_event(u, {{"type", "footage_offloaded"},
+                                      {"offloaded_mb", round1(u.offloading_total)}});
                 u.offloading_total = 0;
                 u.pending_since.reset();
             }
@@ -305,7 +320,8 @@ struct fleet_model::state {
             if (calibrate && u.calibration_due - today <= std::chrono::days{3}) {
                 u.calibration_due = today + std::chrono::days{365};
                 u.drift = 0;
-                emit_device_event(u, {{"type", "calibrated"}, {"calibration_due", format_date(u.calibration_due)}});
+                emit_device_event(u, {{"type", "calibrated"},
+                                      {"calibration_due", format_date(u.calibration_due)}});
             }
         }
     }
@@ -324,7 +340,8 @@ struct fleet_model::state {
                 t["recording"] = u.recording;
                 t["footage_pending_mb"] = round1(u.pending_mb);
                 t["footage_pending_since"] =
-                    u.pending_since ? nlohmann::json(format_timestamp(*u.pending_since)) : nlohmann::json(nullptr);
+                    u.pending_since ? nlohmann::json(format_timestamp(*u.pending_since))
+                                    : nlohmann::json(nullptr);
                 break;
             case device_class::drone:
                 t["flight_hours"] = round3(u.flight_hours);
@@ -338,9 +355,11 @@ struct fleet_model::state {
                 t["drift_pct"] = round3(u.drift);
                 auto readings = nlohmann::json::array();
                 for (const auto& k : analyzer_kits()[u.kit])
-                    readings.push_back({{"analyte", to_string(k.a)},
-                                        {"value", round3(std::max(0.0, k.base + u.r.range(-k.spread, k.spread)) * (1 + u.drift / 100))},
-                                        {"unit", k.unit}});
+                    readings.push_back(
+                        {{"analyte", to_string(k.a)},
+                         {"value", round3(std::max(0.0, k.base + u.r.range(-k.spread, k.spread)) *
+                                          (1 + u.drift / 100))},
+                         {"unit", k.unit}});
                 t["readings"] = readings;
                 break;
             }
@@ -369,16 +388,25 @@ struct fleet_model::state {
                 field_use(u, minute);
             u.temp = 24 + (u.slot < 0 ? 6 : 0) + u.r.range(-1, 1);
             const bool alive = u.battery > dead_battery_pct && u.offline_steps == 0;
-            if (alive && (step_index + static_cast<std::uint64_t>(u.telemetry_phase)) % telemetry_every_steps == 0) {
-                out.push_back(message{message_kind::telemetry, u.spec.id, u.spec.city, telemetry(u)});
+            if (alive && (step_index + static_cast<std::uint64_t>(u.telemetry_phase)) %
+                                 telemetry_every_steps ==
+                             0) {
+                out.push_back(
+                    message{message_kind::telemetry, u.spec.id, u.spec.city, telemetry(u)});
                 ++stats.telemetry;
             }
         }
         for (auto& d : docks) {
-            if ((step_index + static_cast<std::uint64_t>(d.telemetry_phase)) % telemetry_every_steps != 0) continue;
-            const auto occupied = std::count_if(d.slots.begin(), d.slots.end(), [](int s) { return s >= 0; });
+            if ((step_index + static_cast<std::uint64_t>(d.telemetry_phase)) %
+                    telemetry_every_steps !=
+                0)
+                continue;
+            const auto occupied =
+                std::count_if(d.slots.begin(), d.slots.end(), [](int s) { return s >= 0; });
             const city_info* c = find_city(d.spec.city);
-            out.push_back(message{message_kind::telemetry, d.spec.id, d.spec.city,
+            out.push_back(message{message_kind::telemetry,
+                                  d.spec.id,
+                                  d.spec.city,
                                   {{"ts", ts()},
                                    {"seq", d.seq++},
                                    {"battery_pct", 100},
@@ -422,16 +450,24 @@ fleet_model::fleet_model(const std::vector<std::string>& cities, const fleet_con
         const std::size_t first_dock = s.docks.size();
         const int portable = size.body_cameras + size.drones + size.analyzers;
         const int slots_per_dock =
-            size.docks > 0 ? std::clamp((portable + size.docks - 1) / size.docks + 2, 1, dock_slots_max) : 0;
+            size.docks > 0
+                ? std::clamp((portable + size.docks - 1) / size.docks + 2, 1, dock_slots_max)
+                : 0;
         for (int i = 1; i <= size.docks; ++i) {
             std::snprintf(buf, sizeof buf, "%s-dk-%d", code.c_str(), i);
-            dock d{{buf, device_class::dock, "DS-24", "2.1.0", code}, rng(stream_seed(seed, buf)), ci, {}, 0, 0};
+            dock d{{buf, device_class::dock, "DS-24", "2.1.0", code},
+                   rng(stream_seed(seed, buf)),
+                   ci,
+                   {},
+                   0,
+                   0};
             d.slots.assign(static_cast<std::size_t>(slots_per_dock), -1);
             d.telemetry_phase = static_cast<int>(d.r.below(telemetry_every_steps));
             s.docks.push_back(std::move(d));
         }
 
-        auto add_unit = [&](device_class k, const char* tag, int n, const char* model, double storage) {
+        auto add_unit = [&](device_class k, const char* tag, int n, const char* model,
+                            double storage) {
             std::snprintf(buf, sizeof buf, "%s-%s-%03d", code.c_str(), tag, n);
             unit u;
             u.spec = {buf, k, model, "1.4.2", code};
@@ -463,11 +499,13 @@ fleet_model::fleet_model(const std::vector<std::string>& cities, const fleet_con
         }
         for (int i = 1; i <= size.analyzers; ++i) {
             const std::size_t kit = static_cast<std::size_t>(i - 1) % analyzer_kits().size();
-            auto u = add_unit(device_class::analyzer, "an", i, analyzer_models[kit], analyzer_storage_mb);
+            auto u = add_unit(device_class::analyzer, "an", i, analyzer_models[kit],
+                              analyzer_storage_mb);
             u.kit = kit;
             // Some analyzers are close to their calibration due date on day one.
             const bool near = u.r.chance(0.2);
-            const auto days = near ? static_cast<int>(u.r.below(10)) : 10 + static_cast<int>(u.r.below(355));
+            const auto days =
+                near ? static_cast<int>(u.r.below(10)) : 10 + static_cast<int>(u.r.below(355));
             u.calibration_due = start_day + std::chrono::days{days};
             u.drift = u.r.range(0, 1.5);
             city_units.push_back(std::move(u));
@@ -493,10 +531,18 @@ fleet_model::~fleet_model() = default;
 fleet_model::fleet_model(fleet_model&&) noexcept = default;
 fleet_model& fleet_model::operator=(fleet_model&&) noexcept = default;
 
-const std::vector<device_spec>& fleet_model::devices() const noexcept { return state_->specs; }
-const std::vector<officer>& fleet_model::officers() const noexcept { return state_->people; }
-clock_ms fleet_model::now() const noexcept { return state_->now; }
-const model_stats& fleet_model::stats() const noexcept { return state_->stats; }
+const std::vector<device_spec>& fleet_model::devices() const noexcept {
+    return state_->specs;
+}
+const std::vector<officer>& fleet_model::officers() const noexcept {
+    return state_->people;
+}
+clock_ms fleet_model::now() const noexcept {
+    return state_->now;
+}
+const model_stats& fleet_model::stats() const noexcept {
+    return state_->stats;
+}
 
 std::vector<message> fleet_model::step() {
     auto& s = *state_;
@@ -509,8 +555,10 @@ std::vector<message> fleet_model::step() {
 
 void fleet_model::checkout_refused(std::string_view dock_id, std::string_view device_id) {
     auto& s = *state_;
-    auto d = std::find_if(s.docks.begin(), s.docks.end(), [&](const dock& x) { return x.spec.id == dock_id; });
-    auto u = std::find_if(s.units.begin(), s.units.end(), [&](const unit& x) { return x.spec.id == device_id; });
+    auto d = std::find_if(s.docks.begin(), s.docks.end(),
+                          [&](const dock& x) { return x.spec.id == dock_id; });
+    auto u = std::find_if(s.units.begin(), s.units.end(),
+                          [&](const unit& x) { return x.spec.id == device_id; });
     if (d == s.docks.end() || u == s.units.end() || u->slot >= 0) return;
     auto free = std::find(d->slots.begin(), d->slots.end(), -1);
     if (free == d->slots.end()) return;

@@ -10,7 +10,9 @@ std::uint64_t splitmix64(std::uint64_t& x) {
     return z ^ (z >> 31);
 }
 
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+std::uint64_t rotl(std::uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 }  // namespace
 
@@ -35,7 +37,9 @@ double rng::uniform() {
     return static_cast<double>(next() >> 11) * two_pow_minus_53;
 }
 
-std::uint64_t rng::below(std::uint64_t n) { return n == 0 ? 0 : next() % n; }
+std::uint64_t rng::below(std::uint64_t n) {
+    return n == 0 ? 0 : next() % n;
+}
 
 std::uint64_t stream_seed(std::uint64_t run_seed, std::string_view name) {
     // FNV-1a of the name, mixed with the run seed through splitmix64.

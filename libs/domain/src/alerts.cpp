@@ -33,9 +33,8 @@ std::vector<alert_condition> evaluate_alerts(const alert_facts& f, const alert_p
 
     if (f.battery_pct && !f.charging) {
         const bool was_low = contains(active, alert_type::low_battery);
-        const double limit =
-            was_low ? policy.low_battery_pct + policy.low_battery_clear_margin_pct
-                    : policy.low_battery_pct;
+        const double limit = was_low ? policy.low_battery_pct + policy.low_battery_clear_margin_pct
+                                     : policy.low_battery_pct;
         if (*f.battery_pct < limit)
             out.push_back({alert_type::low_battery, alert_severity::warning,
                            "battery at " + whole_percent(*f.battery_pct) + "%, below " +
@@ -53,9 +52,9 @@ std::vector<alert_condition> evaluate_alerts(const alert_facts& f, const alert_p
     }
 
     if (f.footage_pending_since && now - *f.footage_pending_since > policy.footage_offload_limit)
-        out.push_back({alert_type::footage_pending, alert_severity::warning,
-                       "footage pending offload for " +
-                           duration_phrase(now - *f.footage_pending_since)});
+        out.push_back(
+            {alert_type::footage_pending, alert_severity::warning,
+             "footage pending offload for " + duration_phrase(now - *f.footage_pending_since)});
 
     if (f.state == custody_state::checked_out && f.due && now > *f.due)
         out.push_back({alert_type::overdue_return, alert_severity::warning,

@@ -1,9 +1,9 @@
 #include "eqm/domain/canonical_json.hpp"
 
+#include <openssl/evp.h>
+
 #include <array>
 #include <cassert>
-
-#include <openssl/evp.h>
 
 namespace eqm {
 namespace {
@@ -52,31 +52,33 @@ std::string pointer_token(std::string_view key) {
 /// Walks the value and reports the first thing canonical JSON refuses.
 result<void> check_canonical(const nlohmann::json& v, const std::string& where) {
     switch (v.type()) {
-    case nlohmann::json::value_t::number_float:
-        return fail(errc::bad_field, where.empty() ? "/" : where,
-                    "canonical JSON holds integers only, not " + v.dump());
-    case nlohmann::json::value_t::string:
-        if (!is_valid_utf8(v.get_ref<const std::string&>()))
-            return fail(errc::bad_field, where.empty() ? "/" : where, "is not valid UTF-8");
-        return {};
-    case nlohmann::json::value_t::object:
-        for (const auto& [key, child] : v.items()) {
-            const auto path = where + "/" + pointer_token(key);
-            if (!is_valid_utf8(key)) return fail(errc::bad_field, path, "key is not valid UTF-8");
-            if (auto r = check_canonical(child, path); !r) return r;
+        case nlohmann::json::value_t::number_float:
+            return fail(errc::bad_field, where.empty() ? "/" : where,
+                        "canonical JSON holds integers only, not " + v.dump());
+        case nlohmann::json::value_t::string:
+            if (!is_valid_utf8(v.get_ref<const std::string&>()))
+                return fail(errc::bad_field, where.empty() ? "/" : where, "is not valid UTF-8");
+            return {};
+        case nlohmann::json::value_t::object:
+            for (const auto& [key, child] : v.items()) {
+                const auto path = where + "/" + pointer_token(key);
+                if (!is_valid_utf8(key))
+                    return fail(errc::bad_field, path, "key is not valid UTF-8");
+                if (auto r = check_canonical(child, path); !r) return r;
+            }
+            return {};
+        case nlohmann::json::value_t::array: {
+            std::size_t i = 0;
+            for (const auto& child : v) {
+                if (auto r = check_canonical(child, where + "/" + std::to_string(i++)); !r)
+                    return r;
+            }
+            return {};
         }
-        return {};
-    case nlohmann::json::value_t::array: {
-        std::size_t i = 0;
-        for (const auto& child : v) {
-            if (auto r = check_canonical(child, where + "/" + std::to_string(i++)); !r) return r;
-        }
-        return {};
-    }
-    case nlohmann::json::value_t::binary:
-        return fail(errc::bad_field, where.empty() ? "/" : where, "binary values are not JSON");
-    default:
-        return {};
+        case nlohmann::json::value_t::binary:
+            return fail(errc::bad_field, where.empty() ? "/" : where, "binary values are not JSON");
+        default:
+            return {};
     }
 }
 
@@ -117,8 +119,8 @@ result<std::string> canonical_json(const nlohmann::json& value) {
 std::string sha256_hex(std::string_view data) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
     unsigned int length = 0;
-    const int ok = EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(),
-                              nullptr);
+    const int ok =
+        EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr);
     // EVP_Digest with SHA-256 fails only when libcrypto cannot allocate: a programmer/system error.
     assert(ok == 1 && length == 32);
     (void)ok;

@@ -1,11 +1,11 @@
 #include "eqm/domain/custody.hpp"
 
-#include "eqm/domain/canonical_json.hpp"
-#include "payloads_reader.hpp"
-
 #include <array>
 #include <limits>
 #include <utility>
+
+#include "eqm/domain/canonical_json.hpp"
+#include "payloads_reader.hpp"
 
 namespace eqm {
 namespace {
@@ -86,8 +86,7 @@ constexpr std::array<transition_row, 14> transition_table{{
 
 std::optional<custody_state> table_target(custody_state from, custody_action action) {
     for (const auto& row : transition_table)
-        if (row.from == from && row.action == action)
-            return row.to;
+        if (row.from == from && row.action == action) return row.to;
     return std::nullopt;
 }
 
@@ -97,8 +96,7 @@ bool needs_service(std::optional<item_condition> c) {
 
 std::string refusal_hint(custody_state from, custody_action action) {
     using enum custody_state;
-    if (action == custody_action::retire && from == checked_out)
-        return "; check it in first";
+    if (action == custody_action::retire && from == checked_out) return "; check it in first";
     if (action == custody_action::checkout && from == maintenance)
         return "; it must leave maintenance first";
     if (from == retired) return "; a retired device takes no further custody actions";
@@ -112,7 +110,7 @@ using detail::join_path;
 
 /// Reads fields of one JSON object, recording the first error.
 class field_reader {
-public:
+  public:
     field_reader(const nlohmann::json& j, std::string_view path) : j_(j), path_(path) {}
 
     const nlohmann::json* find(std::string_view field) const {
@@ -200,7 +198,7 @@ public:
         return fail(errc::bad_field, join_path(path_, field), "is required");
     }
 
-private:
+  private:
     const nlohmann::json& j_;
     std::string_view path_;
 };
@@ -212,17 +210,25 @@ constexpr std::string_view state_list =
     "available, checked_out, in_transit, maintenance, lost, retired";
 
 constexpr std::array<std::string_view, 18> record_fields{
-    "index",   "device_id",  "action",  "from_state", "to_state", "holder",
-    "actor",   "source",     "ts",      "prev_hash",  "hash",     "due",
-    "dock_id", "slot",       "request_id", "condition", "note",   "transfer_id",
+    "index",   "device_id", "action",     "from_state", "to_state", "holder",
+    "actor",   "source",    "ts",         "prev_hash",  "hash",     "due",
+    "dock_id", "slot",      "request_id", "condition",  "note",     "transfer_id",
 };
 
 }  // namespace
 
-std::string_view to_string(custody_state v) noexcept { return name_of(state_names, v); }
-std::string_view to_string(custody_action v) noexcept { return name_of(action_names, v); }
-std::string_view to_string(custody_source v) noexcept { return name_of(source_names, v); }
-std::string_view to_string(item_condition v) noexcept { return name_of(condition_names, v); }
+std::string_view to_string(custody_state v) noexcept {
+    return name_of(state_names, v);
+}
+std::string_view to_string(custody_action v) noexcept {
+    return name_of(action_names, v);
+}
+std::string_view to_string(custody_source v) noexcept {
+    return name_of(source_names, v);
+}
+std::string_view to_string(item_condition v) noexcept {
+    return name_of(condition_names, v);
+}
 
 std::optional<custody_state> parse_custody_state(std::string_view s) noexcept {
     return value_of(state_names, s);
@@ -287,13 +293,27 @@ void append_json_string(std::string& out, std::string_view s) {
     for (const char c : s) {
         const auto b = static_cast<unsigned char>(c);
         switch (b) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (b < 0x20U) {
                     out += "\\u00";
@@ -444,8 +464,8 @@ result<custody_record> parse_custody_record(const nlohmann::json& j, std::string
         r.request_id = std::move(*id);
     }
     if (const auto* v = in.find("condition")) {
-        auto c = in.word_value(*v, "condition", &parse_item_condition,
-                               "good, damaged, needs_service");
+        auto c =
+            in.word_value(*v, "condition", &parse_item_condition, "good, damaged, needs_service");
         if (!c) return std::unexpected(c.error());
         r.condition = *c;
     }
@@ -485,40 +505,40 @@ result<custody_transition> apply(const device_custody& current, const custody_co
 
     custody_transition t{current.state, *target, current};
     switch (cmd.action) {
-    case custody_action::checkout:
-        if (!cmd.holder || cmd.holder->empty())
-            return fail(errc::bad_field, "holder", "checkout needs the person who takes it");
-        t.after.holder = cmd.holder;
-        t.after.due = cmd.due;
-        break;
-    case custody_action::checkin:
-        if (cmd.holder && !cmd.override_holder && cmd.holder != current.holder)
-            return fail(errc::not_holder, "holder",
-                        *cmd.holder + " does not hold this device (holder: " +
-                            current.holder.value_or("nobody") + ")");
-        if (needs_service(cmd.condition)) t.to_state = maintenance;
-        break;
-    case custody_action::found:
-        if (needs_service(cmd.condition)) t.to_state = maintenance;
-        break;
-    case custody_action::transfer_out:
-        if (!cmd.transfer_id || cmd.transfer_id->empty())
-            return fail(errc::bad_field, "transfer_id", "transfer_out needs the transfer id");
-        t.after.transfer_id = cmd.transfer_id;
-        break;
-    case custody_action::transfer_in:
-        if (!cmd.transfer_id || cmd.transfer_id->empty())
-            return fail(errc::bad_field, "transfer_id", "transfer_in needs the transfer id");
-        if (current.transfer_id && current.transfer_id != cmd.transfer_id)
-            return fail(errc::conflict, "transfer_id",
-                        "the device is in transit under transfer " + *current.transfer_id +
-                            ", not " + *cmd.transfer_id);
-        break;
-    case custody_action::maintenance_in:
-    case custody_action::maintenance_out:
-    case custody_action::report_lost:
-    case custody_action::retire:
-        break;
+        case custody_action::checkout:
+            if (!cmd.holder || cmd.holder->empty())
+                return fail(errc::bad_field, "holder", "checkout needs the person who takes it");
+            t.after.holder = cmd.holder;
+            t.after.due = cmd.due;
+            break;
+        case custody_action::checkin:
+            if (cmd.holder && !cmd.override_holder && cmd.holder != current.holder)
+                return fail(errc::not_holder, "holder",
+                            *cmd.holder + " does not hold this device (holder: " +
+                                current.holder.value_or("nobody") + ")");
+            if (needs_service(cmd.condition)) t.to_state = maintenance;
+            break;
+        case custody_action::found:
+            if (needs_service(cmd.condition)) t.to_state = maintenance;
+            break;
+        case custody_action::transfer_out:
+            if (!cmd.transfer_id || cmd.transfer_id->empty())
+                return fail(errc::bad_field, "transfer_id", "transfer_out needs the transfer id");
+            t.after.transfer_id = cmd.transfer_id;
+            break;
+        case custody_action::transfer_in:
+            if (!cmd.transfer_id || cmd.transfer_id->empty())
+                return fail(errc::bad_field, "transfer_id", "transfer_in needs the transfer id");
+            if (current.transfer_id && current.transfer_id != cmd.transfer_id)
+                return fail(errc::conflict, "transfer_id",
+                            "the device is in transit under transfer " + *current.transfer_id +
+                                ", not " + *cmd.transfer_id);
+            break;
+        case custody_action::maintenance_in:
+        case custody_action::maintenance_out:
+        case custody_action::report_lost:
+        case custody_action::retire:
+            break;
     }
 
     t.after.state = t.to_state;

@@ -167,8 +167,8 @@ bool read_custody(dom::element e, custody_record& r) {
     if (f[13]) {
         std::int64_t v = 0;
         if (f[13]->type() != dom::element_type::INT64 ||
-            f[13]->get_int64().get(v) != simdjson::SUCCESS ||
-            v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+            f[13]->get_int64().get(v) != simdjson::SUCCESS || v < std::numeric_limits<int>::min() ||
+            v > std::numeric_limits<int>::max())
             return false;
         r.slot = static_cast<int>(v);
     }
@@ -205,15 +205,18 @@ bool read_gps(const slot& s, gps_fix& v) {
     std::array<slot, names.size()> f;
     return s && collect(*s, names, f) && read_number(f[0], v.lat, -90, 90) &&
            read_number(f[1], v.lon, -180, 180) &&
-           read_opt(f[2], v.alt_m,
-                    [](const slot& a, double& out) { return read_number(a, out); });
+           read_opt(f[2], v.alt_m, [](const slot& a, double& out) { return read_number(a, out); });
 }
 
 bool read_telemetry(dom::element e, telemetry_summary_body& v) {
-    static constexpr std::array<std::string_view, 8> names{
-        "device_id",        "minute",          "count",
-        "battery_pct_min",  "battery_pct_last", "storage_free_mb_last",
-        "temp_c_max",       "gps"};
+    static constexpr std::array<std::string_view, 8> names{"device_id",
+                                                           "minute",
+                                                           "count",
+                                                           "battery_pct_min",
+                                                           "battery_pct_last",
+                                                           "storage_free_mb_last",
+                                                           "temp_c_max",
+                                                           "gps"};
     std::array<slot, names.size()> f;
     return collect(e, names, f) && read_id(f[0], v.device_id) && read_ts(f[1], v.minute) &&
            read_uint(f[2], v.count, 1) && read_number(f[3], v.battery_pct_min, 0, 100) &&
@@ -263,8 +266,7 @@ bool read_body(const slot& s, gw_event& e, Read read) {
 }
 
 bool read_event(dom::element element, gw_event& e) {
-    static constexpr std::array<std::string_view, 5> names{"seq", "msg_id", "ts", "kind",
-                                                           "body"};
+    static constexpr std::array<std::string_view, 5> names{"seq", "msg_id", "ts", "kind", "body"};
     std::array<slot, names.size()> f;
     gw_event_kind kind{};
     if (!collect(element, names, f) || !read_uint(f[0], e.seq, 1) || !read_id(f[1], e.msg_id) ||
@@ -287,8 +289,7 @@ bool read_event(dom::element element, gw_event& e) {
 
 bool read_skipped(const slot& s, std::vector<seq_range>& out) {
     dom::array ranges;
-    if (!s || s->get_array().get(ranges) != simdjson::SUCCESS ||
-        ranges.size() > max_skipped_ranges)
+    if (!s || s->get_array().get(ranges) != simdjson::SUCCESS || ranges.size() > max_skipped_ranges)
         return false;
     out.reserve(ranges.size());
     for (const auto item : ranges) {
@@ -349,13 +350,19 @@ std::optional<gw_events> parse_gw_events_fast(std::string_view json_text) {
     return v;
 }
 
-bool has_fast_gw_events_reader() noexcept { return true; }
+bool has_fast_gw_events_reader() noexcept {
+    return true;
+}
 
 #else
 
-std::optional<gw_events> parse_gw_events_fast(std::string_view) { return std::nullopt; }
+std::optional<gw_events> parse_gw_events_fast(std::string_view) {
+    return std::nullopt;
+}
 
-bool has_fast_gw_events_reader() noexcept { return false; }
+bool has_fast_gw_events_reader() noexcept {
+    return false;
+}
 
 #endif
 

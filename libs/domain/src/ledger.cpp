@@ -52,15 +52,21 @@ custody_record seal(custody_record draft, std::string_view prev_hash, std::uint6
 
 std::string_view to_string(ledger_break b) noexcept {
     switch (b) {
-    case ledger_break::none: return "none";
-    case ledger_break::index_gap: return "index_gap";
-    case ledger_break::prev_hash_mismatch: return "prev_hash_mismatch";
-    case ledger_break::hash_mismatch: return "hash_mismatch";
+        case ledger_break::none:
+            return "none";
+        case ledger_break::index_gap:
+            return "index_gap";
+        case ledger_break::prev_hash_mismatch:
+            return "prev_hash_mismatch";
+        case ledger_break::hash_mismatch:
+            return "hash_mismatch";
     }
     return "unknown";
 }
 
-error verify_result::to_error() const { return error{errc::ledger_broken, "ledger", message}; }
+error verify_result::to_error() const {
+    return error{errc::ledger_broken, "ledger", message};
+}
 
 ledger_verifier::ledger_verifier(std::string_view genesis_prev, std::uint64_t first_index)
     : head_hash_(genesis_prev), next_index_(first_index) {}
@@ -75,8 +81,8 @@ verify_result ledger_verifier::feed(const custody_record& r) {
     const auto where = "record at position " + std::to_string(position) + " (index " +
                        std::to_string(r.index) + ", device " + r.device_id + ")";
     if (r.index != next_index_)
-        return broke(ledger_break::index_gap, where + ": expected index " +
-                                                  std::to_string(next_index_));
+        return broke(ledger_break::index_gap,
+                     where + ": expected index " + std::to_string(next_index_));
     if (r.prev_hash != head_hash_)
         return broke(ledger_break::prev_hash_mismatch,
                      where + ": prev_hash " + r.prev_hash +

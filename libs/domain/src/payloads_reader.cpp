@@ -32,7 +32,9 @@ std::size_t code_points(std::string_view s) noexcept {
     }));
 }
 
-bool is_id(std::string_view s) noexcept { return is_valid_id(s); }
+bool is_id(std::string_view s) noexcept {
+    return is_valid_id(s);
+}
 
 bool is_city(std::string_view s) noexcept {
     return s.size() == 6 &&

@@ -24,20 +24,25 @@ bool region_wide(person_role r) {
 
 std::string state_phrase(const device_custody& c) {
     switch (c.state) {
-    case custody_state::checked_out:
-        return "checked out" + (c.holder ? " to " + *c.holder : std::string{});
-    case custody_state::in_transit: return "in transit to another city";
-    case custody_state::lost: return "reported lost";
-    case custody_state::retired: return "retired";
-    case custody_state::maintenance: return "in maintenance";
-    case custody_state::available: return "available";
+        case custody_state::checked_out:
+            return "checked out" + (c.holder ? " to " + *c.holder : std::string{});
+        case custody_state::in_transit:
+            return "in transit to another city";
+        case custody_state::lost:
+            return "reported lost";
+        case custody_state::retired:
+            return "retired";
+        case custody_state::maintenance:
+            return "in maintenance";
+        case custody_state::available:
+            return "available";
     }
     return "in an unknown state";
 }
 
 /// Collects problems in priority order; stops after the first when `first_only`.
 class problem_list {
-public:
+  public:
     explicit problem_list(bool first_only) : first_only_(first_only) {}
     bool done() const { return first_only_ && !problems_.empty(); }
     void add(errc code, std::string field, std::string message) {
@@ -45,7 +50,7 @@ public:
     }
     std::vector<error> take() { return std::move(problems_); }
 
-private:
+  private:
     bool first_only_;
     std::vector<error> problems_;
 };
@@ -117,9 +122,9 @@ void check_device(problem_list& out, const device_snapshot& d,
         out.add(errc::footage_pending, "footage_pending_since",
                 "footage has waited " + std::to_string(hours) + " h for offload (since " +
                     format_timestamp(*d.footage_pending_since) + "); the limit is " +
-                    std::to_string(std::chrono::duration_cast<std::chrono::hours>(
-                                       policy.footage_offload_limit)
-                                       .count()) +
+                    std::to_string(
+                        std::chrono::duration_cast<std::chrono::hours>(policy.footage_offload_limit)
+                            .count()) +
                     " h");
     }
 }
@@ -139,10 +144,14 @@ std::vector<error> collect(const device_snapshot& device, const person_record* w
 
 double readiness_policy::min_battery_pct(device_class c) const noexcept {
     switch (c) {
-    case device_class::body_camera: return body_camera_min_battery_pct;
-    case device_class::drone: return drone_min_battery_pct;
-    case device_class::analyzer: return analyzer_min_battery_pct;
-    case device_class::dock: return dock_min_battery_pct;
+        case device_class::body_camera:
+            return body_camera_min_battery_pct;
+        case device_class::drone:
+            return drone_min_battery_pct;
+        case device_class::analyzer:
+            return analyzer_min_battery_pct;
+        case device_class::dock:
+            return dock_min_battery_pct;
     }
     return 0;
 }

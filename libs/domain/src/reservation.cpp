@@ -13,7 +13,9 @@ bool windows_overlap(clock_ms a_start, clock_ms a_end, clock_ms b_start, clock_m
     return a_start < b_end && b_start < a_end && a_start < a_end && b_start < b_end;
 }
 
-bool covers(const reservation& r, clock_ms at) noexcept { return r.start <= at && at < r.end; }
+bool covers(const reservation& r, clock_ms at) noexcept {
+    return r.start <= at && at < r.end;
+}
 
 std::vector<std::string> conflicts(const reservation& candidate,
                                    std::span<const reservation> existing) {
@@ -41,11 +43,11 @@ result<void> validate(const reservation& r, std::chrono::milliseconds max_length
                     "must be after start (" + format_timestamp(r.start) + "), got " +
                         format_timestamp(r.end));
     if (r.end - r.start > max_length)
-        return fail(errc::bad_field, "end",
-                    "a reservation may last at most " +
-                        std::to_string(std::chrono::duration_cast<std::chrono::hours>(max_length)
-                                           .count()) +
-                        " hours");
+        return fail(
+            errc::bad_field, "end",
+            "a reservation may last at most " +
+                std::to_string(std::chrono::duration_cast<std::chrono::hours>(max_length).count()) +
+                " hours");
     return {};
 }
 

@@ -30,8 +30,9 @@ bool read_date(std::string_view s, std::chrono::year_month_day& ymd) {
 
 result<clock_ms> parse_timestamp(std::string_view s, std::string_view field) {
     const auto bad = [&] {
-        return fail(errc::bad_field, std::string(field),
-                    "must be an RFC 3339 UTC time with milliseconds, like 2026-11-26T08:30:00.000Z");
+        return fail(
+            errc::bad_field, std::string(field),
+            "must be an RFC 3339 UTC time with milliseconds, like 2026-11-26T08:30:00.000Z");
     };
     if (s.size() != 24 || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' ||
         s[23] != 'Z')

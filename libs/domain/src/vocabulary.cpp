@@ -44,9 +44,15 @@ constexpr std::array<std::pair<analyte, std::string_view>, 6> analyte_names{{
 
 }  // namespace
 
-std::string_view to_string(device_class v) noexcept { return name_of(class_names, v); }
-std::string_view to_string(person_role v) noexcept { return name_of(role_names, v); }
-std::string_view to_string(analyte v) noexcept { return name_of(analyte_names, v); }
+std::string_view to_string(device_class v) noexcept {
+    return name_of(class_names, v);
+}
+std::string_view to_string(person_role v) noexcept {
+    return name_of(role_names, v);
+}
+std::string_view to_string(analyte v) noexcept {
+    return name_of(analyte_names, v);
+}
 
 std::optional<device_class> parse_device_class(std::string_view s) noexcept {
     return value_of(class_names, s);

@@ -39,7 +39,9 @@ namespace bhttp = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
 
-inline std::string_view to_sv(beast::string_view s) noexcept { return {s.data(), s.size()}; }
+inline std::string_view to_sv(beast::string_view s) noexcept {
+    return {s.data(), s.size()};
+}
 
 /// Guards posting into a server's io_context from foreign threads (responders, broadcasters).
 /// The server closes it (exclusive lock) before it destroys the io_context; a poster holds the
@@ -83,7 +85,7 @@ struct server_state {
     void record(std::string_view route, std::string_view verb, unsigned status, double seconds);
     void write_metrics(prometheus_writer& out);
 
-private:
+  private:
     std::mutex conn_mutex_;
     std::condition_variable conn_cv_;
     std::unordered_map<const connection*, std::weak_ptr<connection>> conns_;
@@ -103,7 +105,7 @@ struct pending_reply {
 };
 
 class http_session : public connection, public std::enable_shared_from_this<http_session> {
-public:
+  public:
     http_session(tcp::socket&& socket, std::shared_ptr<server_state> state);
     ~http_session() override;
     http_session(const http_session&) = delete;
@@ -115,12 +117,13 @@ public:
     void deliver(std::uint64_t serial, response r);
     asio::any_io_executor executor() { return stream_.get_executor(); }
 
-private:
+  private:
     void do_read();
     void on_read(beast::error_code ec);
     void handle(bhttp::request<bhttp::string_body>&& req);
     void start_async(const async_handler& h, request&& req);
-    void upgrade(const ws_route& route, bhttp::request<bhttp::string_body>&& beast_req, const request& req);
+    void upgrade(const ws_route& route, bhttp::request<bhttp::string_body>&& beast_req,
+                 const request& req);
     void send(response r, bool force_close = false);
     void on_write(bool close, beast::error_code ec);
     void close_now();
@@ -173,7 +176,7 @@ struct hub_state {
 using shared_message = std::shared_ptr<const ws_message>;
 
 class ws_connection : public connection, public std::enable_shared_from_this<ws_connection> {
-public:
+  public:
     ws_connection(tcp::socket&& socket, std::shared_ptr<server_state> state,
                   std::shared_ptr<hub_state> hub, ws_filter filter);
     ~ws_connection() override;
@@ -190,7 +193,7 @@ public:
     /// Any thread, never blocks on the network.
     enqueue_result enqueue(const shared_message& m);
 
-private:
+  private:
     void on_accept(beast::error_code ec);
     void do_read();
     void do_write();

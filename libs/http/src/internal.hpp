@@ -56,7 +56,14 @@ struct hub_access {
     static std::shared_ptr<hub_state> state(const ws_hub& h) { return h.state_; }
 };
 
-enum class match_kind { route, websocket, static_file, not_found, method_not_allowed, upgrade_required };
+enum class match_kind {
+    route,
+    websocket,
+    static_file,
+    not_found,
+    method_not_allowed,
+    upgrade_required
+};
 
 struct match_result {
     match_kind kind = match_kind::not_found;
@@ -86,7 +93,8 @@ std::optional<parsed_target> parse_target(std::string_view target);
 
 /// The file a static request names: the response (200 with the file) or nullopt for 404.
 /// `head` leaves the body empty but keeps the content type.
-std::optional<response> load_static(const static_mount& mount, const std::vector<std::string>& rest);
+std::optional<response> load_static(const static_mount& mount,
+                                    const std::vector<std::string>& rest);
 
 /// Content-Type for a file name by its extension.
 std::string_view content_type_for(const std::filesystem::path& file);

@@ -1,8 +1,8 @@
+#include "eqm/http/message.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
-
-#include "eqm/http/message.hpp"
 
 namespace eqm::http {
 namespace {
@@ -61,7 +61,8 @@ std::optional<std::string_view> request::query_param(std::string_view name) cons
 std::string_view request::bearer_token() const noexcept {
     constexpr std::string_view scheme = "Bearer ";
     std::string_view value = header("Authorization");
-    if (value.size() <= scheme.size() || !iequals(value.substr(0, scheme.size()), scheme)) return {};
+    if (value.size() <= scheme.size() || !iequals(value.substr(0, scheme.size()), scheme))
+        return {};
     value.remove_prefix(scheme.size());
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
@@ -76,6 +77,8 @@ response response::text(unsigned status, std::string body) {
     return response{status, "text/plain; charset=utf-8", std::move(body), {}};
 }
 
-response response::no_content() { return response{204, "", "", {}}; }
+response response::no_content() {
+    return response{204, "", "", {}};
+}
 
 }  // namespace eqm::http

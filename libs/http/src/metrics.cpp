@@ -22,10 +22,17 @@ void append_number(std::string& out, double value) {
 void append_label_value(std::string& out, std::string_view value) {
     for (char c : value) {
         switch (c) {
-            case '\\': out += "\\\\"; break;
-            case '"': out += "\\\""; break;
-            case '\n': out += "\\n"; break;
-            default: out += c;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out += c;
         }
     }
 }
@@ -33,16 +40,22 @@ void append_label_value(std::string& out, std::string_view value) {
 void append_help(std::string& out, std::string_view help) {
     for (char c : help) {
         switch (c) {
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            default: out += c;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out += c;
         }
     }
 }
 
 }  // namespace
 
-void prometheus_writer::family(std::string_view name, std::string_view type, std::string_view help) {
+void prometheus_writer::family(std::string_view name, std::string_view type,
+                               std::string_view help) {
     if (families_.contains(name)) return;
     families_.emplace(name);
     out_ += "# HELP ";

@@ -19,15 +19,18 @@ constexpr std::array<problem_row, 22> problem_table{{
     {errc::unknown_field, {400, "urn:eqm:problem:unknown_field", "Unknown field"}},
     {errc::too_large, {413, "urn:eqm:problem:too_large", "Payload too large"}},
     {errc::battery_low, {409, "urn:eqm:problem:battery_low", "Battery too low"}},
-    {errc::calibration_expired, {409, "urn:eqm:problem:calibration_expired", "Calibration expired"}},
+    {errc::calibration_expired,
+     {409, "urn:eqm:problem:calibration_expired", "Calibration expired"}},
     {errc::footage_pending, {409, "urn:eqm:problem:footage_pending", "Footage pending offload"}},
     {errc::locked, {409, "urn:eqm:problem:locked", "Device is locked"}},
     {errc::in_maintenance, {409, "urn:eqm:problem:in_maintenance", "Device is in maintenance"}},
-    {errc::reserved_for_other, {409, "urn:eqm:problem:reserved_for_other", "Reserved for someone else"}},
+    {errc::reserved_for_other,
+     {409, "urn:eqm:problem:reserved_for_other", "Reserved for someone else"}},
     {errc::unregistered, {409, "urn:eqm:problem:unregistered", "Device is not registered"}},
     {errc::badge_unknown, {409, "urn:eqm:problem:badge_unknown", "Badge unknown"}},
     {errc::badge_not_allowed, {409, "urn:eqm:problem:badge_not_allowed", "Badge not allowed here"}},
-    {errc::invalid_transition, {409, "urn:eqm:problem:invalid_transition", "Not allowed in the current state"}},
+    {errc::invalid_transition,
+     {409, "urn:eqm:problem:invalid_transition", "Not allowed in the current state"}},
     {errc::not_holder, {409, "urn:eqm:problem:not_holder", "Not the holder"}},
     {errc::ledger_broken, {500, "urn:eqm:problem:ledger_broken", "Ledger verification failed"}},
     {errc::not_found, {404, "urn:eqm:problem:not_found", "Not found"}},
@@ -40,14 +43,14 @@ constexpr std::array<problem_row, 22> problem_table{{
 
 response make_problem(unsigned status, std::string type, std::string_view title,
                       std::string_view detail, std::string_view field) {
-    nlohmann::json body{{"type", std::move(type)},
-                        {"title", title},
-                        {"status", status},
-                        {"detail", detail}};
+    nlohmann::json body{
+        {"type", std::move(type)}, {"title", title}, {"status", status}, {"detail", detail}};
     if (!field.empty()) body["field"] = field;
     // `replace` keeps a message with broken UTF-8 from turning into an exception here.
-    return response{status, std::string{problem_content_type},
-                    body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), {}};
+    return response{status,
+                    std::string{problem_content_type},
+                    body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                    {}};
 }
 
 }  // namespace

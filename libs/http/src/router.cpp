@@ -10,7 +10,8 @@ using detail::route_segment;
 
 bool valid_param_name(std::string_view name) {
     return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_';
     });
 }
 
@@ -175,7 +176,8 @@ match_result resolve(const router_table& table, http::method verb,
             !std::equal(m.prefix_segments.begin(), m.prefix_segments.end(), segments.begin())) {
             continue;
         }
-        if (mount == nullptr || m.prefix_segments.size() > mount->prefix_segments.size()) mount = &m;
+        if (mount == nullptr || m.prefix_segments.size() > mount->prefix_segments.size())
+            mount = &m;
     }
     if (mount != nullptr) {
         if (verb != http::method::get && verb != http::method::head) {
@@ -185,8 +187,9 @@ match_result resolve(const router_table& table, http::method verb,
         }
         out.kind = match_kind::static_file;
         out.mount = mount;
-        out.rest.assign(segments.begin() + static_cast<std::ptrdiff_t>(mount->prefix_segments.size()),
-                        segments.end());
+        out.rest.assign(
+            segments.begin() + static_cast<std::ptrdiff_t>(mount->prefix_segments.size()),
+            segments.end());
         return out;
     }
     out.kind = match_kind::not_found;

@@ -14,13 +14,14 @@ namespace {
 
 // Upper bounds (seconds) of the request latency histogram's buckets.
 constexpr std::array<double, 12> latency_buckets{0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                0.25,  0.5,   1.0,  2.5,   5.0,  10.0};
+                                                 0.25,  0.5,   1.0,  2.5,   5.0,  10.0};
 // Pause after a failed accept (e.g. out of file descriptors) so we do not spin on it.
 constexpr std::chrono::milliseconds accept_retry_delay{100};
 
 }  // namespace
 
-server_state::server_state(server_options opts, router r) : options(std::move(opts)), routes(std::move(r)) {
+server_state::server_state(server_options opts, router r)
+    : options(std::move(opts)), routes(std::move(r)) {
     if (options.threads == 0) options.threads = 1;
 }
 
@@ -73,7 +74,8 @@ std::size_t server_state::connection_count() {
     return conns_.size();
 }
 
-void server_state::record(std::string_view route, std::string_view verb, unsigned status, double seconds) {
+void server_state::record(std::string_view route, std::string_view verb, unsigned status,
+                          double seconds) {
     std::lock_guard lock(metrics_mutex_);
     ++requests_[{std::string{route}, std::string{verb}, status}];
     auto& h = durations_[{std::string{route}, std::string{verb}}];
@@ -98,21 +100,27 @@ void server_state::write_metrics(prometheus_writer& out) {
     }
     for (const auto& [key, n] : requests) {
         const auto& [route, verb, status] = key;
-        out.counter("eqm_http_requests_total", "HTTP requests answered, by route pattern, method and status",
-                    static_cast<double>(n), {{"route", route}, {"method", verb}, {"status", std::to_string(status)}});
+        out.counter("eqm_http_requests_total",
+                    "HTTP requests answered, by route pattern, method and status",
+                    static_cast<double>(n),
+                    {{"route", route}, {"method", verb}, {"status", std::to_string(status)}});
     }
     for (const auto& [key, h] : durations) {
-        out.histogram("eqm_http_request_duration_seconds", "Time from request read to answer queued",
-                      h, {{"route", key.first}, {"method", key.second}});
+        out.histogram("eqm_http_request_duration_seconds",
+                      "Time from request read to answer queued", h,
+                      {{"route", key.first}, {"method", key.second}});
     }
     out.gauge("eqm_http_connections", "Open HTTP and WebSocket connections",
               static_cast<double>(connection_count()));
 }
 
 class listener : public std::enable_shared_from_this<listener> {
-public:
+  public:
     listener(asio::io_context& ioc, std::shared_ptr<server_state> state)
-        : ioc_(ioc), acceptor_(asio::make_strand(ioc)), retry_timer_(acceptor_.get_executor()), state_(std::move(state)) {}
+        : ioc_(ioc),
+          acceptor_(asio::make_strand(ioc)),
+          retry_timer_(acceptor_.get_executor()),
+          state_(std::move(state)) {}
 
     eqm::result<std::uint16_t> open(const tcp::endpoint& ep, const std::string& text) {
         beast::error_code ec;
@@ -121,20 +129,25 @@ public:
         if (!ec) acceptor_.bind(ep, ec);
         if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
         if (ec) {
-            const std::string why = ec == asio::error::address_in_use ? "address already in use (another process "
-                                                                        "is listening on this port)"
+            const std::string why = ec == asio::error::address_in_use
+                                        ? "address already in use (another process "
+                                          "is listening on this port)"
                                     : ec == boost::system::errc::address_not_available
                                         ? "address is not available on this machine"
                                         : ec.message();
-            return eqm::fail(eqm::errc::unavailable, "listen", "cannot listen on " + text + ": " + why);
+            return eqm::fail(eqm::errc::unavailable, "listen",
+                             "cannot listen on " + text + ": " + why);
         }
         const auto port = acceptor_.local_endpoint(ec).port();
-        if (ec) return eqm::fail(eqm::errc::unavailable, "listen", "cannot read the bound port: " + ec.message());
+        if (ec)
+            return eqm::fail(eqm::errc::unavailable, "listen",
+                             "cannot read the bound port: " + ec.message());
         return port;
     }
 
     void start() {
-        asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->do_accept(); });
+        asio::dispatch(acceptor_.get_executor(),
+                       [self = shared_from_this()] { self->do_accept(); });
     }
 
     /// Closes the acceptor on its strand and waits until that happened.
@@ -150,12 +163,13 @@ public:
         future.wait();
     }
 
-private:
+  private:
     void do_accept() {
-        acceptor_.async_accept(asio::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec,
-                                                                                    tcp::socket socket) {
-            self->on_accept(ec, std::move(socket));
-        });
+        acceptor_.async_accept(
+            asio::make_strand(ioc_),
+            [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                self->on_accept(ec, std::move(socket));
+            });
     }
 
     void on_accept(beast::error_code ec, tcp::socket socket) {
@@ -202,7 +216,8 @@ struct server_runtime {
 eqm::result<listen_address> parse_listen_address(std::string_view text) {
     auto bad = [&](std::string_view why) {
         return eqm::fail(eqm::errc::bad_field, "listen",
-                         "'" + std::string{text} + "' " + std::string{why} + " (expected HOST:PORT, e.g. 127.0.0.1:8080)");
+                         "'" + std::string{text} + "' " + std::string{why} +
+                             " (expected HOST:PORT, e.g. 127.0.0.1:8080)");
     };
     listen_address out;
     std::string_view port_text;
@@ -218,7 +233,8 @@ eqm::result<listen_address> parse_listen_address(std::string_view text) {
         if (colon == std::string_view::npos) return bad("has no port");
         out.host = std::string{text.substr(0, colon)};
         port_text = text.substr(colon + 1);
-        if (out.host.find(':') != std::string::npos) return bad("needs brackets around an IPv6 host");
+        if (out.host.find(':') != std::string::npos)
+            return bad("needs brackets around an IPv6 host");
     }
     if (out.host.empty()) return bad("has no host");
     if (port_text.empty()) return bad("has no port");
@@ -243,7 +259,8 @@ server::server(server_options options, router routes)
 server::~server() {
     stop();
     // The io_context goes with runtime_; connections still queued in it are destroyed there.
-    // Close the gate first (stop() did, unless the server never started) so no foreign thread posts into it.
+    // Close the gate first (stop() did, unless the server never started) so no foreign thread posts
+    // into it.
     state_->gate->close();
 }
 
@@ -280,7 +297,9 @@ eqm::result<void> server::start() {
     return {};
 }
 
-std::uint16_t server::port() const noexcept { return runtime_->port; }
+std::uint16_t server::port() const noexcept {
+    return runtime_->port;
+}
 
 void server::stop() {
     auto& rt = *runtime_;
@@ -300,6 +319,8 @@ void server::stop() {
     rt.threads.clear();
 }
 
-void server::write_metrics(prometheus_writer& out) const { state_->write_metrics(out); }
+void server::write_metrics(prometheus_writer& out) const {
+    state_->write_metrics(out);
+}
 
 }  // namespace eqm::http

@@ -7,9 +7,12 @@
 
 namespace eqm::http {
 
-responder::responder(std::shared_ptr<detail::pending_reply> state) noexcept : state_(std::move(state)) {}
+responder::responder(std::shared_ptr<detail::pending_reply> state) noexcept
+    : state_(std::move(state)) {}
 
-bool responder::answered() const noexcept { return !state_ || state_->claimed.load(); }
+bool responder::answered() const noexcept {
+    return !state_ || state_->claimed.load();
+}
 
 bool responder::send(response r) const {
     if (!state_ || state_->claimed.exchange(true)) return false;
@@ -19,9 +22,10 @@ bool responder::send(response r) const {
     if (!state_->gate->open) return false;
     auto session = state_->session.lock();
     if (!session) return false;
-    detail::asio::post(session->executor(), [session, serial = state_->serial, r = std::move(r)]() mutable {
-        session->deliver(serial, std::move(r));
-    });
+    detail::asio::post(session->executor(),
+                       [session, serial = state_->serial, r = std::move(r)]() mutable {
+                           session->deliver(serial, std::move(r));
+                       });
     return true;
 }
 
@@ -49,7 +53,9 @@ http_session::http_session(tcp::socket&& socket, std::shared_ptr<server_state> s
       remote_(endpoint_text(stream_.socket())),
       handler_timer_(stream_.get_executor()) {}
 
-http_session::~http_session() { state_->remove(this); }
+http_session::~http_session() {
+    state_->remove(this);
+}
 
 void http_session::run() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
@@ -71,8 +77,9 @@ void http_session::do_read() {
     parser_->body_limit(state_->options.body_limit);
     parser_->header_limit(header_limit_bytes);
     stream_.expires_after(state_->options.read_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
 }
 
 void http_session::on_read(beast::error_code ec) {
@@ -95,11 +102,13 @@ void http_session::on_read(beast::error_code ec) {
         if (ec == bhttp::error::body_limit) {
             send(problem_response(eqm::error{eqm::errc::too_large, "",
                                              "request body is over the limit of " +
-                                                 std::to_string(state_->options.body_limit) + " bytes"}),
+                                                 std::to_string(state_->options.body_limit) +
+                                                 " bytes"}),
                  true);
         } else if (ec == bhttp::error::header_limit) {
-            send(problem_response(431, "bad_request", "Request header fields too large",
-                                  "request headers are over " + std::to_string(header_limit_bytes) + " bytes"),
+            send(problem_response(
+                     431, "bad_request", "Request header fields too large",
+                     "request headers are over " + std::to_string(header_limit_bytes) + " bytes"),
                  true);
         } else {
             send(problem_response(400, "bad_request", "Malformed request", ec.message()), true);
@@ -124,8 +133,9 @@ void http_session::handle(bhttp::request<bhttp::string_body>&& beast_req) {
     head_ = *verb == method::head;
     auto target = parse_target(to_sv(beast_req.target()));
     if (!target) {
-        send(problem_response(400, "bad_request", "Malformed request target",
-                              "the request target is not an absolute path with valid percent-escapes"));
+        send(problem_response(
+            400, "bad_request", "Malformed request target",
+            "the request target is not an absolute path with valid percent-escapes"));
         return;
     }
 
@@ -140,7 +150,8 @@ void http_session::handle(bhttp::request<bhttp::string_body>&& beast_req) {
     req.path_params = std::move(match.params);
     req.remote_address = remote_;
     for (const auto& field : beast_req) {
-        req.headers.emplace_back(std::string{to_sv(field.name_string())}, std::string{to_sv(field.value())});
+        req.headers.emplace_back(std::string{to_sv(field.name_string())},
+                                 std::string{to_sv(field.value())});
     }
 
     switch (match.kind) {
@@ -155,10 +166,12 @@ void http_session::handle(bhttp::request<bhttp::string_body>&& beast_req) {
             try {
                 r = match.matched_route->sync(req);
             } catch (const std::exception& e) {
-                state_->log("handler " + method_label_ + " " + route_label_ + " threw: " + e.what());
+                state_->log("handler " + method_label_ + " " + route_label_ +
+                            " threw: " + e.what());
                 r = problem_response(eqm::error{eqm::errc::internal, "", "the handler failed"});
             } catch (...) {
-                state_->log("handler " + method_label_ + " " + route_label_ + " threw a non-exception");
+                state_->log("handler " + method_label_ + " " + route_label_ +
+                            " threw a non-exception");
                 r = problem_response(eqm::error{eqm::errc::internal, "", "the handler failed"});
             }
             send(std::move(r));
@@ -172,15 +185,17 @@ void http_session::handle(bhttp::request<bhttp::string_body>&& beast_req) {
             route_label_ = "static";
             auto file = load_static(*match.mount, match.rest);
             if (!file) {
-                send(problem_response(eqm::error{eqm::errc::not_found, "", "no file at " + req.path}));
+                send(problem_response(
+                    eqm::error{eqm::errc::not_found, "", "no file at " + req.path}));
                 return;
             }
             send(std::move(*file));
             return;
         }
         case match_kind::method_not_allowed: {
-            auto r = problem_response(405, "method_not_allowed", "Method not allowed",
-                                      method_label_ + " is not allowed on " + req.path + "; allowed: " + match.allow);
+            auto r = problem_response(
+                405, "method_not_allowed", "Method not allowed",
+                method_label_ + " is not allowed on " + req.path + "; allowed: " + match.allow);
             r.headers.emplace_back("Allow", match.allow);
             send(std::move(r));
             return;
@@ -195,7 +210,8 @@ void http_session::handle(bhttp::request<bhttp::string_body>&& beast_req) {
         case match_kind::not_found:
             break;
     }
-    send(problem_response(eqm::error{eqm::errc::not_found, "", "no route for " + method_label_ + " " + req.path}));
+    send(problem_response(
+        eqm::error{eqm::errc::not_found, "", "no route for " + method_label_ + " " + req.path}));
 }
 
 void http_session::start_async(const async_handler& h, request&& req) {
@@ -209,12 +225,15 @@ void http_session::start_async(const async_handler& h, request&& req) {
     handler_timer_.expires_after(state_->options.handler_timeout);
     handler_timer_.async_wait([self = shared_from_this(), pending](beast::error_code ec) {
         if (ec || pending->claimed.exchange(true)) return;
-        self->state_->log("handler " + self->method_label_ + " " + self->route_label_ + " did not answer within " +
+        self->state_->log("handler " + self->method_label_ + " " + self->route_label_ +
+                          " did not answer within " +
                           std::to_string(self->state_->options.handler_timeout.count()) + " ms");
-        self->deliver(pending->serial,
-                      problem_response(504, "gateway_timeout", "Handler timed out",
-                                       "no answer within " +
-                                           std::to_string(self->state_->options.handler_timeout.count()) + " ms"));
+        self->deliver(
+            pending->serial,
+            problem_response(504, "gateway_timeout", "Handler timed out",
+                             "no answer within " +
+                                 std::to_string(self->state_->options.handler_timeout.count()) +
+                                 " ms"));
     });
 
     const std::string label = route_label_;
@@ -227,7 +246,8 @@ void http_session::start_async(const async_handler& h, request&& req) {
         state_->log("async handler " + method_label_ + " " + label + " threw a non-exception");
     }
     if (!pending->claimed.exchange(true)) {
-        deliver(pending->serial, problem_response(eqm::error{eqm::errc::internal, "", "the handler failed"}));
+        deliver(pending->serial,
+                problem_response(eqm::error{eqm::errc::internal, "", "the handler failed"}));
     }
 }
 
@@ -242,7 +262,8 @@ void http_session::upgrade(const ws_route& route, bhttp::request<bhttp::string_b
                            const request& req) {
     ws_filter filter;
     if (route.accept) {
-        eqm::result<ws_filter> decision = eqm::fail(eqm::errc::internal, "", "the accept hook failed");
+        eqm::result<ws_filter> decision =
+            eqm::fail(eqm::errc::internal, "", "the accept hook failed");
         try {
             decision = route.accept(req);
         } catch (const std::exception& e) {
@@ -256,11 +277,13 @@ void http_session::upgrade(const ws_route& route, bhttp::request<bhttp::string_b
         }
         filter = std::move(*decision);
     }
-    state_->record(route_label_, method_label_, 101,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+    state_->record(
+        route_label_, method_label_, 101,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
     busy_ = false;
     beast::get_lowest_layer(stream_).expires_never();
-    auto conn = std::make_shared<ws_connection>(stream_.release_socket(), state_, route.hub, std::move(filter));
+    auto conn = std::make_shared<ws_connection>(stream_.release_socket(), state_, route.hub,
+                                                std::move(filter));
     state_->add(conn);
     conn->run(std::move(beast_req));
 }
@@ -278,14 +301,16 @@ void http_session::send(response r, bool force_close) {
         res.body() = std::move(r.body);
         res.prepare_payload();
     }
-    state_->record(route_label_, method_label_, r.status,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+    state_->record(
+        route_label_, method_label_, r.status,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
 
     res_.emplace(std::move(res));
     stream_.expires_after(state_->options.read_timeout);  // a client that never reads is cut
-    bhttp::async_write(stream_, *res_, [self = shared_from_this(), keep](beast::error_code ec, std::size_t) {
-        self->on_write(!keep, ec);
-    });
+    bhttp::async_write(stream_, *res_,
+                       [self = shared_from_this(), keep](beast::error_code ec, std::size_t) {
+                           self->on_write(!keep, ec);
+                       });
 }
 
 void http_session::on_write(bool close, beast::error_code ec) {
@@ -322,13 +347,14 @@ void http_session::lingering_close() {
 }
 
 void http_session::drain() {
-    stream_.async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        if (ec) {
-            self->close_now();
-            return;
-        }
-        self->drain();
-    });
+    stream_.async_read_some(asio::buffer(drain_buffer_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                if (ec) {
+                                    self->close_now();
+                                    return;
+                                }
+                                self->drain();
+                            });
 }
 
 }  // namespace detail

@@ -59,15 +59,17 @@ std::string_view content_type_for(const std::filesystem::path& file) {
     const std::string ext = file.extension().string();
     for (const auto& [e, type] : content_types) {
         if (ext.size() == e.size() &&
-            std::equal(ext.begin(), ext.end(), e.begin(),
-                       [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; })) {
+            std::equal(ext.begin(), ext.end(), e.begin(), [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) == b;
+            })) {
             return type;
         }
     }
     return "application/octet-stream";
 }
 
-std::optional<response> load_static(const static_mount& mount, const std::vector<std::string>& rest) {
+std::optional<response> load_static(const static_mount& mount,
+                                    const std::vector<std::string>& rest) {
     std::error_code ec;
     const auto root = std::filesystem::canonical(mount.root, ec);
     if (ec) return std::nullopt;

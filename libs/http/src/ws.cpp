@@ -20,7 +20,10 @@ void hub_state::remove(const ws_connection* c) {
 
 ws_connection::ws_connection(tcp::socket&& socket, std::shared_ptr<server_state> state,
                              std::shared_ptr<hub_state> hub, ws_filter filter)
-    : ws_(std::move(socket)), state_(std::move(state)), hub_(std::move(hub)), filter_(std::move(filter)) {}
+    : ws_(std::move(socket)),
+      state_(std::move(state)),
+      hub_(std::move(hub)),
+      filter_(std::move(filter)) {}
 
 ws_connection::~ws_connection() {
     hub_->remove(this);
@@ -30,9 +33,12 @@ ws_connection::~ws_connection() {
 void ws_connection::run(bhttp::request<bhttp::string_body> req) {
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.set_option(websocket::stream_base::decorator(
-        [name = state_->options.server_name](websocket::response_type& res) { res.set(bhttp::field::server, name); }));
+        [name = state_->options.server_name](websocket::response_type& res) {
+            res.set(bhttp::field::server, name);
+        }));
     ws_.read_message_max(hub_->options.incoming_limit);
-    ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+    ws_.async_accept(req,
+                     [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
 }
 
 void ws_connection::on_accept(beast::error_code ec) {
@@ -95,18 +101,19 @@ void ws_connection::do_write() {
         front = queue_.front();
     }
     ws_.text(true);
-    ws_.async_write(asio::buffer(front->text), [self = shared_from_this(), front](beast::error_code ec, std::size_t) {
-        if (ec) {
-            self->finish();
-            return;
-        }
-        self->hub_->messages_sent.fetch_add(1);
-        {
-            std::lock_guard lock(self->mutex_);
-            if (!self->queue_.empty()) self->queue_.pop_front();
-        }
-        self->do_write();
-    });
+    ws_.async_write(asio::buffer(front->text),
+                    [self = shared_from_this(), front](beast::error_code ec, std::size_t) {
+                        if (ec) {
+                            self->finish();
+                            return;
+                        }
+                        self->hub_->messages_sent.fetch_add(1);
+                        {
+                            std::lock_guard lock(self->mutex_);
+                            if (!self->queue_.empty()) self->queue_.pop_front();
+                        }
+                        self->do_write();
+                    });
 }
 
 void ws_connection::shutdown() {
@@ -121,7 +128,8 @@ void ws_connection::shutdown() {
             self->hard_close();
             return;
         }
-        self->ws_.async_close(websocket::close_code::going_away, [self](beast::error_code) { self->finish(); });
+        self->ws_.async_close(websocket::close_code::going_away,
+                              [self](beast::error_code) { self->finish(); });
     });
 }
 
@@ -187,10 +195,12 @@ void ws_hub::write_metrics(prometheus_writer& out, std::string_view prefix) cons
     const auto s = stats();
     const std::string p{prefix};
     out.gauge(p + "_connections", "Open WebSocket connections", static_cast<double>(s.connections));
-    out.counter(p + "_connections_total", "WebSocket connections accepted", static_cast<double>(s.connections_total));
+    out.counter(p + "_connections_total", "WebSocket connections accepted",
+                static_cast<double>(s.connections_total));
     out.counter(p + "_messages_sent_total", "WebSocket messages written to clients",
                 static_cast<double>(s.messages_sent));
-    out.counter(p + "_clients_dropped_total", "WebSocket clients closed because their queue was full",
+    out.counter(p + "_clients_dropped_total",
+                "WebSocket clients closed because their queue was full",
                 static_cast<double>(s.clients_dropped));
 }
 

@@ -60,9 +60,9 @@ std::optional<std::pair<std::string, std::string>> uri_endpoint(std::string_view
     if (host.empty()) return std::nullopt;
     if (port.empty()) {
         port = scheme == "ssl" || scheme == "mqtts" ? "8883"
-               : scheme == "ws"                    ? "80"
-               : scheme == "wss"                   ? "443"
-                                                   : "1883";
+               : scheme == "ws"                     ? "80"
+               : scheme == "wss"                    ? "443"
+                                                    : "1883";
     }
     return std::pair{std::string(host), std::string(port)};
 }
@@ -155,8 +155,8 @@ struct session::state final : ::mqtt::callback {
 
         void on_success(const ::mqtt::token&) override { finish({}); }
         void on_failure(const ::mqtt::token& tok) override {
-            finish(fail(errc::unavailable, "", "delivery failed (paho rc " +
-                                                   std::to_string(tok.get_return_code()) + ")"));
+            finish(fail(errc::unavailable, "",
+                        "delivery failed (paho rc " + std::to_string(tok.get_return_code()) + ")"));
         }
         void finish(result<void> outcome) noexcept {
             state* s = owner;
@@ -166,7 +166,8 @@ struct session::state final : ::mqtt::callback {
         }
     };
 
-    explicit state(session_options opts) : options(std::move(opts)), subscriptions(options.subscriptions) {}
+    explicit state(session_options opts)
+        : options(std::move(opts)), subscriptions(options.subscriptions) {}
 
     ~state() override {
         {
@@ -176,7 +177,8 @@ struct session::state final : ::mqtt::callback {
         wake.notify_all();
         if (worker.joinable()) worker.join();
         try {
-            if (client && client->is_connected()) client->disconnect(disconnect_timeout)->wait_for(disconnect_timeout + token_grace);
+            if (client && client->is_connected())
+                client->disconnect(disconnect_timeout)->wait_for(disconnect_timeout + token_grace);
         } catch (const std::exception& e) {
             log(std::string("disconnect failed: ") + e.what());
         }
@@ -292,15 +294,17 @@ struct session::state final : ::mqtt::callback {
             opts.set_ssl(std::move(ssl));
         }
         if (auto will = will_for_attempt()) {
-            opts.set_will(::mqtt::will_options(will->topic, will->payload.data(), will->payload.size(),
-                                               will->qos, will->retain));
+            opts.set_will(::mqtt::will_options(will->topic, will->payload.data(),
+                                               will->payload.size(), will->qos, will->retain));
         }
         return opts;
     }
 
     /// One connect attempt: CONNECT, restore subscriptions, publish the birth. Reconnect thread.
     bool try_connect() {
-        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(options.connect_timeout) + token_grace;
+        const auto wait =
+            std::chrono::duration_cast<std::chrono::milliseconds>(options.connect_timeout) +
+            token_grace;
         try {
             auto opts = connect_options_for_attempt();
             {
@@ -327,9 +331,10 @@ struct session::state final : ::mqtt::callback {
             std::optional<outgoing_message> birth;
             if (options.make_birth) guarded("make_birth", [&] { birth = options.make_birth(); });
             if (birth) {
-                auto msg = ::mqtt::make_message(birth->topic, birth->payload.data(), birth->payload.size(),
-                                                birth->qos, birth->retain);
-                if (!client->publish(msg)->wait_for(wait)) throw std::runtime_error("birth publish timed out");
+                auto msg = ::mqtt::make_message(birth->topic, birth->payload.data(),
+                                                birth->payload.size(), birth->qos, birth->retain);
+                if (!client->publish(msg)->wait_for(wait))
+                    throw std::runtime_error("birth publish timed out");
             }
             std::vector<subscription> added_meanwhile;
             // Never call into Paho while holding `mutex`: Paho's receive thread holds Paho's own
@@ -338,12 +343,14 @@ struct session::state final : ::mqtt::callback {
             const bool still_connected = client->is_connected();
             {
                 std::lock_guard lock(mutex);
-                if (lost || !still_connected) throw std::runtime_error("connection lost while setting up");
+                if (lost || !still_connected)
+                    throw std::runtime_error("connection lost while setting up");
                 up = true;
                 // subscribe() calls that raced with this setup saw `up == false` and left
                 // the sending to us.
-                added_meanwhile.assign(subscriptions.begin() + static_cast<std::ptrdiff_t>(subs.size()),
-                                       subscriptions.end());
+                added_meanwhile.assign(
+                    subscriptions.begin() + static_cast<std::ptrdiff_t>(subs.size()),
+                    subscriptions.end());
             }
             for (const auto& sub : added_meanwhile) client->subscribe(sub.filter, sub.qos);
             ++connects;
@@ -355,7 +362,8 @@ struct session::state final : ::mqtt::callback {
             log("connect to " + options.server_uri + " failed: " + e.what());
         }
         try {
-            if (client->is_connected()) client->disconnect(disconnect_timeout)->wait_for(disconnect_timeout + token_grace);
+            if (client->is_connected())
+                client->disconnect(disconnect_timeout)->wait_for(disconnect_timeout + token_grace);
         } catch (const std::exception&) {
             // Already gone: nothing to close.
         }
@@ -364,7 +372,8 @@ struct session::state final : ::mqtt::callback {
 
     std::chrono::milliseconds jittered(std::chrono::milliseconds delay) {
         std::uniform_real_distribution<double> factor(0.5, 1.0);
-        return std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(delay.count()) * factor(rng)));
+        return std::chrono::milliseconds(
+            static_cast<std::int64_t>(static_cast<double>(delay.count()) * factor(rng)));
     }
 
     /// The reconnect thread: connect, then sleep until the link is lost or we stop.
@@ -431,8 +440,9 @@ struct session::state final : ::mqtt::callback {
 
 result<std::unique_ptr<session>> session::create(session_options options) {
     if (!valid_uri(options.server_uri)) {
-        return fail(errc::bad_field, "server_uri", "expected tcp://host:port or ssl://host:port, got '" +
-                                                       options.server_uri + "'");
+        return fail(
+            errc::bad_field, "server_uri",
+            "expected tcp://host:port or ssl://host:port, got '" + options.server_uri + "'");
     }
     if (options.client_id.empty() || options.client_id.size() > max_client_id_length) {
         return fail(errc::bad_field, "client_id", "must be 1..65535 bytes");
@@ -442,16 +452,19 @@ result<std::unique_ptr<session>> session::create(session_options options) {
     }
     for (const auto& sub : options.subscriptions) {
         if (sub.filter.empty() || sub.qos < 0 || sub.qos > max_qos) {
-            return fail(errc::bad_field, "subscriptions", "bad filter or qos for '" + sub.filter + "'");
+            return fail(errc::bad_field, "subscriptions",
+                        "bad filter or qos for '" + sub.filter + "'");
         }
     }
     auto s = std::make_unique<state>(std::move(options));
     try {
         // No Paho persistence: durability lives in the caller's SQLite outbox.
-        s->client = std::make_unique<::mqtt::async_client>(s->options.server_uri, s->options.client_id, nullptr);
+        s->client = std::make_unique<::mqtt::async_client>(s->options.server_uri,
+                                                           s->options.client_id, nullptr);
         s->client->set_callback(*s);
     } catch (const std::exception& e) {
-        return fail(errc::bad_field, "server_uri", std::string("paho refused the client: ") + e.what());
+        return fail(errc::bad_field, "server_uri",
+                    std::string("paho refused the client: ") + e.what());
     }
     return std::unique_ptr<session>(new session(std::move(s)));
 }
@@ -494,13 +507,16 @@ bool session::wait_connected(std::chrono::milliseconds timeout) const {
     return state_->up_cv.wait_for(lock, timeout, [this] { return state_->up.load(); });
 }
 
-bool session::connected() const noexcept { return state_->up.load(); }
+bool session::connected() const noexcept {
+    return state_->up.load();
+}
 
-result<void> session::publish(std::string_view topic, std::string_view payload, int qos, bool retain,
-                              delivery_callback on_delivered) {
+result<void> session::publish(std::string_view topic, std::string_view payload, int qos,
+                              bool retain, delivery_callback on_delivered) {
     if (topic.empty() || topic.find_first_of("+#") != std::string_view::npos) {
         ++state_->publish_failures;
-        return fail(errc::bad_field, "topic", "must be non-empty and without wildcards: '" + std::string(topic) + "'");
+        return fail(errc::bad_field, "topic",
+                    "must be non-empty and without wildcards: '" + std::string(topic) + "'");
     }
     if (qos < 0 || qos > max_qos) {
         ++state_->publish_failures;
@@ -514,7 +530,8 @@ result<void> session::publish(std::string_view topic, std::string_view payload, 
     }
     std::uint64_t id = 0;
     try {
-        auto msg = ::mqtt::make_message(std::string(topic), payload.data(), payload.size(), qos, retain);
+        auto msg =
+            ::mqtt::make_message(std::string(topic), payload.data(), payload.size(), qos, retain);
         if (on_delivered) {
             state::delivery_listener* listener = nullptr;
             {
@@ -534,7 +551,8 @@ result<void> session::publish(std::string_view topic, std::string_view payload, 
     } catch (const std::exception& e) {
         if (id != 0) state_->forget_delivery(id);
         ++state_->publish_failures;
-        return fail(errc::unavailable, "", std::string("publish to ") + std::string(topic) + " failed: " + e.what());
+        return fail(errc::unavailable, "",
+                    std::string("publish to ") + std::string(topic) + " failed: " + e.what());
     }
     return {};
 }
@@ -549,12 +567,16 @@ result<void> session::subscribe(subscription sub) {
     }
     if (!state_->up) return {};  // sent on the next connect
     try {
-        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(state_->options.connect_timeout) + token_grace;
+        const auto wait =
+            std::chrono::duration_cast<std::chrono::milliseconds>(state_->options.connect_timeout) +
+            token_grace;
         if (!state_->client->subscribe(sub.filter, sub.qos)->wait_for(wait)) {
-            return fail(errc::unavailable, "", "subscribe " + sub.filter + " timed out (restored on reconnect)");
+            return fail(errc::unavailable, "",
+                        "subscribe " + sub.filter + " timed out (restored on reconnect)");
         }
     } catch (const std::exception& e) {
-        return fail(errc::unavailable, "", "subscribe " + sub.filter + " failed (restored on reconnect): " + e.what());
+        return fail(errc::unavailable, "",
+                    "subscribe " + sub.filter + " failed (restored on reconnect): " + e.what());
     }
     return {};
 }
@@ -570,6 +592,8 @@ session_stats session::stats() const {
     };
 }
 
-const std::string& session::client_id() const noexcept { return state_->options.client_id; }
+const std::string& session::client_id() const noexcept {
+    return state_->options.client_id;
+}
 
 }  // namespace eqm::mqtt

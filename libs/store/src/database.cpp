@@ -161,7 +161,9 @@ result<void> statement::bind(int index, std::string_view value) {
     return {};
 }
 
-result<void> statement::bind(int index, std::nullopt_t) { return bind_null(index); }
+result<void> statement::bind(int index, std::nullopt_t) {
+    return bind_null(index);
+}
 
 result<void> statement::bind_null(int index) {
     const int rc = sqlite3_bind_null(handle_, index);
@@ -198,7 +200,9 @@ std::int64_t statement::column_int64(int column) const noexcept {
     return sqlite3_column_int64(handle_, column);
 }
 
-double statement::column_double(int column) const noexcept { return sqlite3_column_double(handle_, column); }
+double statement::column_double(int column) const noexcept {
+    return sqlite3_column_double(handle_, column);
+}
 
 std::string statement::column_text(int column) const {
     const auto* text = sqlite3_column_text(handle_, column);
@@ -226,7 +230,9 @@ std::optional<std::string> statement::column_optional_text(int column) const {
     return column_text(column);
 }
 
-int statement::column_count() const noexcept { return sqlite3_column_count(handle_); }
+int statement::column_count() const noexcept {
+    return sqlite3_column_count(handle_);
+}
 
 // ---- database -------------------------------------------------------------------------
 
@@ -238,14 +244,18 @@ database& database::operator=(database&& other) noexcept = default;
 
 database::~database() = default;
 
-const std::filesystem::path& database::path() const noexcept { return conn_->path; }
+const std::filesystem::path& database::path() const noexcept {
+    return conn_->path;
+}
 
-sqlite3* database::native_handle() const noexcept { return conn_->handle; }
+sqlite3* database::native_handle() const noexcept {
+    return conn_->handle;
+}
 
 result<database> database::open(const std::filesystem::path& path, database_options options) {
     sqlite3* handle = nullptr;
-    const int flags = SQLITE_OPEN_READWRITE | (options.create ? SQLITE_OPEN_CREATE : 0) |
-                      SQLITE_OPEN_NOMUTEX;
+    const int flags =
+        SQLITE_OPEN_READWRITE | (options.create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
     const int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
     if (rc != SQLITE_OK) {
         std::string detail = handle != nullptr ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
@@ -264,14 +274,17 @@ result<database> database::open(const std::filesystem::path& path, database_opti
         auto row = journal->step();
         if (!row) return std::unexpected(std::move(row.error()));
         if (!*row || journal->column_text(0) != "wal") {
-            return fail(errc::unavailable, "", "cannot switch " + path.string() + " to WAL journal mode");
+            return fail(errc::unavailable, "",
+                        "cannot switch " + path.string() + " to WAL journal mode");
         }
     }
 
-    if (auto r = db.execute(synchronous_pragma(options.synchronous)); !r) return std::unexpected(r.error());
+    if (auto r = db.execute(synchronous_pragma(options.synchronous)); !r)
+        return std::unexpected(r.error());
     if (auto r = db.execute("PRAGMA foreign_keys=ON"); !r) return std::unexpected(r.error());
     if (options.max_page_count) {
-        if (auto r = db.set_max_page_count(*options.max_page_count); !r) return std::unexpected(r.error());
+        if (auto r = db.set_max_page_count(*options.max_page_count); !r)
+            return std::unexpected(r.error());
     }
     return db;
 }
@@ -307,11 +320,17 @@ result<void> database::execute(std::string_view sql) {
     return {};
 }
 
-std::int64_t database::last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(conn_->handle); }
+std::int64_t database::last_insert_rowid() const noexcept {
+    return sqlite3_last_insert_rowid(conn_->handle);
+}
 
-std::int64_t database::changes() const noexcept { return sqlite3_changes64(conn_->handle); }
+std::int64_t database::changes() const noexcept {
+    return sqlite3_changes64(conn_->handle);
+}
 
-bool database::autocommit() const noexcept { return sqlite3_get_autocommit(conn_->handle) != 0; }
+bool database::autocommit() const noexcept {
+    return sqlite3_get_autocommit(conn_->handle) != 0;
+}
 
 result<std::int64_t> database::pragma_int(std::string_view sql) {
     auto stmt = prepare(sql);
@@ -322,15 +341,21 @@ result<std::int64_t> database::pragma_int(std::string_view sql) {
     return stmt->column_int64(0);
 }
 
-result<std::int64_t> database::user_version() { return pragma_int("PRAGMA user_version"); }
+result<std::int64_t> database::user_version() {
+    return pragma_int("PRAGMA user_version");
+}
 
 result<std::int64_t> database::set_max_page_count(std::int64_t pages) {
     return pragma_int("PRAGMA max_page_count=" + std::to_string(pages));
 }
 
-result<std::int64_t> database::page_size() { return pragma_int("PRAGMA page_size"); }
+result<std::int64_t> database::page_size() {
+    return pragma_int("PRAGMA page_size");
+}
 
-result<std::int64_t> database::page_count() { return pragma_int("PRAGMA page_count"); }
+result<std::int64_t> database::page_count() {
+    return pragma_int("PRAGMA page_count");
+}
 
 // ---- transaction ----------------------------------------------------------------------
 
@@ -351,7 +376,8 @@ result<void> transaction::commit() {
     // SQLite may already have rolled back by itself (e.g. after SQLITE_FULL); committing
     // then would be a lie.
     if (db->autocommit()) {
-        return fail(errc::unavailable, "", "transaction was rolled back by SQLite after an earlier error");
+        return fail(errc::unavailable, "",
+                    "transaction was rolled back by SQLite after an earlier error");
     }
     auto r = db->execute("COMMIT");
     if (!r && !db->autocommit()) (void)db->execute("ROLLBACK");

@@ -8,8 +8,8 @@ result<std::int64_t> migrate(database& db, std::span<const migration> migrations
     for (std::size_t i = 0; i < migrations.size(); ++i) {
         if (migrations[i].version != static_cast<std::int64_t>(i) + 1) {
             return fail(errc::internal, "migrations",
-                        "versions must be 1, 2, 3, ... in order; entry " + std::to_string(i) + " (" +
-                            std::string(migrations[i].name) + ") has version " +
+                        "versions must be 1, 2, 3, ... in order; entry " + std::to_string(i) +
+                            " (" + std::string(migrations[i].name) + ") has version " +
                             std::to_string(migrations[i].version));
         }
     }

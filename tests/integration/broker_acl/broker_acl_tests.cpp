@@ -4,9 +4,8 @@
 // A refused publish is dropped silently by the broker (MQTT 3.1.1 has no way to say so), so the
 // tests prove absence by order: the forbidden message is sent first, then an allowed marker on
 // the same broker; the watching client's first message must be the marker.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -69,7 +68,8 @@ TEST_CASE("a device's own telemetry, state and events reach the gateway", "[brok
     gw.wait_subscribed();
     const auto& pw = broker.password("cam-1");
     REQUIRE(publish(broker, "cam-1", pw, "eqm/v1/dev/cam-1/telemetry", telemetry(7)) == 0);
-    REQUIRE(publish(broker, "cam-1", pw, "eqm/v1/dev/cam-1/state", R"({"online":true})", true) == 0);
+    REQUIRE(publish(broker, "cam-1", pw, "eqm/v1/dev/cam-1/state", R"({"online":true})", true) ==
+            0);
     REQUIRE(publish(broker, "cam-1", pw, "eqm/v1/dev/cam-1/event", R"({"event_id":"e1"})") == 0);
     const auto got = gw.messages();
     INFO(gw.raw());
@@ -85,18 +85,18 @@ TEST_CASE("a client cannot publish outside its own topics", "[broker_acl]") {
         std::string topic;
         std::string marker_topic;  // a topic the same client may publish
     };
-    const auto row = GENERATE(
-        forbidden{"cam-1", "eqm/v1/dev/cam-2/telemetry", "eqm/v1/dev/cam-1/telemetry"},
-        forbidden{"cam-1", "eqm/v1/dev/cam-2/event", "eqm/v1/dev/cam-1/event"},
-        forbidden{"cam-1", "eqm/v1/dev/cam-2/state", "eqm/v1/dev/cam-1/state"},
-        forbidden{"cam-1", "eqm/v1/dock/dock-1/event", "eqm/v1/dev/cam-1/event"},
-        forbidden{"cam-1", "eqm/v1/ack/cam-2", "eqm/v1/dev/cam-1/event"},
-        forbidden{"cam-1", "eqm/v1/dev/cam-2/cmd", "eqm/v1/dev/cam-1/event"},
-        forbidden{"cam-1", "eqm/v1/city/450100/gw/events", "eqm/v1/dev/cam-1/event"},
-        forbidden{"dock-1", "eqm/v1/dev/cam-1/event", "eqm/v1/dock/dock-1/event"},
-        forbidden{"dock-1", "eqm/v1/dev/cam-1/telemetry", "eqm/v1/dock/dock-1/event"},
-        forbidden{"dock-1", "eqm/v1/dock/dock-2/event", "eqm/v1/dock/dock-1/event"},
-        forbidden{"drone-1", "eqm/v1/dev/cam-1/event", "eqm/v1/dev/drone-1/event"});
+    const auto row =
+        GENERATE(forbidden{"cam-1", "eqm/v1/dev/cam-2/telemetry", "eqm/v1/dev/cam-1/telemetry"},
+                 forbidden{"cam-1", "eqm/v1/dev/cam-2/event", "eqm/v1/dev/cam-1/event"},
+                 forbidden{"cam-1", "eqm/v1/dev/cam-2/state", "eqm/v1/dev/cam-1/state"},
+                 forbidden{"cam-1", "eqm/v1/dock/dock-1/event", "eqm/v1/dev/cam-1/event"},
+                 forbidden{"cam-1", "eqm/v1/ack/cam-2", "eqm/v1/dev/cam-1/event"},
+                 forbidden{"cam-1", "eqm/v1/dev/cam-2/cmd", "eqm/v1/dev/cam-1/event"},
+                 forbidden{"cam-1", "eqm/v1/city/450100/gw/events", "eqm/v1/dev/cam-1/event"},
+                 forbidden{"dock-1", "eqm/v1/dev/cam-1/event", "eqm/v1/dock/dock-1/event"},
+                 forbidden{"dock-1", "eqm/v1/dev/cam-1/telemetry", "eqm/v1/dock/dock-1/event"},
+                 forbidden{"dock-1", "eqm/v1/dock/dock-2/event", "eqm/v1/dock/dock-1/event"},
+                 forbidden{"drone-1", "eqm/v1/dev/cam-1/event", "eqm/v1/dev/drone-1/event"});
     CAPTURE(row.client, row.topic);
     locked_city_broker broker(gateway, small_city);
     subscriber gw(broker, gateway, broker.password(gateway), {"eqm/v1/#"}, 1, watch_timeout);
@@ -164,18 +164,15 @@ TEST_CASE("gen-broker-auth refuses a bad registry and names the problem", "[brok
         std::string registry;
         std::string message;
     };
-    const auto row = GENERATE(
-        bad_input{R"([{"id":"cam 1","class":"body_camera"}])", "does not match"},
-        bad_input{R"([{"id":"x","class":"toaster"}])", "unknown class \"toaster\""},
-        bad_input{R"([{"class":"drone"}])", "has no string \"id\""},
-        bad_input{R"({"people":[]})", "devices"},
-        bad_input{R"({not json)", "registry"},
-        bad_input{R"([{"id":"gw-450100","class":"drone"}])", "appears as both"});
+    const auto row =
+        GENERATE(bad_input{R"([{"id":"cam 1","class":"body_camera"}])", "does not match"},
+                 bad_input{R"([{"id":"x","class":"toaster"}])", "unknown class \"toaster\""},
+                 bad_input{R"([{"class":"drone"}])", "has no string \"id\""},
+                 bad_input{R"({"people":[]})", "devices"}, bad_input{R"({not json)", "registry"},
+                 bad_input{R"([{"id":"gw-450100","class":"drone"}])", "appears as both"});
     CAPTURE(row.registry);
     eqm::test::temp_dir dir("eqm-gen-auth");
-    {
-        std::ofstream(dir / "registry.json") << row.registry;
-    }
+    { std::ofstream(dir / "registry.json") << row.registry; }
     const auto result = eqm::test::run_program(
         {std::string(EQM_SOURCE_DIR) + "/scripts/gen-broker-auth", "--gateway-id", gateway,
          "--registry", (dir / "registry.json").string(), "--out", (dir / "auth").string()},

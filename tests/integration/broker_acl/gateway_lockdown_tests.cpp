@@ -2,7 +2,6 @@
 // generated password, devices and docks with theirs. A dock's check-out goes round trip; a
 // device with valid credentials cannot inject a check-in or telemetry for another device.
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -36,14 +35,16 @@ const std::string badge = "B-1001";
 std::string now_ts() {
     const auto now = std::chrono::system_clock::now();
     const std::time_t secs = std::chrono::system_clock::to_time_t(now);
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            now.time_since_epoch()).count() % 1000;
+    const auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
+        1000;
     std::tm utc{};
     gmtime_r(&secs, &utc);
     char text[32];
     const auto n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
     char out[40];
-    std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), text, static_cast<int>(millis));
+    std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), text,
+                  static_cast<int>(millis));
     return out;
 }
 
@@ -56,18 +57,33 @@ T field(const json& j, const char* key, T fallback) {
 
 /// eqm-gateway logged in to the locked broker (as both its city and its central broker).
 class running_gateway {
-public:
+  public:
     explicit running_gateway(const locked_city_broker& broker)
         : broker_(broker), http_port_(eqm::test::free_port()) {
         const auto pw_file = broker.dir() / "gateway.password";
         std::ofstream(pw_file) << broker.password(gw_id) << "\n";
         process_ = std::make_unique<child_process>(process_options{
-            .argv = {EQM_GATEWAY_BINARY, "--city", city, "--gw-id", gw_id, "--local-mqtt",
-                     broker.uri(), "--central-mqtt", broker.uri(), "--db",
-                     (broker.dir() / "gateway.db").string(), "--listen",
-                     "127.0.0.1:" + std::to_string(http_port_), "--local-mqtt-user", gw_id,
-                     "--local-mqtt-password-file", pw_file.string(), "--central-mqtt-user", gw_id,
-                     "--central-mqtt-password-file", pw_file.string()},
+            .argv = {EQM_GATEWAY_BINARY,
+                     "--city",
+                     city,
+                     "--gw-id",
+                     gw_id,
+                     "--local-mqtt",
+                     broker.uri(),
+                     "--central-mqtt",
+                     broker.uri(),
+                     "--db",
+                     (broker.dir() / "gateway.db").string(),
+                     "--listen",
+                     "127.0.0.1:" + std::to_string(http_port_),
+                     "--local-mqtt-user",
+                     gw_id,
+                     "--local-mqtt-password-file",
+                     pw_file.string(),
+                     "--central-mqtt-user",
+                     gw_id,
+                     "--central-mqtt-password-file",
+                     pw_file.string()},
             .env = {},
             .stdout_path = broker.dir() / "gateway.log",
             .stderr_path = {},
@@ -96,7 +112,7 @@ public:
 
     std::string log() const { return eqm::test::read_file(broker_.dir() / "gateway.log"); }
 
-private:
+  private:
     const locked_city_broker& broker_;
     std::uint16_t http_port_;
     std::unique_ptr<child_process> process_;
@@ -111,20 +127,29 @@ std::string registry_command() {
                   {{"id", "cam-2"}, {"class", "body_camera"}, {"model", "BC-200"}, {"city", city}},
                   {{"id", "dock-1"}, {"class", "dock"}, {"model", "DK-8"}, {"city", city}}}},
                 {"people",
-                 {{{"id", "p-1"}, {"name", "Li Wei"}, {"role", "custodian"}, {"city", city},
+                 {{{"id", "p-1"},
+                   {"name", "Li Wei"},
+                   {"role", "custodian"},
+                   {"city", city},
                    {"badge", badge}}}}}
         .dump();
 }
 
 std::string telemetry(double battery) {
-    return json{{"ts", now_ts()}, {"seq", 1}, {"battery_pct", battery}, {"storage_free_mb", 30000},
+    return json{{"ts", now_ts()},
+                {"seq", 1},
+                {"battery_pct", battery},
+                {"storage_free_mb", 30000},
                 {"temp_c", 31}}
         .dump();
 }
 
 std::string dock_event(const std::string& event_id, const std::string& type,
                        const std::string& device, bool with_badge) {
-    json e{{"event_id", event_id}, {"ts", now_ts()}, {"type", type}, {"slot", 3},
+    json e{{"event_id", event_id},
+           {"ts", now_ts()},
+           {"type", type},
+           {"slot", 3},
            {"device_id", device}};
     if (with_badge) e["badge"] = badge;
     return e.dump();
@@ -148,9 +173,10 @@ void prepare_fleet(const locked_city_broker& broker, const running_gateway& gate
 
 }  // namespace
 
-TEST_CASE("a dock check-out goes round trip through the locked-down broker", "[broker_acl][gateway]") {
-    locked_city_broker broker(gw_id, {{"cam-1", "body_camera"}, {"cam-2", "body_camera"},
-                                      {"dock-1", "dock"}});
+TEST_CASE("a dock check-out goes round trip through the locked-down broker",
+          "[broker_acl][gateway]") {
+    locked_city_broker broker(
+        gw_id, {{"cam-1", "body_camera"}, {"cam-2", "body_camera"}, {"dock-1", "dock"}});
     running_gateway gateway(broker);
     prepare_fleet(broker, gateway);
 
@@ -170,15 +196,19 @@ TEST_CASE("a dock check-out goes round trip through the locked-down broker", "[b
     CHECK(device["holder"] == "p-1");
 }
 
-TEST_CASE("a device cannot inject events or telemetry for another device", "[broker_acl][gateway]") {
-    locked_city_broker broker(gw_id, {{"cam-1", "body_camera"}, {"cam-2", "body_camera"},
-                                      {"dock-1", "dock"}});
+TEST_CASE("a device cannot inject events or telemetry for another device",
+          "[broker_acl][gateway]") {
+    locked_city_broker broker(
+        gw_id, {{"cam-1", "body_camera"}, {"cam-2", "body_camera"}, {"dock-1", "dock"}});
     running_gateway gateway(broker);
     prepare_fleet(broker, gateway);
     REQUIRE(publish(broker, "dock-1", broker.password("dock-1"), "eqm/v1/dock/dock-1/event",
                     dock_event("out-1", "slot_remove", "cam-1", true)) == 0);
     REQUIRE(eqm::test::wait_until(
-        [&] { return field(gateway.get("/api/v1/devices/cam-1"), "status", std::string{}) == "checked_out"; },
+        [&] {
+            return field(gateway.get("/api/v1/devices/cam-1"), "status", std::string{}) ==
+                   "checked_out";
+        },
         effect_timeout));
 
     // cam-2, logged in with its own valid password, pretends to be the dock returning cam-1,
@@ -190,7 +220,8 @@ TEST_CASE("a device cannot inject events or telemetry for another device", "[bro
     publish(broker, "cam-2", impostor_pw, "eqm/v1/dev/cam-1/state",
             json{{"ts", now_ts()}, {"online", false}, {"bd_seq", 99}}.dump(), true);
     // Then a message cam-2 may send: once the gateway shows it, everything before it was handled.
-    REQUIRE(publish(broker, "cam-2", impostor_pw, "eqm/v1/dev/cam-2/telemetry", telemetry(42)) == 0);
+    REQUIRE(publish(broker, "cam-2", impostor_pw, "eqm/v1/dev/cam-2/telemetry", telemetry(42)) ==
+            0);
     REQUIRE(eqm::test::wait_until(
         [&] { return field(gateway.get("/api/v1/devices/cam-2"), "battery_pct", 0.0) == 42.0; },
         effect_timeout));
@@ -205,15 +236,17 @@ TEST_CASE("a device cannot inject events or telemetry for another device", "[bro
 }
 
 TEST_CASE("gen-broker-auth reads the registry from the gateway's ledger", "[broker_acl][gateway]") {
-    locked_city_broker broker(gw_id, {{"cam-1", "body_camera"}, {"cam-2", "body_camera"},
-                                      {"dock-1", "dock"}});
+    locked_city_broker broker(
+        gw_id, {{"cam-1", "body_camera"}, {"cam-2", "body_camera"}, {"dock-1", "dock"}});
     running_gateway gateway(broker);
     prepare_fleet(broker, gateway);
     // A device seen on the broker but never registered gets no login.
     REQUIRE(publish(broker, gw_id, broker.password(gw_id), "eqm/v1/dev/stranger-1/telemetry",
                     telemetry(50)) == 0);
     REQUIRE(eqm::test::wait_until(
-        [&] { return field(gateway.get("/api/v1/devices/stranger-1"), "battery_pct", 0.0) == 50.0; },
+        [&] {
+            return field(gateway.get("/api/v1/devices/stranger-1"), "battery_pct", 0.0) == 50.0;
+        },
         effect_timeout));
     const auto out = broker.dir() / "from-db";
     const auto result = eqm::test::run_program(

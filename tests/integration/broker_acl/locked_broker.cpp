@@ -63,8 +63,8 @@ run_result run_program(const std::vector<std::string>& argv, const std::filesyst
                        std::chrono::milliseconds timeout) {
     static std::atomic<int> counter{0};
     const auto out = scratch / ("run-" + std::to_string(counter++) + ".out");
-    child_process child(process_options{.argv = argv, .env = {}, .stdout_path = out,
-                                        .stderr_path = {}, .working_dir = {}});
+    child_process child(process_options{
+        .argv = argv, .env = {}, .stdout_path = out, .stderr_path = {}, .working_dir = {}});
     const auto code = child.wait_for_exit(timeout);
     return run_result{code.value_or(-1), read_all(out)};
 }
@@ -110,7 +110,8 @@ const std::string& locked_city_broker::password(const std::string& id) const {
 
 void locked_city_broker::generate(const std::vector<registry_entry>& devices) {
     std::ostringstream registry;
-    registry << R"({"cmd_id":"c-1","ts":"2026-01-01T00:00:00.000Z","type":"registry_upsert","devices":[)";
+    registry
+        << R"({"cmd_id":"c-1","ts":"2026-01-01T00:00:00.000Z","type":"registry_upsert","devices":[)";
     for (std::size_t i = 0; i < devices.size(); ++i) {
         registry << (i ? "," : "") << R"({"id":")" << devices[i].id << R"(","class":")"
                  << devices[i].device_class << R"(","model":"m","city":"450100"})";
@@ -166,9 +167,24 @@ subscriber::subscriber(const locked_city_broker& broker, const std::string& user
     static std::atomic<int> counter{0};
     out_ = broker.dir() / ("sub-" + std::to_string(counter++) + ".out");
     // Line-buffered, so the SUBACK line shows as soon as it arrives.
-    std::vector<std::string> argv = {"stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p",
-                                     std::to_string(broker.port()), "-u", user, "-P", password,
-                                     "-q", "1", "-v", "-d", "-C", std::to_string(count), "-W",
+    std::vector<std::string> argv = {"stdbuf",
+                                     "-oL",
+                                     "mosquitto_sub",
+                                     "-h",
+                                     "127.0.0.1",
+                                     "-p",
+                                     std::to_string(broker.port()),
+                                     "-u",
+                                     user,
+                                     "-P",
+                                     password,
+                                     "-q",
+                                     "1",
+                                     "-v",
+                                     "-d",
+                                     "-C",
+                                     std::to_string(count),
+                                     "-W",
                                      std::to_string(timeout.count())};
     for (const auto& topic : topics) {
         argv.push_back("-t");
@@ -198,13 +214,15 @@ std::vector<std::string> subscriber::messages() {
     return lines;
 }
 
-std::string subscriber::raw() const { return read_all(out_); }
+std::string subscriber::raw() const {
+    return read_all(out_);
+}
 
 int publish(const locked_city_broker& broker, const std::string& user, const std::string& password,
             const std::string& topic, const std::string& payload, bool retain) {
-    std::vector<std::string> argv = {"mosquitto_pub", "-h", "127.0.0.1", "-p",
-                                     std::to_string(broker.port()), "-q", "1", "-t", topic,
-                                     "-m", payload};
+    std::vector<std::string> argv = {
+        "mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(broker.port()), "-q", "1", "-t",
+        topic,           "-m", payload};
     if (!user.empty()) {
         argv.insert(argv.end(), {"-u", user, "-P", password});
     }

@@ -36,7 +36,7 @@ struct registry_entry {
 
 /// The locked-down city broker and the credentials generated for it.
 class locked_city_broker {
-public:
+  public:
     /// Writes `devices` as a registry_upsert command, runs gen-broker-auth with `gateway_id`,
     /// then starts mosquitto with the shipped city.conf. Throws std::runtime_error on failure.
     locked_city_broker(std::string gateway_id, const std::vector<registry_entry>& devices);
@@ -60,7 +60,7 @@ public:
     std::filesystem::path log_path() const { return dir_ / "mosquitto.log"; }
     std::filesystem::path auth_dir() const { return dir_ / "auth"; }
 
-private:
+  private:
     void generate(const std::vector<registry_entry>& devices);
     void load_credentials();
 
@@ -74,7 +74,7 @@ private:
 /// A mosquitto_sub running in the background as `user`, its output (with -d debug lines, so the
 /// SUBACK is visible) in a file.
 class subscriber {
-public:
+  public:
     subscriber(const locked_city_broker& broker, const std::string& user,
                const std::string& password, const std::vector<std::string>& topics, int count,
                std::chrono::seconds timeout);
@@ -87,7 +87,7 @@ public:
     /// Everything mosquitto_sub printed so far (for failure messages).
     std::string raw() const;
 
-private:
+  private:
     std::filesystem::path out_;
     std::unique_ptr<child_process> process_;
 };

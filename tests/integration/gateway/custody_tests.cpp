@@ -10,7 +10,8 @@ using namespace eqm::gwtest;
 namespace {
 
 std::string ledger_rows_for(const std::string& request_id) {
-    return "SELECT COUNT(*) FROM ledger WHERE record LIKE '%\"request_id\":\"" + request_id + "\"%'";
+    return "SELECT COUNT(*) FROM ledger WHERE record LIKE '%\"request_id\":\"" + request_id +
+           "\"%'";
 }
 
 bool server_has_custody(city_fixture& f, const std::string& request_id) {
@@ -60,28 +61,47 @@ TEST_CASE("a dock check-out is acked ok, and its ledger row and outbox event are
 TEST_CASE("each refusal reason comes back in the ack", "[custody]") {
     city_fixture f;
     f.register_fleet(
-        json::array({device("bc-low"), device("an-exp", "analyzer", {{"calibration_due", "2020-01-01"}}),
+        json::array({device("bc-low"),
+                     device("an-exp", "analyzer", {{"calibration_due", "2020-01-01"}}),
                      device("bc-foot"), device("bc-lock"), device("bc-maint"), device("bc-res"),
                      device("bc-out"), device("bc-ok")}),
         json::array({person("p-1", "b-1"), person("p-2", "b-2"), person("p-far", "b-far", "450200"),
-                     json{{"id", "p-gone"}, {"name", "Gone"}, {"role", "officer"}, {"city", city},
-                          {"badge", "b-gone"}, {"active", false}}}));
+                     json{{"id", "p-gone"},
+                          {"name", "Gone"},
+                          {"role", "officer"},
+                          {"city", city},
+                          {"badge", "b-gone"},
+                          {"active", false}}}));
     f.telemetry("bc-low", 50);
     f.telemetry("an-exp", 90);
-    f.telemetry("bc-foot", 95, {{"footage_pending_since", now_ts(-25h)}, {"footage_pending_mb", 900}});
+    f.telemetry("bc-foot", 95,
+                {{"footage_pending_since", now_ts(-25h)}, {"footage_pending_mb", 900}});
     for (auto id : {"bc-lock", "bc-maint", "bc-res", "bc-out", "bc-ok"}) f.telemetry(id, 95);
 
-    REQUIRE(f.command({{"type", "device_lock"}, {"device_id", "bc-lock"}, {"locked", true},
+    REQUIRE(f.command({{"type", "device_lock"},
+                       {"device_id", "bc-lock"},
+                       {"locked", true},
                        {"reason", "audit"}}) == "ok");
-    REQUIRE(f.command({{"type", "custody_request"}, {"device_id", "bc-maint"}, {"action", "checkout"},
+    REQUIRE(f.command({{"type", "custody_request"},
+                       {"device_id", "bc-maint"},
+                       {"action", "checkout"},
                        {"badge", "b-2"}}) == "ok");
-    REQUIRE(f.command({{"type", "custody_request"}, {"device_id", "bc-maint"}, {"action", "checkin"},
-                       {"condition", "damaged"}, {"badge", "b-2"}}) == "ok");
+    REQUIRE(f.command({{"type", "custody_request"},
+                       {"device_id", "bc-maint"},
+                       {"action", "checkin"},
+                       {"condition", "damaged"},
+                       {"badge", "b-2"}}) == "ok");
     REQUIRE(f.command({{"type", "reservation_upsert"},
-                       {"reservation", {{"id", "r-1"}, {"device_id", "bc-res"}, {"person_id", "p-2"},
-                                        {"start", now_ts(-1h)}, {"end", now_ts(2h)},
-                                        {"status", "approved"}}}}) == "ok");
-    REQUIRE(f.command({{"type", "custody_request"}, {"device_id", "bc-out"}, {"action", "checkout"},
+                       {"reservation",
+                        {{"id", "r-1"},
+                         {"device_id", "bc-res"},
+                         {"person_id", "p-2"},
+                         {"start", now_ts(-1h)},
+                         {"end", now_ts(2h)},
+                         {"status", "approved"}}}}) == "ok");
+    REQUIRE(f.command({{"type", "custody_request"},
+                       {"device_id", "bc-out"},
+                       {"action", "checkout"},
                        {"badge", "b-2"}}) == "ok");
 
     struct row {
@@ -116,7 +136,8 @@ TEST_CASE("each refusal reason comes back in the ack", "[custody]") {
     // The reserved person may take it.
     CHECK(f.dock_event("ev-res-ok", "slot_remove", "bc-res", "b-2") == "ok");
     // Taking a device without a badge is refused and alerted.
-    CHECK(f.dock_event("ev-nobadge", "slot_remove", "bc-ok", std::nullopt) == "rejected:badge_unknown");
+    CHECK(f.dock_event("ev-nobadge", "slot_remove", "bc-ok", std::nullopt) ==
+          "rejected:badge_unknown");
     CHECK(eqm::test::wait_until(
         [&] {
             const auto alerts = http_call(f.http_port(), "GET", "/api/v1/alerts").as_json();
@@ -152,7 +173,9 @@ TEST_CASE("a replayed event changes nothing and gets the same answer", "[custody
 
     CHECK(f.db_count("SELECT COUNT(*) FROM ledger") == ledger + 1);  // only ev-c
     CHECK(f.db_count(ledger_rows_for("ev-a")) == 1);
-    CHECK(f.db_count("SELECT COUNT(*) FROM custody WHERE device_id = 'bc-1' AND state = 'available'") == 1);
+    CHECK(f.db_count(
+              "SELECT COUNT(*) FROM custody WHERE device_id = 'bc-1' AND state = 'available'") ==
+          1);
     CHECK(f.db_count("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'") >= outbox_seq + 1);
     CHECK(f.metric("eqm_gateway_replays_total") >= 3);
 }

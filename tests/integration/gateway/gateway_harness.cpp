@@ -118,9 +118,13 @@ void mqtt_probe::start() {
     if (!session_->wait_connected(wait_timeout)) throw std::runtime_error("probe did not connect");
 }
 
-mqtt_probe::~mqtt_probe() { session_.reset(); }
+mqtt_probe::~mqtt_probe() {
+    session_.reset();
+}
 
-bool mqtt_probe::wait_connected() const { return session_->wait_connected(wait_timeout); }
+bool mqtt_probe::wait_connected() const {
+    return session_->wait_connected(wait_timeout);
+}
 
 void mqtt_probe::publish(const std::string& topic, const std::string& payload, int qos) {
     for (int attempt = 0; attempt < 100; ++attempt) {
@@ -150,7 +154,8 @@ server_probe::server_probe(const std::string& uri)
             if (upto > acked_ || upto == 0) {
                 if (upto == 0) continue;
                 srv_ack a;
-                a.ts = std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
+                a.ts =
+                    std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
                 a.upto_seq = upto;
                 if (session_->publish("eqm/v1/city/" + std::string(city) + "/srv/ack",
                                       to_json_text(a), 1, false))
@@ -176,7 +181,8 @@ void server_probe::on_receive(const std::string& topic, const std::string& paylo
     }
     for (auto& e : batch->events) events_.push_back(e);
     if (auto j = json::parse(payload, nullptr, false); j.contains("skipped"))
-        for (const auto& r : j["skipped"]) skipped_.emplace_back(r[0].get<std::uint64_t>(), r[1].get<std::uint64_t>());
+        for (const auto& r : j["skipped"])
+            skipped_.emplace_back(r[0].get<std::uint64_t>(), r[1].get<std::uint64_t>());
 }
 
 std::vector<gw_event> server_probe::events() const {
@@ -220,7 +226,8 @@ std::optional<std::string> server_probe::wait_command(const std::string& cmd_id,
     test::wait_until(
         [&] {
             for (const auto& e : events()) {
-                if (const auto* c = std::get_if<command_result_body>(&e.body); c && c->cmd_id == cmd_id) {
+                if (const auto* c = std::get_if<command_result_body>(&e.body);
+                    c && c->cmd_id == cmd_id) {
                     result = to_string(c->result);
                     return true;
                 }
@@ -237,9 +244,9 @@ city_fixture::city_fixture(gateway_options options) : options_(std::move(options
     local_ = std::make_unique<test::mosquitto_broker>();
     central_ = std::make_unique<test::mosquitto_broker>();
     db_ = (options_.db_dir.empty() ? dir_.path() : options_.db_dir) / "city.db";
-    dock_ = std::make_unique<mqtt_probe>(local_->uri(), "test-dock",
-                                         std::vector<mqtt::subscription>{{"eqm/v1/ack/#", 1},
-                                                                         {"eqm/v1/dev/+/cmd", 1}});
+    dock_ = std::make_unique<mqtt_probe>(
+        local_->uri(), "test-dock",
+        std::vector<mqtt::subscription>{{"eqm/v1/ack/#", 1}, {"eqm/v1/dev/+/cmd", 1}});
     dock_->start();
     server_ = std::make_unique<server_probe>(central_->uri());
     start_gateway();
@@ -251,7 +258,8 @@ city_fixture::~city_fixture() {
     // For debugging a failure: EQM_GATEWAY_TEST_LOG=FILE keeps the last gateway log.
     if (const char* keep = std::getenv("EQM_GATEWAY_TEST_LOG")) {
         std::error_code ec;
-        std::filesystem::copy_file(log_, keep, std::filesystem::copy_options::overwrite_existing, ec);
+        std::filesystem::copy_file(log_, keep, std::filesystem::copy_options::overwrite_existing,
+                                   ec);
         std::filesystem::copy_file(db_, std::string(keep) + ".db",
                                    std::filesystem::copy_options::overwrite_existing, ec);
     }
@@ -262,11 +270,16 @@ void city_fixture::start_gateway() {
     log_ = dir_ / ("gateway." + std::to_string(++starts_) + ".log");
     test::process_options p;
     p.argv = {EQM_GATEWAY_BIN,
-              "--city", city,
-              "--local-mqtt", local_->uri(),
-              "--central-mqtt", central_->uri(),
-              "--db", db_.string(),
-              "--listen", "127.0.0.1:" + std::to_string(http_port_)};
+              "--city",
+              city,
+              "--local-mqtt",
+              local_->uri(),
+              "--central-mqtt",
+              central_->uri(),
+              "--db",
+              db_.string(),
+              "--listen",
+              "127.0.0.1:" + std::to_string(http_port_)};
     for (const auto& a : options_.extra_args) p.argv.push_back(a);
     p.stderr_path = log_;
     p.stdout_path = log_;
@@ -278,7 +291,9 @@ void city_fixture::kill_gateway() {
     gateway_->wait_for_exit(5000ms);
 }
 
-void city_fixture::stop_gateway() { gateway_->stop(5000ms); }
+void city_fixture::stop_gateway() {
+    gateway_->stop(5000ms);
+}
 
 bool city_fixture::wait_ready(std::chrono::milliseconds timeout) {
     return test::wait_until(
@@ -308,7 +323,10 @@ void city_fixture::register_fleet(const json& devices, const json& people) {
 
 void city_fixture::telemetry(const std::string& device_id, double battery, const json& extra) {
     static int seq = 0;
-    json t{{"ts", now_ts()}, {"seq", ++seq}, {"battery_pct", battery}, {"storage_free_mb", 1000},
+    json t{{"ts", now_ts()},
+           {"seq", ++seq},
+           {"battery_pct", battery},
+           {"storage_free_mb", 1000},
            {"temp_c", 25}};
     for (const auto& [k, v] : extra.items()) t[k] = v;
     dock_->publish("eqm/v1/dev/" + device_id + "/telemetry", t.dump(), 0);
@@ -327,9 +345,12 @@ void city_fixture::publish_dock(const std::string& dock_id, const std::string& p
 }
 
 std::string city_fixture::dock_event(const std::string& event_id, const std::string& type,
-                                     const std::string& device_id,
-                                     std::optional<std::string> badge, const std::string& dock_id) {
-    json ev{{"event_id", event_id}, {"ts", now_ts()}, {"type", type}, {"slot", 3},
+                                     const std::string& device_id, std::optional<std::string> badge,
+                                     const std::string& dock_id) {
+    json ev{{"event_id", event_id},
+            {"ts", now_ts()},
+            {"type", type},
+            {"slot", 3},
             {"device_id", device_id}};
     if (badge) ev["badge"] = *badge;
     const int before = ack_count(dock_id, event_id);
@@ -413,7 +434,8 @@ json device(const std::string& id, const std::string& cls, const json& extra) {
 
 json person(const std::string& id, const std::string& badge, const std::string& home,
             const std::string& role) {
-    return json{{"id", id}, {"name", "Officer " + id}, {"role", role}, {"city", home}, {"badge", badge}};
+    return json{
+        {"id", id}, {"name", "Officer " + id}, {"role", role}, {"city", home}, {"badge", badge}};
 }
 
 }  // namespace eqm::gwtest

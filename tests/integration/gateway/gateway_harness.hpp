@@ -10,13 +10,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "eqm/domain/payloads.hpp"
 #include "eqm/mqtt/session.hpp"
@@ -45,7 +44,7 @@ http_reply http_call(std::uint16_t port, const std::string& method, const std::s
 
 /// A test's MQTT client that records what it receives.
 class mqtt_probe {
-public:
+  public:
     /// Creates the client; start() connects it (so a derived probe is complete first).
     mqtt_probe(const std::string& uri, const std::string& client_id,
                std::vector<mqtt::subscription> subs);
@@ -59,7 +58,7 @@ public:
     std::vector<std::pair<std::string, std::string>> received() const;
     bool wait_connected() const;
 
-protected:
+  protected:
     virtual void on_receive(const std::string&, const std::string&) {}
     std::unique_ptr<mqtt::session> session_;
     mutable std::mutex mutex_;
@@ -68,7 +67,7 @@ protected:
 
 /// Plays the central server: records every gw/events event and acks contiguous seqs.
 class server_probe : public mqtt_probe {
-public:
+  public:
     explicit server_probe(const std::string& uri);
     ~server_probe();
     /// Every event in arrival order (duplicates included).
@@ -91,7 +90,7 @@ public:
     std::optional<std::string> wait_command(const std::string& cmd_id,
                                             std::chrono::milliseconds timeout = wait_timeout);
 
-private:
+  private:
     void on_receive(const std::string& topic, const std::string& payload) override;
     std::vector<gw_event> events_;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> skipped_;
@@ -109,7 +108,7 @@ struct gateway_options {
 };
 
 class city_fixture {
-public:
+  public:
     explicit city_fixture(gateway_options options = {});
     ~city_fixture();
 
@@ -126,7 +125,8 @@ public:
     std::string command(const json& cmd);
     /// Publishes telemetry with the given battery (and extra fields) and waits until the
     /// gateway shows it.
-    void telemetry(const std::string& device_id, double battery, const json& extra = json::object());
+    void telemetry(const std::string& device_id, double battery,
+                   const json& extra = json::object());
     /// Publishes a dock event and returns the ack's result for it.
     std::string dock_event(const std::string& event_id, const std::string& type,
                            const std::string& device_id, std::optional<std::string> badge,
@@ -134,7 +134,8 @@ public:
     /// Publishes a raw payload on a dock topic without waiting.
     void publish_dock(const std::string& dock_id, const std::string& payload);
     /// The result of `event_id` in the acks seen so far.
-    std::optional<std::string> ack_result(const std::string& dock_id, const std::string& event_id) const;
+    std::optional<std::string> ack_result(const std::string& dock_id,
+                                          const std::string& event_id) const;
     std::optional<std::string> wait_ack(const std::string& dock_id, const std::string& event_id,
                                         std::chrono::milliseconds timeout = wait_timeout);
     /// How many acks mention `event_id`.
@@ -155,7 +156,7 @@ public:
     mqtt_probe& dock() { return *dock_; }
     server_probe& server() { return *server_; }
 
-private:
+  private:
     gateway_options options_;
     test::temp_dir dir_{"eqm-gw-test"};
     std::unique_ptr<test::mosquitto_broker> local_, central_;

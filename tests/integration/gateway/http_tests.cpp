@@ -7,7 +7,8 @@ using namespace eqm::gwtest;
 
 namespace {
 
-void check_problem(const http_reply& r, int status, const std::string& type, const std::string& field) {
+void check_problem(const http_reply& r, int status, const std::string& type,
+                   const std::string& field) {
     INFO(r.body);
     CHECK(r.status == status);
     CHECK(r.content_type == "application/problem+json");
@@ -50,20 +51,25 @@ TEST_CASE("HTTP check-out and check-in, with problem+json errors naming the fiel
     CHECK(custody["records"][1]["note"] == "lens scratched");
     CHECK(custody["records"][1]["prev_hash"] == custody["records"][0]["hash"]);
 
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout", "{}"), 400, "bad_field", "badge");
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout", R"({"badge":"b-1","colour":"red"})"),
+    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout", "{}"), 400, "bad_field",
+                  "badge");
+    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout",
+                            R"({"badge":"b-1","colour":"red"})"),
                   400, "unknown_field", "colour");
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout", "not json"), 400, "bad_json", "");
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout", R"({"badge":"b-1","due":"tomorrow"})"),
+    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout", "not json"), 400,
+                  "bad_json", "");
+    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout",
+                            R"({"badge":"b-1","due":"tomorrow"})"),
                   400, "bad_field", "due");
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout", R"({"badge":"b-1"})"), 409,
-                  "battery_low", "");
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h1/checkout", R"({"badge":"b-1"})"), 409,
-                  "in_maintenance", "");
-    check_problem(http_call(port, "POST", "/api/v1/devices/nope/checkout", R"({"badge":"b-1"})"), 404,
-                  "not_found", "id");
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkin", R"({"condition":"wet"})"), 400,
-                  "bad_field", "condition");
+    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout", R"({"badge":"b-1"})"),
+                  409, "battery_low", "");
+    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h1/checkout", R"({"badge":"b-1"})"),
+                  409, "in_maintenance", "");
+    check_problem(http_call(port, "POST", "/api/v1/devices/nope/checkout", R"({"badge":"b-1"})"),
+                  404, "not_found", "id");
+    check_problem(
+        http_call(port, "POST", "/api/v1/devices/bc-h2/checkin", R"({"condition":"wet"})"), 400,
+        "bad_field", "condition");
     check_problem(http_call(port, "GET", "/api/v1/devices?class=tank"), 400, "bad_field", "class");
     check_problem(http_call(port, "GET", "/api/v1/devices/nope"), 404, "not_found", "id");
 }
@@ -90,7 +96,8 @@ TEST_CASE("alerts are raised once, listed, acknowledged and cleared when the cau
     auto acked = http_call(port, "POST", "/api/v1/alerts/" + alert_id + "/ack", R"({"by":"p-1"})");
     REQUIRE(acked.status == 200);
     CHECK(acked.as_json()["acked"] == true);
-    check_problem(http_call(port, "POST", "/api/v1/alerts/al-none/ack", "{}"), 404, "not_found", "id");
+    check_problem(http_call(port, "POST", "/api/v1/alerts/al-none/ack", "{}"), 404, "not_found",
+                  "id");
 
     f.telemetry("bc-a1", 90);
     REQUIRE(eqm::test::wait_until(
@@ -102,7 +109,8 @@ TEST_CASE("alerts are raised once, listed, acknowledged and cleared when the cau
         [&] {
             int raised = 0, cleared = 0;
             for (const auto& [seq, e] : f.server().by_seq())
-                if (const auto* a = std::get_if<eqm::alert_body>(&e.body); a && a->alert_id == alert_id)
+                if (const auto* a = std::get_if<eqm::alert_body>(&e.body);
+                    a && a->alert_id == alert_id)
                     (a->state == eqm::alert_state::raised ? raised : cleared)++;
             return raised == 1 && cleared == 1;
         },

@@ -19,7 +19,7 @@ json fleet(int n, const std::string& prefix) {
 }
 
 std::string checkout_event(const std::string& event_id, const std::string& device_id) {
-    return json{{"event_id", event_id}, {"ts", now_ts()}, {"type", "slot_remove"}, {"slot", 1},
+    return json{{"event_id", event_id},   {"ts", now_ts()}, {"type", "slot_remove"}, {"slot", 1},
                 {"device_id", device_id}, {"badge", "b-1"}}
         .dump();
 }
@@ -47,7 +47,8 @@ TEST_CASE("SIGKILL in the middle of a burst: acked decisions survive and seq con
     f.register_fleet(fleet(burst, "bc-"), json::array({person("p-1", "b-1")}));
 
     for (int i = 0; i < burst; ++i)
-        f.publish_dock("dock-1", checkout_event("ev-" + std::to_string(i), "bc-" + std::to_string(i)));
+        f.publish_dock("dock-1",
+                       checkout_event("ev-" + std::to_string(i), "bc-" + std::to_string(i)));
     // Kill once some, but not all, decisions have been acknowledged.
     auto acked_ok = [&] {
         std::set<std::string> ok;
@@ -67,7 +68,8 @@ TEST_CASE("SIGKILL in the middle of a burst: acked decisions survive and seq con
     const auto acked_before_kill = acked_ok();
     INFO("acked before the kill: " << acked_before_kill.size());
     CHECK(acked_before_kill.size() < static_cast<std::size_t>(burst));  // killed mid-burst
-    const auto seq_at_kill = f.db_count("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'outbox'");
+    const auto seq_at_kill =
+        f.db_count("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'outbox'");
 
     // Every acknowledged decision is in the ledger, even though the process died.
     for (int i : acked_before_kill)
@@ -78,10 +80,12 @@ TEST_CASE("SIGKILL in the middle of a burst: acked decisions survive and seq con
     REQUIRE(f.wait_ready());
     // The dock sends again everything it has no ack for (here: everything, which is allowed).
     for (int i = 0; i < burst; ++i)
-        f.publish_dock("dock-1", checkout_event("ev-" + std::to_string(i), "bc-" + std::to_string(i)));
+        f.publish_dock("dock-1",
+                       checkout_event("ev-" + std::to_string(i), "bc-" + std::to_string(i)));
     REQUIRE(eqm::test::wait_until([&] { return acked_ok().size() == burst; }, 20s, 20ms));
 
-    CHECK(f.db_count("SELECT COUNT(*) FROM ledger WHERE record LIKE '%\"action\":\"checkout\"%'") == burst);
+    CHECK(f.db_count("SELECT COUNT(*) FROM ledger WHERE record LIKE '%\"action\":\"checkout\"%'") ==
+          burst);
     CHECK(f.db_count("SELECT COUNT(*) FROM custody WHERE state = 'checked_out'") == burst);
     CHECK(f.log().find("hash chain broken") == std::string::npos);
 
@@ -109,11 +113,13 @@ TEST_CASE("central broker down: check-outs still work and every event arrives on
 
     f.central().stop();
     REQUIRE(eqm::test::wait_until(
-        [&] { return http_call(f.http_port(), "GET", "/healthz").as_json()["central_mqtt"] == false; },
+        [&] {
+            return http_call(f.http_port(), "GET", "/healthz").as_json()["central_mqtt"] == false;
+        },
         wait_timeout));
     for (int i = 0; i < count; ++i)
-        CHECK(f.dock_event("ev-" + std::to_string(i), "slot_remove", "bc-" + std::to_string(i), "b-1") ==
-              "ok");
+        CHECK(f.dock_event("ev-" + std::to_string(i), "slot_remove", "bc-" + std::to_string(i),
+                           "b-1") == "ok");
     CHECK(f.metric("eqm_gateway_outbox_depth") >= count);
 
     f.central().start();
@@ -141,9 +147,10 @@ TEST_CASE("central broker down: check-outs still work and every event arrives on
             CHECK(r->request_id == "ev-" + std::to_string(i++));
 }
 
-TEST_CASE("over its bound the outbox drops telemetry summaries oldest-first, never custody, and "
-          "announces the holes",
-          "[outbox]") {
+TEST_CASE(
+    "over its bound the outbox drops telemetry summaries oldest-first, never custody, and "
+    "announces the holes",
+    "[outbox]") {
     city_fixture f(gateway_options{{"--min-battery-body-camera", "0", "--outbox-max-bytes", "4096",
                                     "--outbox-retransmit", "3s"}});
     f.register_fleet(fleet(3, "bc-"), json::array({person("p-1", "b-1")}));
@@ -151,15 +158,20 @@ TEST_CASE("over its bound the outbox drops telemetry summaries oldest-first, nev
                                   wait_timeout));
     f.central().stop();
     REQUIRE(eqm::test::wait_until(
-        [&] { return http_call(f.http_port(), "GET", "/healthz").as_json()["central_mqtt"] == false; },
+        [&] {
+            return http_call(f.http_port(), "GET", "/healthz").as_json()["central_mqtt"] == false;
+        },
         wait_timeout));
 
     // Telemetry from an earlier minute closes at the next flush: one summary per device.
     auto old_telemetry = [&](int from, int to) {
         for (int i = from; i < to; ++i)
             f.dock().publish("eqm/v1/dev/tm-" + std::to_string(i) + "/telemetry",
-                             json{{"ts", now_ts(-5min)}, {"seq", 1}, {"battery_pct", 50},
-                                  {"storage_free_mb", 10}, {"temp_c", 20}}
+                             json{{"ts", now_ts(-5min)},
+                                  {"seq", 1},
+                                  {"battery_pct", 50},
+                                  {"storage_free_mb", 10},
+                                  {"temp_c", 20}}
                                  .dump(),
                              0);
     };
@@ -167,11 +179,13 @@ TEST_CASE("over its bound the outbox drops telemetry summaries oldest-first, nev
         REQUIRE(f.dock_event("ev-" + std::to_string(round), "slot_remove",
                              "bc-" + std::to_string(round), "b-1") == "ok");
         old_telemetry(round * 40, round * 40 + 40);
-        const double before = f.metric("eqm_gateway_messages_processed_total", "kind=\"device_telemetry\"");
+        const double before =
+            f.metric("eqm_gateway_messages_processed_total", "kind=\"device_telemetry\"");
         REQUIRE(eqm::test::wait_until(
             [&] {
-                return f.metric("eqm_gateway_messages_processed_total", "kind=\"device_telemetry\"") >=
-                       before + 40 || f.metric("eqm_gateway_outbox_dropped_total") > 0;
+                return f.metric("eqm_gateway_messages_processed_total",
+                                "kind=\"device_telemetry\"") >= before + 40 ||
+                       f.metric("eqm_gateway_outbox_dropped_total") > 0;
             },
             wait_timeout));
     }
@@ -180,7 +194,9 @@ TEST_CASE("over its bound the outbox drops telemetry summaries oldest-first, nev
     CHECK(f.metric("eqm_gateway_outbox_bytes") <= 4096 + 3 * 1024);  // custody is kept regardless
 
     f.central().start();
-    const auto last = [&] { return f.db_count("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"); };
+    const auto last = [&] {
+        return f.db_count("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'");
+    };
     REQUIRE(eqm::test::wait_until(
         [&] { return f.server().contiguous_upto() == static_cast<std::uint64_t>(last()); }, 30s));
     CHECK_FALSE(f.server().skipped().empty());

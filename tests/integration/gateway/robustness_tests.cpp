@@ -16,7 +16,7 @@ namespace {
 /// A small tmpfs mounted on a temporary folder for the life of the object: a filesystem that
 /// really fills up. Mounting needs root (CAP_SYS_ADMIN), which scripts/test has.
 class small_disk {
-public:
+  public:
     explicit small_disk(std::size_t megabytes) {
         const auto options = "size=" + std::to_string(megabytes) + "m";
         mounted_ = ::mount("tmpfs", dir_.path().c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
@@ -42,7 +42,7 @@ public:
     }
     void free_space() { std::filesystem::remove(path() / "filler"); }
 
-private:
+  private:
     eqm::test::temp_dir dir_{"eqm-small-disk"};
     bool mounted_ = false;
     std::string error_;
@@ -91,7 +91,8 @@ TEST_CASE("malformed payloads are rejected, counted in /metrics, and the gateway
 TEST_CASE("a locked database makes check-outs fail as unavailable and loses nothing acked",
           "[robustness]") {
     city_fixture f(gateway_options{{"--db-busy-timeout", "200ms"}});
-    f.register_fleet(json::array({device("bc-1"), device("bc-2")}), json::array({person("p-1", "b-1")}));
+    f.register_fleet(json::array({device("bc-1"), device("bc-2")}),
+                     json::array({person("p-1", "b-1")}));
     f.telemetry("bc-1", 95);
     f.telemetry("bc-2", 95);
     REQUIRE(f.dock_event("ev-1", "slot_remove", "bc-1", "b-1") == "ok");
@@ -104,20 +105,23 @@ TEST_CASE("a locked database makes check-outs fail as unavailable and loses noth
         auto tx = eqm::store::transaction::begin(*db);  // holds the write lock
         REQUIRE(tx);
         CHECK(f.dock_event("ev-2", "slot_remove", "bc-2", "b-1") == "rejected:unavailable");
-        auto r = http_call(f.http_port(), "POST", "/api/v1/devices/bc-2/checkout", R"({"badge":"b-1"})");
+        auto r =
+            http_call(f.http_port(), "POST", "/api/v1/devices/bc-2/checkout", R"({"badge":"b-1"})");
         CHECK(r.status == 503);
         CHECK(r.content_type == "application/problem+json");
     }
     // The lock is gone: the same event is decided now (an unavailable answer is not stored).
     CHECK(f.dock_event("ev-2", "slot_remove", "bc-2", "b-1") == "ok");
-    CHECK(f.db_count("SELECT COUNT(*) FROM ledger WHERE record LIKE '%\"request_id\":\"ev-1\"%'") == 1);
+    CHECK(f.db_count("SELECT COUNT(*) FROM ledger WHERE record LIKE '%\"request_id\":\"ev-1\"%'") ==
+          1);
     CHECK(f.db_count("SELECT COUNT(*) FROM custody WHERE state = 'checked_out'") == 2);
     CHECK(f.metric("eqm_gateway_commit_failures_total") >= 1);
 }
 
-TEST_CASE("on a full disk check-outs are refused as unavailable, nothing acked is lost, and the "
-          "gateway carries on once space is freed",
-          "[robustness]") {
+TEST_CASE(
+    "on a full disk check-outs are refused as unavailable, nothing acked is lost, and the "
+    "gateway carries on once space is freed",
+    "[robustness]") {
     small_disk disk(8);
     if (!disk.mounted()) {
         // Without root there is no small filesystem to fill; the store tests cover SQLITE_FULL.

@@ -39,12 +39,14 @@ std::string problem_type(const eqm_test::http_reply& r) {
 TEST_CASE("an async handler answers from another thread after a delay", "[async]") {
     worker_threads workers;
     eqm::http::router routes;
-    routes.add_async(method::post, "/api/v1/devices/{id}/checkout", [&](request req, responder reply) {
-        workers.spawn([req = std::move(req), reply] {
-            std::this_thread::sleep_for(200ms);
-            reply(response::json(200, R"({"id":")" + std::string{req.path_param("id")} + R"(","body":)" + req.body + "}"));
+    routes.add_async(
+        method::post, "/api/v1/devices/{id}/checkout", [&](request req, responder reply) {
+            workers.spawn([req = std::move(req), reply] {
+                std::this_thread::sleep_for(200ms);
+                reply(response::json(200, R"({"id":")" + std::string{req.path_param("id")} +
+                                              R"(","body":)" + req.body + "}"));
+            });
         });
-    });
     routes.add(method::get, "/healthz", [](const request&) { return response::text(200, "ok"); });
     auto srv = eqm_test::start_server(std::move(routes));
 
@@ -61,7 +63,8 @@ TEST_CASE("an async handler answers from another thread after a delay", "[async]
 TEST_CASE("a responder that is never called gives 504 after the handler timeout", "[async]") {
     std::promise<responder> kept;
     eqm::http::router routes;
-    routes.add_async(method::get, "/api/v1/slow", [&](request, responder reply) { kept.set_value(reply); });
+    routes.add_async(method::get, "/api/v1/slow",
+                     [&](request, responder reply) { kept.set_value(reply); });
     routes.add(method::get, "/healthz", [](const request&) { return response::text(200, "ok"); });
     auto options = eqm_test::test_options();
     options.handler_timeout = 300ms;
@@ -94,7 +97,8 @@ TEST_CASE("a responder dropped without being called also gives 504", "[async]") 
 
 TEST_CASE("an async handler that throws before answering gives 500", "[async]") {
     eqm::http::router routes;
-    routes.add_async(method::get, "/api/v1/broken", [](request, responder) { throw std::logic_error("nope"); });
+    routes.add_async(method::get, "/api/v1/broken",
+                     [](request, responder) { throw std::logic_error("nope"); });
     routes.add(method::get, "/healthz", [](const request&) { return response::text(200, "ok"); });
     auto srv = eqm_test::start_server(std::move(routes));
     eqm_test::http_connection conn(srv->port());
@@ -118,7 +122,8 @@ TEST_CASE("only the first of several answers is sent", "[async]") {
     CHECK(accepted == 1);
 }
 
-TEST_CASE("a responder called after the server is gone does nothing and does not crash", "[async]") {
+TEST_CASE("a responder called after the server is gone does nothing and does not crash",
+          "[async]") {
     std::promise<responder> kept;
     std::promise<void> asked;
     eqm::http::router routes;

@@ -1,7 +1,8 @@
 // The Prometheus text writer, and the per-route counters the server keeps.
+#include "eqm/http/metrics.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "eqm/http/metrics.hpp"
 #include "eqm/http/server.hpp"
 #include "test_client.hpp"
 
@@ -9,7 +10,8 @@ using eqm::http::method;
 using eqm::http::request;
 using eqm::http::response;
 
-TEST_CASE("counters and gauges get HELP and TYPE once per family, with escaped labels", "[metrics]") {
+TEST_CASE("counters and gauges get HELP and TYPE once per family, with escaped labels",
+          "[metrics]") {
     eqm::http::prometheus_writer w;
     w.counter("eqm_checkouts_total", "Check-outs\nby city", 3, {{"city", "450100"}})
         .counter("eqm_checkouts_total", "ignored the second time", 4, {{"city", "a\"b\\c\nd"}})
@@ -40,7 +42,8 @@ TEST_CASE("histograms are written cumulative with +Inf, sum and count", "[metric
 
 TEST_CASE("the server counts requests per route pattern, method and status", "[metrics]") {
     eqm::http::router routes;
-    routes.add(method::get, "/api/v1/devices/{id}", [](const request&) { return response::json(200, "{}"); });
+    routes.add(method::get, "/api/v1/devices/{id}",
+               [](const request&) { return response::json(200, "{}"); });
     auto srv = eqm_test::start_server(std::move(routes));
     eqm_test::http_once(srv->port(), "GET", "/api/v1/devices/a");
     eqm_test::http_once(srv->port(), "GET", "/api/v1/devices/b");
@@ -49,10 +52,12 @@ TEST_CASE("the server counts requests per route pattern, method and status", "[m
     eqm::http::prometheus_writer w;
     srv->write_metrics(w);
     const auto& t = w.text();
-    CHECK(t.find("eqm_http_requests_total{route=\"/api/v1/devices/{id}\",method=\"GET\",status=\"200\"} 2\n") !=
-          std::string::npos);
-    CHECK(t.find("eqm_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1\n") != std::string::npos);
-    CHECK(t.find("eqm_http_request_duration_seconds_count{route=\"/api/v1/devices/{id}\",method=\"GET\"} 2\n") !=
-          std::string::npos);
+    CHECK(t.find("eqm_http_requests_total{route=\"/api/v1/devices/"
+                 "{id}\",method=\"GET\",status=\"200\"} 2\n") != std::string::npos);
+    CHECK(
+        t.find("eqm_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1\n") !=
+        std::string::npos);
+    CHECK(t.find("eqm_http_request_duration_seconds_count{route=\"/api/v1/devices/"
+                 "{id}\",method=\"GET\"} 2\n") != std::string::npos);
     CHECK(t.find("# TYPE eqm_http_connections gauge\n") != std::string::npos);
 }

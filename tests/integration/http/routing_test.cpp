@@ -24,7 +24,9 @@ response echo(const request& req) {
     return response::json(200, out.dump());
 }
 
-json body_of(const eqm_test::http_reply& r) { return json::parse(r.body, nullptr, false); }
+json body_of(const eqm_test::http_reply& r) {
+    return json::parse(r.body, nullptr, false);
+}
 
 }  // namespace
 
@@ -34,9 +36,10 @@ TEST_CASE("path parameters and query parameters reach the handler decoded", "[ro
     routes.add(method::post, "/api/v1/devices/{id}/checkout", echo);
     auto srv = eqm_test::start_server(std::move(routes));
 
-    auto r = eqm_test::http_once(srv->port(), "GET",
-                                 "/api/v1/devices/cam%2D01/custody?city=450100&class=drone&note=a%20b+c&city=999999",
-                                 {}, {{"Authorization", "Bearer t0k"}});
+    auto r = eqm_test::http_once(
+        srv->port(), "GET",
+        "/api/v1/devices/cam%2D01/custody?city=450100&class=drone&note=a%20b+c&city=999999", {},
+        {{"Authorization", "Bearer t0k"}});
     REQUIRE(r.status == 200);
     auto b = body_of(r);
     CHECK(b["params"]["id"] == "cam-01");
@@ -45,7 +48,8 @@ TEST_CASE("path parameters and query parameters reach the handler decoded", "[ro
     CHECK(b["query"]["note"] == "a b c");
     CHECK(b["authorization"] == "Bearer t0k");
 
-    auto p = eqm_test::http_once(srv->port(), "POST", "/api/v1/devices/drone-7/checkout", R"({"badge":"B1"})");
+    auto p = eqm_test::http_once(srv->port(), "POST", "/api/v1/devices/drone-7/checkout",
+                                 R"({"badge":"B1"})");
     REQUIRE(p.status == 200);
     CHECK(body_of(p)["params"]["id"] == "drone-7");
     CHECK(body_of(p)["body"] == R"({"badge":"B1"})");
@@ -56,7 +60,8 @@ TEST_CASE("a literal segment beats a parameter at the same place", "[routing]") 
     routes.add(method::get, "/api/v1/devices/{id}", [](const request& req) {
         return response::text(200, "device " + std::string{req.path_param("id")});
     });
-    routes.add(method::get, "/api/v1/devices/summary", [](const request&) { return response::text(200, "summary"); });
+    routes.add(method::get, "/api/v1/devices/summary",
+               [](const request&) { return response::text(200, "summary"); });
     auto srv = eqm_test::start_server(std::move(routes));
 
     CHECK(eqm_test::http_once(srv->port(), "GET", "/api/v1/devices/summary").body == "summary");
@@ -64,7 +69,8 @@ TEST_CASE("a literal segment beats a parameter at the same place", "[routing]") 
     CHECK(eqm_test::http_once(srv->port(), "GET", "/api/v1/devices/cam-1/").body == "device cam-1");
 }
 
-TEST_CASE("unknown paths get a 404 problem and wrong methods a 405 problem with Allow", "[routing]") {
+TEST_CASE("unknown paths get a 404 problem and wrong methods a 405 problem with Allow",
+          "[routing]") {
     eqm::http::router routes;
     routes.add(method::get, "/api/v1/devices/{id}/checkout", echo);
     routes.add(method::post, "/api/v1/devices/{id}/checkout", echo);
@@ -91,14 +97,17 @@ TEST_CASE("unknown paths get a 404 problem and wrong methods a 405 problem with 
 TEST_CASE("every error code maps to its status and problem type through a handler", "[problem]") {
     using eqm::errc;
     auto [code, status] = GENERATE(table<errc, unsigned>({
-        {errc::bad_json, 400},         {errc::bad_field, 400},          {errc::unknown_field, 400},
-        {errc::too_large, 413},        {errc::unauthorized, 401},       {errc::forbidden, 403},
-        {errc::not_found, 404},        {errc::conflict, 409},           {errc::invalid_transition, 409},
-        {errc::not_holder, 409},       {errc::battery_low, 409},        {errc::calibration_expired, 409},
-        {errc::footage_pending, 409},  {errc::locked, 409},             {errc::in_maintenance, 409},
-        {errc::reserved_for_other, 409}, {errc::unregistered, 409},     {errc::badge_unknown, 409},
-        {errc::badge_not_allowed, 409}, {errc::unavailable, 503},       {errc::internal, 500},
-        {errc::ledger_broken, 500},
+        {errc::bad_json, 400},           {errc::bad_field, 400},
+        {errc::unknown_field, 400},      {errc::too_large, 413},
+        {errc::unauthorized, 401},       {errc::forbidden, 403},
+        {errc::not_found, 404},          {errc::conflict, 409},
+        {errc::invalid_transition, 409}, {errc::not_holder, 409},
+        {errc::battery_low, 409},        {errc::calibration_expired, 409},
+        {errc::footage_pending, 409},    {errc::locked, 409},
+        {errc::in_maintenance, 409},     {errc::reserved_for_other, 409},
+        {errc::unregistered, 409},       {errc::badge_unknown, 409},
+        {errc::badge_not_allowed, 409},  {errc::unavailable, 503},
+        {errc::internal, 500},           {errc::ledger_broken, 500},
     }));
     eqm::http::router routes;
     routes.add(method::post, "/api/v1/devices/{id}/checkout", [code = code](const request&) {
@@ -124,11 +133,13 @@ TEST_CASE("a body over the limit gets 413 and one under it is served", "[limits]
     options.body_limit = 1024;
     auto srv = eqm_test::start_server(std::move(routes), options);
 
-    auto big = eqm_test::http_once(srv->port(), "POST", "/api/v1/devices", std::string(64 * 1024, 'x'));
+    auto big =
+        eqm_test::http_once(srv->port(), "POST", "/api/v1/devices", std::string(64 * 1024, 'x'));
     CHECK(big.status == 413);
     CHECK(body_of(big)["type"] == "urn:eqm:problem:too_large");
 
-    auto small = eqm_test::http_once(srv->port(), "POST", "/api/v1/devices", std::string(1000, 'y'));
+    auto small =
+        eqm_test::http_once(srv->port(), "POST", "/api/v1/devices", std::string(1000, 'y'));
     CHECK(small.status == 200);
 }
 
@@ -138,8 +149,11 @@ TEST_CASE("the default body limit is 1 MiB", "[limits]") {
         return response::text(200, std::to_string(req.body.size()));
     });
     auto srv = eqm_test::start_server(std::move(routes));
-    CHECK(eqm_test::http_once(srv->port(), "POST", "/api/v1/devices", std::string(1 << 20, 'a')).body == "1048576");
-    CHECK(eqm_test::http_once(srv->port(), "POST", "/api/v1/devices", std::string((1 << 20) + 1, 'a')).status == 413);
+    CHECK(eqm_test::http_once(srv->port(), "POST", "/api/v1/devices", std::string(1 << 20, 'a'))
+              .body == "1048576");
+    CHECK(
+        eqm_test::http_once(srv->port(), "POST", "/api/v1/devices", std::string((1 << 20) + 1, 'a'))
+            .status == 413);
 }
 
 TEST_CASE("a handler that throws gives 500, a log line, and the server keeps serving", "[errors]") {
@@ -151,7 +165,8 @@ TEST_CASE("a handler that throws gives 500, a log line, and the server keeps ser
         lines.emplace_back(line);
     };
     eqm::http::router routes;
-    routes.add(method::get, "/boom", [](const request&) -> response { throw std::runtime_error("kaboom"); });
+    routes.add(method::get, "/boom",
+               [](const request&) -> response { throw std::runtime_error("kaboom"); });
     routes.add(method::get, "/ok", [](const request&) { return response::text(200, "fine"); });
     auto srv = eqm_test::start_server(std::move(routes), options);
 
@@ -204,8 +219,9 @@ TEST_CASE("listen addresses are parsed with clear errors", "[listen]") {
         CHECK(a->port == port);
     }
     SECTION("bad") {
-        auto text = GENERATE(as<std::string>{}, "", "8080", "127.0.0.1", "127.0.0.1:", ":8080", "127.0.0.1:http",
-                             "127.0.0.1:70000", "::1:80", "example.invalid:80", "[::1]8080");
+        auto text = GENERATE(as<std::string>{}, "", "8080", "127.0.0.1", "127.0.0.1:", ":8080",
+                             "127.0.0.1:http", "127.0.0.1:70000", "::1:80", "example.invalid:80",
+                             "[::1]8080");
         auto a = eqm::http::parse_listen_address(text);
         REQUIRE_FALSE(a);
         CHECK(a.error().code == eqm::errc::bad_field);

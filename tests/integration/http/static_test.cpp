@@ -28,7 +28,8 @@ struct site {
         std::filesystem::create_symlink(dir.path() / "secret.txt", root / "escape.txt");
 
         eqm::http::router routes;
-        routes.add(method::get, "/api/v1/cities", [](const request&) { return response::json(200, "[]"); });
+        routes.add(method::get, "/api/v1/cities",
+                   [](const request&) { return response::json(200, "[]"); });
         routes.serve_directory("/", root);
         srv = eqm_test::start_server(std::move(routes));
     }
@@ -69,9 +70,10 @@ TEST_CASE("routes win over static files and HEAD gives headers only", "[static]"
 
 TEST_CASE("path traversal, dot-files and symlinks out of the root are refused", "[static]") {
     site s;
-    auto target = GENERATE(as<std::string>{}, "/../secret.txt", "/%2e%2e/secret.txt", "/data/../../secret.txt",
-                           "/data/%2E%2E/%2E%2E/secret.txt", "/..%2fsecret.txt", "/data/..%2F..%2Fsecret.txt",
-                           "/%2e%2e%5csecret.txt", "/escape.txt", "/.env", "/./index.html", "/index.html%00.js");
+    auto target = GENERATE(as<std::string>{}, "/../secret.txt", "/%2e%2e/secret.txt",
+                           "/data/../../secret.txt", "/data/%2E%2E/%2E%2E/secret.txt",
+                           "/..%2fsecret.txt", "/data/..%2F..%2Fsecret.txt", "/%2e%2e%5csecret.txt",
+                           "/escape.txt", "/.env", "/./index.html", "/index.html%00.js");
     auto r = eqm_test::http_once(s.srv->port(), "GET", target);
     CHECK(r.status == 404);
     CHECK(r.body.find("TOP-SECRET") == std::string::npos);

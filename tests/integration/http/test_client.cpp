@@ -33,14 +33,18 @@ using tcp = boost::asio::ip::tcp;
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
            });
 }
 
-tcp::endpoint local(std::uint16_t port) { return {asio::ip::make_address("127.0.0.1"), port}; }
+tcp::endpoint local(std::uint16_t port) {
+    return {asio::ip::make_address("127.0.0.1"), port};
+}
 
-bhttp::request<bhttp::string_body> make_request(const std::string& method, const std::string& target,
-                                                const std::string& body, const headers& extra) {
+bhttp::request<bhttp::string_body> make_request(const std::string& method,
+                                                const std::string& target, const std::string& body,
+                                                const headers& extra) {
     bhttp::request<bhttp::string_body> req;
     req.method_string(method);
     req.target(target);
@@ -89,8 +93,8 @@ http_connection::~http_connection() {
     impl_->socket.close(ec);
 }
 
-http_reply http_connection::request(const std::string& method, const std::string& target, const std::string& body,
-                                    const headers& extra) {
+http_reply http_connection::request(const std::string& method, const std::string& target,
+                                    const std::string& body, const headers& extra) {
     auto req = make_request(method, target, body, extra);
     bhttp::write(impl_->socket, req);
     bhttp::response_parser<bhttp::string_body> parser;
@@ -100,8 +104,8 @@ http_reply http_connection::request(const std::string& method, const std::string
     return to_reply(parser.get());
 }
 
-http_reply http_once(std::uint16_t port, const std::string& method, const std::string& target, const std::string& body,
-                     const headers& extra) {
+http_reply http_once(std::uint16_t port, const std::string& method, const std::string& target,
+                     const std::string& body, const headers& extra) {
     http_connection c(port);
     return c.request(method, target, body, extra);
 }
@@ -116,7 +120,8 @@ struct ws_client::impl {
     bool done = false;
 };
 
-ws_client::ws_client(std::uint16_t port, const std::string& target, const headers& extra, bool reader)
+ws_client::ws_client(std::uint16_t port, const std::string& target, const headers& extra,
+                     bool reader)
     : impl_(std::make_unique<impl>()) {
     auto& sock = impl_->ws.next_layer();
     sock.open(tcp::v4());
@@ -191,7 +196,8 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
 
 temp_dir::temp_dir() {
     std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() / ("eqm_http_test_" + std::to_string(rd()) + std::to_string(rd()));
+    path_ = std::filesystem::temp_directory_path() /
+            ("eqm_http_test_" + std::to_string(rd()) + std::to_string(rd()));
     std::filesystem::create_directories(path_);
 }
 
@@ -216,10 +222,12 @@ eqm::http::server_options test_options() {
     return o;
 }
 
-std::unique_ptr<eqm::http::server> start_server(eqm::http::router routes, eqm::http::server_options options) {
+std::unique_ptr<eqm::http::server> start_server(eqm::http::router routes,
+                                                eqm::http::server_options options) {
     auto s = std::make_unique<eqm::http::server>(std::move(options), std::move(routes));
     auto started = s->start();
-    if (!started) throw std::runtime_error("test server did not start: " + started.error().describe());
+    if (!started)
+        throw std::runtime_error("test server did not start: " + started.error().describe());
     return s;
 }
 

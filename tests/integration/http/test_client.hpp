@@ -27,16 +27,16 @@ struct http_reply {
 
 /// One keep-alive connection; request() sends and waits for the answer.
 class http_connection {
-public:
+  public:
     explicit http_connection(std::uint16_t port);
     ~http_connection();
     http_connection(const http_connection&) = delete;
     http_connection& operator=(const http_connection&) = delete;
 
-    http_reply request(const std::string& method, const std::string& target, const std::string& body = {},
-                       const headers& extra = {});
+    http_reply request(const std::string& method, const std::string& target,
+                       const std::string& body = {}, const headers& extra = {});
 
-private:
+  private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
@@ -48,24 +48,27 @@ http_reply http_once(std::uint16_t port, const std::string& method, const std::s
 /// A WebSocket client. With `reader` it reads on a thread of its own into a queue; without it
 /// it never reads (a deliberately slow client) and asks for a tiny receive buffer.
 class ws_client {
-public:
-    ws_client(std::uint16_t port, const std::string& target, const headers& extra = {}, bool reader = true);
+  public:
+    ws_client(std::uint16_t port, const std::string& target, const headers& extra = {},
+              bool reader = true);
     ~ws_client();
     ws_client(const ws_client&) = delete;
     ws_client& operator=(const ws_client&) = delete;
 
     /// The next message, or nullopt after `timeout` (or when the connection closed).
-    std::optional<std::string> next(std::chrono::milliseconds timeout = std::chrono::milliseconds{2000});
+    std::optional<std::string> next(std::chrono::milliseconds timeout = std::chrono::milliseconds{
+                                        2000});
     /// True once the reader saw the connection end.
     bool closed() const;
 
-private:
+  private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
 
 /// The HTTP status the server answers a WebSocket upgrade request with (101 when it accepts).
-unsigned ws_upgrade_status(std::uint16_t port, const std::string& target, const headers& extra = {});
+unsigned ws_upgrade_status(std::uint16_t port, const std::string& target,
+                           const headers& extra = {});
 
 /// Polls `condition` until true or the timeout passes; returns its last value.
 bool eventually(const std::function<bool()>& condition,
@@ -73,7 +76,7 @@ bool eventually(const std::function<bool()>& condition,
 
 /// A fresh directory under the system temp dir, removed (with its contents) on destruction.
 class temp_dir {
-public:
+  public:
     temp_dir();
     ~temp_dir();
     temp_dir(const temp_dir&) = delete;
@@ -81,7 +84,7 @@ public:
     const std::filesystem::path& path() const { return path_; }
     void write(const std::filesystem::path& relative, const std::string& content) const;
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

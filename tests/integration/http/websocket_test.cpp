@@ -18,7 +18,8 @@ namespace {
 /// The accept hook a program would write: a token is required, `?city=` narrows the feed.
 eqm::result<ws_filter> accept_events(const request& req) {
     auto token = req.query_param("token");
-    if (!token || *token != "good") return eqm::fail(eqm::errc::unauthorized, "token", "a valid token is required");
+    if (!token || *token != "good")
+        return eqm::fail(eqm::errc::unauthorized, "token", "a valid token is required");
     auto city = req.query_param("city");
     if (!city) return ws_filter{};
     return ws_filter{[c = std::string{*city}](const ws_message& m) {
@@ -49,9 +50,11 @@ TEST_CASE("an upgrade without a valid token is refused with 401", "[websocket]")
     CHECK(eqm_test::ws_upgrade_status(srv->port(), "/api/v1/events?token=good") == 101);
     auto plain = eqm_test::http_once(srv->port(), "GET", "/api/v1/events?token=good");
     CHECK(plain.status == 426);
-    auto refused = eqm_test::http_once(srv->port(), "GET", "/api/v1/events",
-                                       {}, {{"Connection", "Upgrade"}, {"Upgrade", "websocket"},
-                                            {"Sec-WebSocket-Version", "13"}, {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
+    auto refused = eqm_test::http_once(srv->port(), "GET", "/api/v1/events", {},
+                                       {{"Connection", "Upgrade"},
+                                        {"Upgrade", "websocket"},
+                                        {"Sec-WebSocket-Version", "13"},
+                                        {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
     CHECK(refused.header("Content-Type") == "application/problem+json");
     CHECK(nlohmann::json::parse(refused.body, nullptr, false)["field"] == "token");
     CHECK(hub.stats().connections_total == 1);
@@ -79,10 +82,12 @@ TEST_CASE("a broadcast reaches only the connections whose filter accepts it", "[
     CHECK(read_until(nanning, "end") == std::vector<std::string>{"n1", "n2"});
     CHECK(read_until(liuzhou, "end") == std::vector<std::string>{"l1"});
     CHECK(read_until(region, "end") == std::vector<std::string>{"n1", "l1", "g1", "n2"});
-    CHECK(eqm_test::eventually([&] { return hub.stats().messages_sent == 2 + 2 + 1 + 2 + 1 + 2 + 2; }));
+    CHECK(eqm_test::eventually(
+        [&] { return hub.stats().messages_sent == 2 + 2 + 1 + 2 + 1 + 2 + 2; }));
 }
 
-TEST_CASE("a client that never reads is dropped while a fast client gets everything", "[websocket]") {
+TEST_CASE("a client that never reads is dropped while a fast client gets everything",
+          "[websocket]") {
     eqm::http::ws_hub hub{eqm::http::ws_hub_options{.queue_limit = 8}};
     eqm::http::router routes;
     routes.add_websocket("/api/v1/events", hub);

@@ -1,7 +1,6 @@
 // eqm::mqtt::message_queue: the hand-off from Paho's thread to the gateway's thread.
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
 #include "eqm/mqtt/message_queue.hpp"

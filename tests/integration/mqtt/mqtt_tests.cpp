@@ -1,13 +1,12 @@
 // eqm::mqtt::session against a real Mosquitto: round trips, birth and Last Will,
 // reconnect after a broker outage, authentication and ACLs, callback isolation.
-#include <catch2/catch.hpp>
-
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -31,7 +30,7 @@ constexpr std::chrono::milliseconds message_timeout{5000};
 
 /// Collects messages from a session's callback thread for the test thread to inspect.
 class inbox {
-public:
+  public:
     void add(std::string topic, std::string payload) {
         std::lock_guard lock(mutex_);
         messages_.push_back({std::move(topic), std::move(payload)});
@@ -62,7 +61,7 @@ public:
         return out;
     }
 
-private:
+  private:
     mutable std::mutex mutex_;
     std::vector<std::pair<std::string, std::string>> messages_;
 };
@@ -85,12 +84,14 @@ std::unique_ptr<session> make_session(session_options options) {
 }
 
 /// A started session subscribed to `filter`, feeding `box`, already up.
-std::unique_ptr<session> subscriber(const std::string& uri, const std::string& id, const std::string& filter,
-                                    inbox& box, int qos = 1) {
+std::unique_ptr<session> subscriber(const std::string& uri, const std::string& id,
+                                    const std::string& filter, inbox& box, int qos = 1) {
     auto options = options_for(uri, id);
     options.subscriptions.push_back({filter, qos});
     auto s = make_session(std::move(options));
-    s->on_message([&box](std::string topic, std::string payload) { box.add(std::move(topic), std::move(payload)); });
+    s->on_message([&box](std::string topic, std::string payload) {
+        box.add(std::move(topic), std::move(payload));
+    });
     s->start();
     REQUIRE(s->wait_connected(up_timeout));
     return s;
@@ -137,9 +138,8 @@ TEST_CASE("messages round-trip through the broker at QoS 0 and 1") {
     std::atomic<int> delivered{0};
     std::atomic<int> delivery_failures{0};
     const std::string payload = R"({"seq":1,"battery_pct":87})";
-    REQUIRE(pub->publish("eqm/v1/dev/cam-1/telemetry", payload, qos, false, [&](eqm::result<void> r) {
-        (r ? delivered : delivery_failures)++;
-    }));
+    REQUIRE(pub->publish("eqm/v1/dev/cam-1/telemetry", payload, qos, false,
+                         [&](eqm::result<void> r) { (r ? delivered : delivery_failures)++; }));
     CHECK(box.wait_for("eqm/v1/dev/cam-1/telemetry", payload));
     CHECK(eqm::test::wait_until([&] { return delivered == 1; }, message_timeout));
     CHECK(delivery_failures == 0);
@@ -221,7 +221,8 @@ TEST_CASE("a clean shutdown does not trigger the Last Will") {
     auto pub = publisher(broker.uri(), "marker");
     REQUIRE(pub->publish(topic, "marker", 1));
     REQUIRE(box.wait_for(topic, "marker"));
-    CHECK(box.payloads(topic) == std::vector<std::string>{R"({"online":true,"bd_seq":0})", "marker"});
+    CHECK(box.payloads(topic) ==
+          std::vector<std::string>{R"({"online":true,"bd_seq":0})", "marker"});
 }
 
 TEST_CASE("the session reconnects after a broker restart and restores subscriptions and birth") {
@@ -294,10 +295,11 @@ TEST_CASE("password authentication and an ACL that denies a topic") {
     eqm::test::mosquitto_broker broker(broker_options);
 
     SECTION("wrong password or anonymous: never connects") {
-        const auto [user, password] = GENERATE(table<std::optional<std::string>, std::optional<std::string>>({
-            {std::string("alice"), std::string("wrong")},
-            {std::nullopt, std::nullopt},
-        }));
+        const auto [user, password] =
+            GENERATE(table<std::optional<std::string>, std::optional<std::string>>({
+                {std::string("alice"), std::string("wrong")},
+                {std::nullopt, std::nullopt},
+            }));
         auto options = options_for(broker.uri(), "intruder");
         options.username = user;
         options.password = password;
@@ -315,7 +317,8 @@ TEST_CASE("password authentication and an ACL that denies a topic") {
         observer_options.password = "observer-secret";
         observer_options.subscriptions.push_back({"eqm/#", 1});
         auto observer = make_session(std::move(observer_options));
-        observer->on_message([&](std::string t, std::string p) { box.add(std::move(t), std::move(p)); });
+        observer->on_message(
+            [&](std::string t, std::string p) { box.add(std::move(t), std::move(p)); });
         observer->start();
         REQUIRE(observer->wait_connected(up_timeout));
 
@@ -362,7 +365,8 @@ TEST_CASE("an exception thrown by a callback is caught, counted, and the session
     CHECK(s->connected());
     std::lock_guard lock(log_mutex);
     bool mentioned = false;
-    for (const auto& line : logged) mentioned = mentioned || line.find("handler exploded") != std::string::npos;
+    for (const auto& line : logged)
+        mentioned = mentioned || line.find("handler exploded") != std::string::npos;
     CHECK(mentioned);
 }
 
@@ -394,8 +398,8 @@ TEST_CASE("the session's connection has Nagle off, also after a reconnect") {
     CHECK(nodelay_towards(broker.port()) == std::vector<int>{1});
     broker.stop();
     broker.start();
-    REQUIRE(eqm::test::wait_until([&] { return pub->wait_connected(100ms) &&
-                                               nodelay_towards(broker.port()).size() == 1; },
-                                  up_timeout));
+    REQUIRE(eqm::test::wait_until(
+        [&] { return pub->wait_connected(100ms) && nodelay_towards(broker.port()).size() == 1; },
+        up_timeout));
     CHECK(nodelay_towards(broker.port()) == std::vector<int>{1});
 }

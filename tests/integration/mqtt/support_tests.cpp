@@ -1,9 +1,8 @@
 // eqm_test_support itself: if these helpers lie, every integration test lies with them.
-#include <catch2/catch.hpp>
-
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <string>
 
@@ -40,7 +39,11 @@ TEST_CASE("child_process reports exit codes, signals and exec failures") {
     REQUIRE(sleeper.signal(SIGTERM));
     CHECK(sleeper.wait_for_exit(5s) == std::optional<int>{128 + SIGTERM});
 
-    CHECK_THROWS_WITH(eqm::test::child_process({.argv = {"/nonexistent/program"}, .env = {}, .stdout_path = {}, .stderr_path = {}, .working_dir = {}}),
+    CHECK_THROWS_WITH(eqm::test::child_process({.argv = {"/nonexistent/program"},
+                                                .env = {},
+                                                .stdout_path = {},
+                                                .stderr_path = {},
+                                                .working_dir = {}}),
                       Catch::Contains("No such file"));
 }
 

@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
     };
     options.make_birth = [&] {
         return std::optional<eqm::mqtt::outgoing_message>(
-            {state_topic, R"({"online":true,"bd_seq":)" + std::to_string(bd_seq.load()) + "}", 1, true});
+            {state_topic, R"({"online":true,"bd_seq":)" + std::to_string(bd_seq.load()) + "}", 1,
+             true});
     };
     auto session = eqm::mqtt::session::create(std::move(options));
     if (!session) {

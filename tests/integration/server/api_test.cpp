@@ -11,7 +11,9 @@ using namespace eqm::server_test;
 namespace {
 
 /// The device list as text, to prove a refused request changed nothing.
-std::string registry_snapshot(api_client& c) { return c.get("/api/v1/devices").text; }
+std::string registry_snapshot(api_client& c) {
+    return c.get("/api/v1/devices").text;
+}
 
 }  // namespace
 
@@ -19,7 +21,8 @@ TEST_CASE("login gives a token; wrong passwords are refused and then throttled",
           "[server][api][auth]") {
     region_fixture region;
     api_client anon(region.port());
-    auto ok = anon.post("/api/v1/auth/login", json{{"name", "cust-nn"}, {"password", "cust-nn-pw"}});
+    auto ok =
+        anon.post("/api/v1/auth/login", json{{"name", "cust-nn"}, {"password", "cust-nn-pw"}});
     REQUIRE(ok.status == 200);
     CHECK(ok.body["role"] == "custodian");
     CHECK(ok.body["city"] == "450100");
@@ -34,7 +37,8 @@ TEST_CASE("login gives a token; wrong passwords are refused and then throttled",
         CHECK(r.status == 401);
         CHECK(r.content_type == "application/problem+json");
     }
-    auto throttled = anon.post("/api/v1/auth/login", json{{"name", "admin"}, {"password", "admin-pw"}});
+    auto throttled =
+        anon.post("/api/v1/auth/login", json{{"name", "admin"}, {"password", "admin-pw"}});
     CHECK(throttled.status == 429);
     // Another name from the same peer is not affected.
     CHECK(anon.post("/api/v1/auth/login", json{{"name", "disp"}, {"password", "disp-pw"}}).status ==
@@ -60,8 +64,9 @@ TEST_CASE("bad JSON and bad fields get a 400 naming the field and change nothing
         bad_case{R"({"id":"cam-2","class":"drone","model":"M","city":"450100","colour":"red"})",
                  "colour"},
         bad_case{R"({"id":"cam-2","class":"drone","city":"450100"})", "model"},
-        bad_case{R"({"id":"cam-2","class":"analyzer","model":"M","city":"450100","calibration_due":"soon"})",
-                 "calibration_due"});
+        bad_case{
+            R"({"id":"cam-2","class":"analyzer","model":"M","city":"450100","calibration_due":"soon"})",
+            "calibration_due"});
     auto r = admin.call("POST", "/api/v1/devices", c.body);
     INFO(c.body << " -> " << r.text);
     CHECK(r.status == 400);
@@ -73,11 +78,13 @@ TEST_CASE("bad JSON and bad fields get a 400 naming the field and change nothing
     auto q = admin.get("/api/v1/devices?class=toaster");
     CHECK(q.status == 400);
     CHECK(q.body["field"] == "class");
-    auto dup = admin.post("/api/v1/devices",
-                          json{{"id", "cam-1"}, {"class", "drone"}, {"model", "M"}, {"city", "450100"}});
+    auto dup =
+        admin.post("/api/v1/devices",
+                   json{{"id", "cam-1"}, {"class", "drone"}, {"model", "M"}, {"city", "450100"}});
     CHECK(dup.status == 409);
     CHECK(registry_snapshot(admin) == before);
-    auto checkout_bad = admin.post("/api/v1/devices/cam-1/checkout", json{{"badge", "B-1"}, {"when", 1}});
+    auto checkout_bad =
+        admin.post("/api/v1/devices/cam-1/checkout", json{{"badge", "B-1"}, {"when", 1}});
     CHECK(checkout_bad.status == 400);
     CHECK(checkout_bad.body["field"] == "when");
     CHECK(admin.get("/api/v1/devices/nope").status == 404);
@@ -124,38 +131,71 @@ TEST_CASE("every write checks role and city (auth matrix)", "[server][api][auth]
     };
     auto dev = [](const std::string& city) { return city == "450100" ? "own-1" : "other-1"; };
     std::vector<write_case> cases{
-        {"create device", "POST", [](const std::string&) { return std::string("/api/v1/devices"); },
+        {"create device",
+         "POST",
+         [](const std::string&) { return std::string("/api/v1/devices"); },
          [](const std::string& city, int n) {
-             return json{{"id", "new-" + city + "-" + std::to_string(n)}, {"class", "drone"},
-                         {"model", "M"}, {"city", city}}.dump();
+             return json{{"id", "new-" + city + "-" + std::to_string(n)},
+                         {"class", "drone"},
+                         {"model", "M"},
+                         {"city", city}}
+                 .dump();
          },
-         {"admin"}, {"admin"}},
-        {"edit device (PUT)", "PUT",
+         {"admin"},
+         {"admin"}},
+        {"edit device (PUT)",
+         "PUT",
          [&](const std::string& city) { return "/api/v1/devices/" + std::string(dev(city)); },
          [&](const std::string& city, int) {
-             return json{{"id", dev(city)}, {"class", "body_camera"}, {"model", "M-2"}, {"city", city}}.dump();
+             return json{
+                 {"id", dev(city)}, {"class", "body_camera"}, {"model", "M-2"}, {"city", city}}
+                 .dump();
          },
-         {"admin"}, {"admin"}},
-        {"edit device (PATCH)", "PATCH",
+         {"admin"},
+         {"admin"}},
+        {"edit device (PATCH)",
+         "PATCH",
          [&](const std::string& city) { return "/api/v1/devices/" + std::string(dev(city)); },
-         [](const std::string&, int) { return json{{"model", "M-3"}}.dump(); }, {"admin"}, {"admin"}},
-        {"import", "POST", [](const std::string&) { return std::string("/api/v1/devices/import"); },
+         [](const std::string&, int) {
+             return json{{"model", "M-3"}}.dump();
+         },
+         {"admin"},
+         {"admin"}},
+        {"import",
+         "POST",
+         [](const std::string&) { return std::string("/api/v1/devices/import"); },
          [](const std::string& city, int n) {
-             return "id,class,model,city\nimp-" + city + "-" + std::to_string(n) + ",drone,M," + city + "\n";
+             return "id,class,model,city\nimp-" + city + "-" + std::to_string(n) + ",drone,M," +
+                    city + "\n";
          },
-         {"admin"}, {"admin"}},
-        {"checkout", "POST",
-         [&](const std::string& city) { return "/api/v1/devices/" + std::string(dev(city)) + "/checkout"; },
-         [](const std::string&, int) { return json{{"badge", "B-CUST-NN"}}.dump(); },
-         {"cust-nn", "admin"}, {"admin"}},
-        {"checkin", "POST",
-         [&](const std::string& city) { return "/api/v1/devices/" + std::string(dev(city)) + "/checkin"; },
-         [](const std::string&, int) { return json::object().dump(); }, {"cust-nn", "admin"}, {"admin"}},
-        {"ack alert", "POST",
+         {"admin"},
+         {"admin"}},
+        {"checkout",
+         "POST",
+         [&](const std::string& city) {
+             return "/api/v1/devices/" + std::string(dev(city)) + "/checkout";
+         },
+         [](const std::string&, int) {
+             return json{{"badge", "B-CUST-NN"}}.dump();
+         },
+         {"cust-nn", "admin"},
+         {"admin"}},
+        {"checkin",
+         "POST",
+         [&](const std::string& city) {
+             return "/api/v1/devices/" + std::string(dev(city)) + "/checkin";
+         },
+         [](const std::string&, int) { return json::object().dump(); },
+         {"cust-nn", "admin"},
+         {"admin"}},
+        {"ack alert",
+         "POST",
          [](const std::string& city) {
-             return std::string("/api/v1/alerts/") + (city == "450100" ? "al-nn" : "al-lz") + "/ack";
+             return std::string("/api/v1/alerts/") + (city == "450100" ? "al-nn" : "al-lz") +
+                    "/ack";
          },
-         [](const std::string&, int) { return std::string(); }, {"cust-nn", "disp", "admin"},
+         [](const std::string&, int) { return std::string(); },
+         {"cust-nn", "disp", "admin"},
          {"disp", "admin"}},
     };
     int n = 0;
@@ -167,8 +207,10 @@ TEST_CASE("every write checks role and city (auth matrix)", "[server][api][auth]
                 const auto before = registry_snapshot(admin);
                 auto r = c.call(wc.method, wc.target(city), wc.body(city, n),
                                 wc.name == "import" ? "text/csv" : "");
-                const bool allowed = (city == "450100" ? wc.allowed_own : wc.allowed_other).contains(u);
-                INFO(wc.name << " by " << u << " in " << city << " -> " << r.status << " " << r.text);
+                const bool allowed =
+                    (city == "450100" ? wc.allowed_own : wc.allowed_other).contains(u);
+                INFO(wc.name << " by " << u << " in " << city << " -> " << r.status << " "
+                             << r.text);
                 if (allowed) {
                     CHECK(r.status >= 200);
                     CHECK(r.status < 300);
@@ -191,16 +233,22 @@ TEST_CASE("check-out and check-in go through the owning gateway", "[server][api]
     gw.set_responder([](fake_gateway& g, const srv_cmd& cmd) -> std::vector<gw_event_body> {
         const auto* c = std::get_if<custody_request_cmd>(&cmd.body);
         if (c && c->device_id == "cam-2") {
-            return {command_result_body{cmd.cmd_id, cmd.type(), outcome::rejected(errc::battery_low),
-                                        std::string("battery 12 % is below 80 %"), {}}};
+            return {command_result_body{cmd.cmd_id,
+                                        cmd.type(),
+                                        outcome::rejected(errc::battery_low),
+                                        std::string("battery 12 % is below 80 %"),
+                                        {}}};
         }
         return accept_everything(g, cmd);
     });
     gw.connect();
     auto cust = region.as("cust-nn");
-    REQUIRE(test::wait_until([&] { return device(cust, "cam-1")["city"] == "450100" &&
-                                          cust.get("/api/v1/cities").body[0]["online"] == true; },
-                             quick));
+    REQUIRE(test::wait_until(
+        [&] {
+            return device(cust, "cam-1")["city"] == "450100" &&
+                   cust.get("/api/v1/cities").body[0]["online"] == true;
+        },
+        quick));
 
     auto out = cust.post("/api/v1/devices/cam-1/checkout",
                          json{{"badge", "B-OFF-NN"}, {"due", "2030-01-01T18:00:00.000Z"}});
@@ -208,7 +256,8 @@ TEST_CASE("check-out and check-in go through the owning gateway", "[server][api]
     REQUIRE(out.status == 200);
     CHECK(out.body["device"]["status"] == "checked_out");
     CHECK(out.body["device"]["holder"] == "off-nn");
-    auto sent = gw.wait_cmd([](const srv_cmd& c) { return c.type() == srv_cmd_type::custody_request; });
+    auto sent =
+        gw.wait_cmd([](const srv_cmd& c) { return c.type() == srv_cmd_type::custody_request; });
     REQUIRE(sent);
     const auto& req = std::get<custody_request_cmd>(sent->body);
     CHECK(req.badge == std::optional<std::string>("B-OFF-NN"));
@@ -237,7 +286,8 @@ TEST_CASE("a gateway that does not answer gives 503 after about 3 s", "[server][
     fake_gateway gw(region.broker.uri(), "450100", "gw-nn");
     gw.connect();  // no responder: it never answers
     auto cust = region.as("cust-nn");
-    REQUIRE(test::wait_until([&] { return cust.get("/api/v1/cities").body[0]["online"] == true; }, quick));
+    REQUIRE(test::wait_until([&] { return cust.get("/api/v1/cities").body[0]["online"] == true; },
+                             quick));
     const auto t0 = std::chrono::steady_clock::now();
     auto r = cust.post("/api/v1/devices/cam-1/checkout", json{{"badge", "B-OFF-NN"}});
     const auto took = std::chrono::steady_clock::now() - t0;
@@ -265,13 +315,16 @@ TEST_CASE("CSV import is all or nothing and lists every bad row", "[server][api]
     REQUIRE(r.status == 400);
     REQUIRE(r.body["errors"].size() == 5);
     std::vector<std::pair<int, std::string>> got;
-    for (const auto& e : r.body["errors"]) got.emplace_back(e["line"].get<int>(), e["field"].get<std::string>());
+    for (const auto& e : r.body["errors"])
+        got.emplace_back(e["line"].get<int>(), e["field"].get<std::string>());
     CHECK(got == std::vector<std::pair<int, std::string>>{
                      {3, "class"}, {4, "id"}, {5, "city"}, {6, "id"}, {7, "calibration_due"}});
     CHECK(registry_snapshot(admin) == before);
 
     std::string good = "id,class,model,city,serial\n";
-    for (int i = 0; i < 300; ++i) good += "imp-" + std::to_string(i) + ",body_camera,DSJ-A9,450100,S" + std::to_string(i) + "\n";
+    for (int i = 0; i < 300; ++i)
+        good +=
+            "imp-" + std::to_string(i) + ",body_camera,DSJ-A9,450100,S" + std::to_string(i) + "\n";
     auto ok = admin.call("POST", "/api/v1/devices/import", good, "text/csv");
     INFO(ok.text);
     REQUIRE(ok.status == 200);
@@ -334,9 +387,11 @@ TEST_CASE("the WebSocket feed streams device changes, filtered by city", "[serve
     };
     REQUIRE(nn.wait_for(is_cam1_out, 1s));
     CHECK(std::chrono::steady_clock::now() - t0 < 1s);
-    REQUIRE(all.wait_for([](const json& m) {
-        return m.value("type", "") == "device" && m["device"]["id"] == "cam-lz";
-    }, quick));
+    REQUIRE(all.wait_for(
+        [](const json& m) {
+            return m.value("type", "") == "device" && m["device"]["id"] == "cam-lz";
+        },
+        quick));
     for (const auto& m : nn.messages()) {
         if (m.value("type", "") == "device") CHECK(m["device"]["city"] == "450100");
         if (m.value("type", "") == "gateway") CHECK(m["city"]["code"] == "450100");
@@ -349,10 +404,11 @@ TEST_CASE("restarting the server loses nothing", "[server][api][restart]") {
     region.register_device("cam-1", "body_camera", "450100");
     fake_gateway gw(region.broker.uri(), "450100", "gw-nn");
     gw.connect();
-    auto batch = gw.send({gw.next_custody("cam-1", custody_action::checkout, custody_state::available,
-                                          custody_state::checked_out, std::string("cust-nn")),
-                          alert_body{"al-1", alert_type::low_battery, alert_state::raised,
-                                     alert_severity::warning, "low", std::string("cam-1")}});
+    auto batch =
+        gw.send({gw.next_custody("cam-1", custody_action::checkout, custody_state::available,
+                                 custody_state::checked_out, std::string("cust-nn")),
+                 alert_body{"al-1", alert_type::low_battery, alert_state::raised,
+                            alert_severity::warning, "low", std::string("cam-1")}});
     REQUIRE(gw.wait_ack([](const srv_ack& a) { return a.upto_seq == 2; }));
     auto admin = region.as("admin");
     const auto device_before = device(admin, "cam-1");
@@ -447,8 +503,9 @@ TEST_CASE("the device list is never served stale after a write, whatever wrote",
     CHECK(with_telemetry["telemetry"]["battery_pct_last"] == 41.5);
 
     // A device added by an import shows in the next list.
-    auto imported = admin.call("POST", "/api/v1/devices/import",
-                               "id,class,model,city\ncam-3,body_camera,DSJ-A9,450100\n", "text/csv");
+    auto imported =
+        admin.call("POST", "/api/v1/devices/import",
+                   "id,class,model,city\ncam-3,body_camera,DSJ-A9,450100\n", "text/csv");
     REQUIRE(imported.status == 200);
     CHECK(listed(cust.get(path), "cam-3")["status"] == "available");
 }

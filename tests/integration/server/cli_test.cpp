@@ -19,11 +19,10 @@ struct cli_result {
 cli_result run_eqm(const fs::path& home, const std::string& server, const std::string& args,
                    const std::string& input = "") {
     const auto in_file = home / "stdin.txt";
-    {
-        std::ofstream(in_file) << input;
-    }
-    const std::string cmd = "XDG_CONFIG_HOME='" + home.string() + "' EQM_SERVER='" + server + "' '" +
-                            EQM_CLI_BIN + "' " + args + " < '" + in_file.string() + "' 2>&1";
+    { std::ofstream(in_file) << input; }
+    const std::string cmd = "XDG_CONFIG_HOME='" + home.string() + "' EQM_SERVER='" + server +
+                            "' '" + EQM_CLI_BIN + "' " + args + " < '" + in_file.string() +
+                            "' 2>&1";
     FILE* p = ::popen(cmd.c_str(), "r");
     REQUIRE(p);
     cli_result r;
@@ -83,7 +82,8 @@ TEST_CASE("eqm logs in, lists, shows, imports and checks devices out and in", "[
     gw.set_responder(accept_everything);
     gw.connect();
     auto admin = region.as("admin");
-    REQUIRE(test::wait_until([&] { return admin.get("/api/v1/cities").body[0]["online"] == true; }, quick));
+    REQUIRE(test::wait_until([&] { return admin.get("/api/v1/cities").body[0]["online"] == true; },
+                             quick));
     auto co = run_eqm(home.path(), url, "checkout cli-3 --badge B-CUST-NN");
     INFO(co.out);
     REQUIRE(co.status == 0);

@@ -14,9 +14,17 @@ TEST_CASE("a dock check-out in 450100 shows in GET /devices/{id} and on the WebS
     test::mosquitto_broker city_broker;
     test::temp_dir gw_dir("eqm-e2e-gw");
     test::process_options o;
-    o.argv = {EQM_GATEWAY_BIN, "--city", "450100", "--local-mqtt", city_broker.uri(),
-              "--central-mqtt", region.broker.uri(), "--db", (gw_dir.path() / "gw.db").string(),
-              "--listen", "127.0.0.1:0"};
+    o.argv = {EQM_GATEWAY_BIN,
+              "--city",
+              "450100",
+              "--local-mqtt",
+              city_broker.uri(),
+              "--central-mqtt",
+              region.broker.uri(),
+              "--db",
+              (gw_dir.path() / "gw.db").string(),
+              "--listen",
+              "127.0.0.1:0"};
     o.stdout_path = gw_dir.path() / "gateway.log";
     test::child_process gateway(o);
     auto admin = region.as("admin");
@@ -34,7 +42,8 @@ TEST_CASE("a dock check-out in 450100 shows in GET /devices/{id} and on the WebS
     REQUIRE(dock.has_value());
     (*dock)->start();
     REQUIRE((*dock)->wait_connected(quick));
-    device_state birth{now_ms(), true, 1, device_class::body_camera, std::string("DSJ-A9"), std::string("1.0")};
+    device_state birth{now_ms(),          true, 1, device_class::body_camera, std::string("DSJ-A9"),
+                       std::string("1.0")};
     REQUIRE((*dock)->publish("eqm/v1/dev/cam-e2e/state", to_json_text(birth), 1, true));
     ws_listener feed(region.port(), "/api/v1/events?city=450100&token=" + region.tokens["admin"]);
 
@@ -51,21 +60,28 @@ TEST_CASE("a dock check-out in 450100 shows in GET /devices/{id} and on the WebS
         t.temp_c = 30;
         REQUIRE((*dock)->publish("eqm/v1/dev/cam-e2e/telemetry", to_json_text(t), 0, false));
         std::this_thread::sleep_for(100ms);
-        dock_event e{"dock-ev-" + std::to_string(attempt), now_ms(), dock_event_type::slot_remove, 3,
-                     "cam-e2e", std::string("B-CUST-NN")};
+        dock_event e{"dock-ev-" + std::to_string(attempt),
+                     now_ms(),
+                     dock_event_type::slot_remove,
+                     3,
+                     "cam-e2e",
+                     std::string("B-CUST-NN")};
         const auto t0 = std::chrono::steady_clock::now();
         REQUIRE((*dock)->publish("eqm/v1/dock/dock-e2e/event", to_json_text(e), 1, false));
-        out = test::wait_until([&] { return device(admin, "cam-e2e")["status"] == "checked_out"; }, 1s);
+        out = test::wait_until([&] { return device(admin, "cam-e2e")["status"] == "checked_out"; },
+                               1s);
         latency = std::chrono::steady_clock::now() - t0;
     }
     INFO(test::read_file(gw_dir.path() / "gateway.log"));
     REQUIRE(out);
     CHECK(latency < 1s);
     CHECK(device(admin, "cam-e2e")["holder"] == "cust-nn");
-    CHECK(feed.wait_for([](const json& m) {
-        return m.value("type", "") == "device" && m["device"]["id"] == "cam-e2e" &&
-               m["device"]["status"] == "checked_out";
-    }, 1s));
+    CHECK(feed.wait_for(
+        [](const json& m) {
+            return m.value("type", "") == "device" && m["device"]["id"] == "cam-e2e" &&
+                   m["device"]["status"] == "checked_out";
+        },
+        1s));
     auto history = admin.get("/api/v1/devices/cam-e2e/custody");
     REQUIRE(history.body.size() == 1);
     CHECK(history.body[0]["verified"] == true);

@@ -11,7 +11,9 @@ using namespace eqm::server_test;
 
 namespace {
 
-bool acked_upto(const srv_ack& a, std::uint64_t seq) { return a.upto_seq == seq; }
+bool acked_upto(const srv_ack& a, std::uint64_t seq) {
+    return a.upto_seq == seq;
+}
 
 /// Waits until the city shows the wanted online flag in GET /cities.
 bool city_online_is(api_client& c, const std::string& city, bool online) {
@@ -80,15 +82,15 @@ TEST_CASE("a seq gap makes the server ask for a resend, and the resend heals it"
     gw.connect();
     auto admin = region.as("admin");
 
-    auto e1 = gw.make_event(gw.next_custody("cam-1", custody_action::checkout,
-                                            custody_state::available, custody_state::checked_out,
-                                            std::string("cust-nn")));
-    auto e2 = gw.make_event(gw.next_custody("cam-2", custody_action::checkout,
-                                            custody_state::available, custody_state::checked_out,
-                                            std::string("cust-nn")));
-    auto e3 = gw.make_event(gw.next_custody("cam-1", custody_action::checkin,
-                                            custody_state::checked_out, custody_state::available,
-                                            std::nullopt));
+    auto e1 =
+        gw.make_event(gw.next_custody("cam-1", custody_action::checkout, custody_state::available,
+                                      custody_state::checked_out, std::string("cust-nn")));
+    auto e2 =
+        gw.make_event(gw.next_custody("cam-2", custody_action::checkout, custody_state::available,
+                                      custody_state::checked_out, std::string("cust-nn")));
+    auto e3 =
+        gw.make_event(gw.next_custody("cam-1", custody_action::checkin, custody_state::checked_out,
+                                      custody_state::available, std::nullopt));
     gw.publish({e1});
     REQUIRE(gw.wait_ack([](const srv_ack& a) { return a.upto_seq == 1; }));
     gw.publish({e3});  // e2 was lost on the way
@@ -115,9 +117,9 @@ TEST_CASE("seq ranges the gateway skipped by policy count as delivered, not as a
                              custody_state::checked_out, std::string("cust-nn"))});
     REQUIRE(gw.wait_ack([](const srv_ack& a) { return a.upto_seq == 1; }));
     gw.set_next_seq(10);  // seqs 2..9 were telemetry summaries dropped by the outbox bound
-    auto e = gw.make_event(gw.next_custody("cam-1", custody_action::checkin,
-                                           custody_state::checked_out, custody_state::available,
-                                           std::nullopt));
+    auto e =
+        gw.make_event(gw.next_custody("cam-1", custody_action::checkin, custody_state::checked_out,
+                                      custody_state::available, std::nullopt));
     gw.publish({e}, {{2, 9}});
     auto ack = gw.wait_ack([](const srv_ack& a) { return a.upto_seq == 10; });
     REQUIRE(ack);
@@ -164,7 +166,8 @@ TEST_CASE("a malformed envelope is dead-lettered and counted, and the server kee
     auto admin = region.as("admin");
     gw.publish_raw("this is not json");
     gw.publish_raw(R"({"ts":"2026-01-01T00:00:00.000Z","gw_id":"gw-nn","bd_seq":1,"events":[]})");
-    gw.publish_raw(R"({"ts":"2026-01-01T00:00:00.000Z","gw_id":"gw-nn","bd_seq":1,"events":[{"seq":1}]})");
+    gw.publish_raw(
+        R"({"ts":"2026-01-01T00:00:00.000Z","gw_id":"gw-nn","bd_seq":1,"events":[{"seq":1}]})");
     REQUIRE(test::wait_until(
         [&] { return metric_line(admin, "eqm_dead_letters_total") == "eqm_dead_letters_total 3"; },
         quick));

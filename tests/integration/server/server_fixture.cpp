@@ -21,9 +21,12 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
 clock_ms now_ms() {
-    return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now());
 }
-std::string now_ts() { return format_timestamp(now_ms()); }
+std::string now_ts() {
+    return format_timestamp(now_ms());
+}
 
 namespace {
 std::string shell_quote(const std::string& s) {
@@ -62,15 +65,18 @@ server_process::server_process(std::string broker_uri, fs::path db, fs::path log
     start();
 }
 
-server_process::~server_process() { stop(); }
+server_process::~server_process() {
+    stop();
+}
 
 void server_process::start() {
     if (process_) return;
     ++starts_;
-    const auto log = log_.parent_path() / (log_.stem().string() + "." + std::to_string(starts_) + ".log");
+    const auto log =
+        log_.parent_path() / (log_.stem().string() + "." + std::to_string(starts_) + ".log");
     test::process_options o;
-    o.argv = {EQM_SERVER_BIN, "--listen",         "127.0.0.1:0", "--mqtt", broker_uri_,
-              "--db",         db_.string(),       "--mqtt-client-id", "eqm-server-it"};
+    o.argv = {EQM_SERVER_BIN, "--listen",   "127.0.0.1:0",      "--mqtt",       broker_uri_,
+              "--db",         db_.string(), "--mqtt-client-id", "eqm-server-it"};
     for (const auto& a : extra_args_) o.argv.push_back(a);
     o.stdout_path = log;
     process_ = std::make_unique<test::child_process>(o);
@@ -185,7 +191,9 @@ std::vector<json> ws_listener::messages() const {
 
 fake_gateway::fake_gateway(std::string broker_uri, std::string city, std::string gw_id,
                            std::uint64_t bd_seq)
-    : broker_uri_(std::move(broker_uri)), city_(std::move(city)), gw_id_(std::move(gw_id)),
+    : broker_uri_(std::move(broker_uri)),
+      city_(std::move(city)),
+      gw_id_(std::move(gw_id)),
       bd_seq_(bd_seq) {
     worker_ = std::thread([this] { work(); });
 }
@@ -208,9 +216,8 @@ void fake_gateway::connect() {
     o.subscriptions = {{"eqm/v1/city/" + city_ + "/srv/ack", 1},
                        {"eqm/v1/city/" + city_ + "/srv/cmd", 1}};
     const auto state_topic = "eqm/v1/city/" + city_ + "/gw/state";
-    o.will = mqtt::outgoing_message{state_topic,
-                                    to_json_text(gw_state{now_ms(), false, bd_seq_, {}, {}}), 1,
-                                    true};
+    o.will = mqtt::outgoing_message{
+        state_topic, to_json_text(gw_state{now_ms(), false, bd_seq_, {}, {}}), 1, true};
     o.make_birth = [this, state_topic]() -> std::optional<mqtt::outgoing_message> {
         return mqtt::outgoing_message{
             state_topic, to_json_text(gw_state{now_ms(), true, bd_seq_, gw_id_, "test-1"}), 1,
@@ -226,7 +233,9 @@ void fake_gateway::connect() {
     REQUIRE(session_->wait_connected(quick));
 }
 
-void fake_gateway::disconnect() { session_.reset(); }
+void fake_gateway::disconnect() {
+    session_.reset();
+}
 
 void fake_gateway::publish_will(std::uint64_t bd_seq) {
     mqtt::session_options o;
@@ -267,7 +276,8 @@ void fake_gateway::work() {
         responder r;
         {
             std::unique_lock lock(mutex_);
-            changed_.wait(lock, [this] { return stopping_ || (!to_answer_.empty() && responder_); });
+            changed_.wait(lock,
+                          [this] { return stopping_ || (!to_answer_.empty() && responder_); });
             if (stopping_) return;
             cmd = to_answer_.front();
             to_answer_.pop_front();
@@ -398,10 +408,10 @@ std::vector<gw_event_body> accept_everything(fake_gateway& gw, const srv_cmd& cm
                 for (const auto& p : reg->people)
                     if (p.badge && c->badge && *p.badge == *c->badge) holder = p.id;
         const bool out_ = c->action == custody_action::checkout;
-        auto rec = gw.next_custody(
-            c->device_id, c->action, out_ ? custody_state::available : custody_state::checked_out,
-            out_ ? custody_state::checked_out : custody_state::available,
-            out_ ? holder : std::nullopt, cmd.cmd_id);
+        auto rec = gw.next_custody(c->device_id, c->action,
+                                   out_ ? custody_state::available : custody_state::checked_out,
+                                   out_ ? custody_state::checked_out : custody_state::available,
+                                   out_ ? holder : std::nullopt, cmd.cmd_id);
         result.record_index = rec.index;
         out.emplace_back(rec);
     }
@@ -443,7 +453,8 @@ api_client region_fixture::as(const std::string& name) {
 void region_fixture::register_device(const std::string& id, const std::string& cls,
                                      const std::string& city) {
     auto admin = as("admin");
-    auto r = admin.post("/api/v1/devices", json{{"id", id}, {"class", cls}, {"model", "M-1"}, {"city", city}});
+    auto r = admin.post("/api/v1/devices",
+                        json{{"id", id}, {"class", cls}, {"model", "M-1"}, {"city", city}});
     INFO(r.text);
     REQUIRE(r.status == 201);
 }

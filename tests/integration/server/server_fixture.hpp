@@ -13,12 +13,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "eqm/domain/ledger.hpp"
 #include "eqm/domain/payloads.hpp"
@@ -44,7 +43,7 @@ int add_user(const fs::path& db, const std::string& name, const std::string& rol
 
 /// The eqm-server binary running on `db` against `broker_uri`, on a free port.
 class server_process {
-public:
+  public:
     server_process(std::string broker_uri, fs::path db, fs::path log,
                    std::vector<std::string> extra_args = {});
     ~server_process();
@@ -54,7 +53,7 @@ public:
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     const fs::path& log() const noexcept { return log_; }
 
-private:
+  private:
     std::string broker_uri_;
     fs::path db_;
     fs::path log_;
@@ -74,15 +73,17 @@ struct api_reply {
 
 /// A logged-in REST client on one keep-alive connection.
 class api_client {
-public:
+  public:
     api_client(std::uint16_t port, std::string token = "");
     api_reply call(std::string_view method, const std::string& target, const std::string& body = "",
                    const std::string& content_type = "");
     api_reply get(const std::string& target) { return call("GET", target); }
-    api_reply post(const std::string& target, const json& body) { return call("POST", target, body.dump()); }
+    api_reply post(const std::string& target, const json& body) {
+        return call("POST", target, body.dump());
+    }
     const std::string& token() const noexcept { return token_; }
 
-private:
+  private:
     client::rest_connection conn_;
     std::string token_;
 };
@@ -92,14 +93,14 @@ std::string login(std::uint16_t port, const std::string& name, const std::string
 
 /// A WebSocket client of /api/v1/events collecting every message on a thread.
 class ws_listener {
-public:
+  public:
     ws_listener(std::uint16_t port, const std::string& target);
     ~ws_listener();
     /// True once a message matching `pred` has arrived (within `timeout`).
     bool wait_for(const std::function<bool(const json&)>& pred, std::chrono::milliseconds timeout);
     std::vector<json> messages() const;
 
-private:
+  private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
@@ -108,7 +109,7 @@ private:
 /// seq and custody hash chain, and a record of every srv/ack and srv/cmd it receives. An optional
 /// responder answers commands (on a worker thread, like a real gateway).
 class fake_gateway {
-public:
+  public:
     /// What to do with a received command: events to publish (e.g. a custody record and the
     /// command_result), or nothing.
     using responder = std::function<std::vector<gw_event_body>(fake_gateway&, const srv_cmd&)>;
@@ -157,7 +158,7 @@ public:
     const std::string& gw_id() const noexcept { return gw_id_; }
     std::uint64_t bd_seq() const noexcept { return bd_seq_; }
 
-private:
+  private:
     void on_message(const std::string& topic, const std::string& payload);
     void work();
 

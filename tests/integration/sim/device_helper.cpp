@@ -34,10 +34,14 @@ int main(int argc, char** argv) {
         return 1;
     }
     auto& dev = **s;
-    dev.set_command_handler([&](const nlohmann::json& cmd) { say("command " + cmd["type"].get<std::string>()); });
-    dev.set_ack_handler([&](const std::string& id, const std::string& result) { say("acked " + id + " " + result); });
+    dev.set_command_handler(
+        [&](const nlohmann::json& cmd) { say("command " + cmd["type"].get<std::string>()); });
+    dev.set_ack_handler([&](const std::string& id, const std::string& result) {
+        say("acked " + id + " " + result);
+    });
     while (!dev.connected()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    say("connected bd_seq " + std::to_string(dev.bd_seq()) + " pending " + std::to_string(dev.pending_events()));
+    say("connected bd_seq " + std::to_string(dev.bd_seq()) + " pending " +
+        std::to_string(dev.pending_events()));
     for (int i = 0; i < std::stoi(argv[4]); ++i) {
         auto id = dev.emit_event({{"type", "fault"}, {"code", "helper"}});
         say(id ? "emitted " + *id : "emit failed " + id.error().describe());

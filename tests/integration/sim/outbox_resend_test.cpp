@@ -2,7 +2,6 @@
 // SIGKILLed is resent after the restart, and once acked it is never sent again; bd_seq grows
 // with every connect; garbage commands and acks do not bring the device down.
 #include <catch2/catch.hpp>
-
 #include <csignal>
 #include <thread>
 
@@ -15,10 +14,12 @@ using eqm::test::wait_until;
 
 namespace {
 
-child_process start_device(const eqm::test::mosquitto_broker& broker, const eqm::test::temp_dir& dir,
-                           const std::string& id, int events, const std::string& log_name) {
+child_process start_device(const eqm::test::mosquitto_broker& broker,
+                           const eqm::test::temp_dir& dir, const std::string& id, int events,
+                           const std::string& log_name) {
     eqm::test::process_options po;
-    po.argv = {EQM_SIM_DEVICE_HELPER, broker.uri(), (dir / "state").string(), id, std::to_string(events), "200"};
+    po.argv = {EQM_SIM_DEVICE_HELPER,  broker.uri(), (dir / "state").string(), id,
+               std::to_string(events), "200"};
     po.stdout_path = dir / log_name;
     return child_process(std::move(po));
 }
@@ -107,5 +108,6 @@ TEST_CASE("a device reconnects after the broker goes away and comes back") {
     broker.start();
     // The gateway stand-in connects after the restart and sees the retained re-birth.
     eqm::test::test_gateway gateway(broker.uri());
-    REQUIRE(wait_until([&] { return !gateway.births().empty() && gateway.births().back() >= 2; }, 15s));
+    REQUIRE(
+        wait_until([&] { return !gateway.births().empty() && gateway.births().back() >= 2; }, 15s));
 }

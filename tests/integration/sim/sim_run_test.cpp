@@ -1,10 +1,8 @@
 // eqm-sim as a program: reproducible event sequences, and captured traffic of every simulator
 // class validated against schemas/ by the contract checker (node tests/contract/validate.mjs).
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "eqm/test/support.hpp"
@@ -27,10 +25,11 @@ int run(std::vector<std::string> argv, const std::filesystem::path& log) {
     return rc ? *rc : -1;
 }
 
-std::vector<std::string> dry_run(const eqm::test::temp_dir& dir, const std::string& seed, const std::string& name) {
+std::vector<std::string> dry_run(const eqm::test::temp_dir& dir, const std::string& seed,
+                                 const std::string& name) {
     const auto out = dir / (name + ".jsonl");
-    REQUIRE(run({EQM_SIM_BIN, "--dry-run", "--city", "450100", "--city", "451400", "--seed", seed, "--days", "2",
-                 "--quiet", "--events-out", out.string()},
+    REQUIRE(run({EQM_SIM_BIN, "--dry-run", "--city", "450100", "--city", "451400", "--seed", seed,
+                 "--days", "2", "--quiet", "--events-out", out.string()},
                 dir / (name + ".log")) == 0);
     std::ifstream in(out);
     std::vector<std::string> lines;
@@ -39,8 +38,9 @@ std::vector<std::string> dry_run(const eqm::test::temp_dir& dir, const std::stri
 }
 
 int count_containing(const std::vector<std::string>& lines, const std::string& needle) {
-    return static_cast<int>(std::count_if(lines.begin(), lines.end(),
-                                          [&](const std::string& l) { return l.find(needle) != std::string::npos; }));
+    return static_cast<int>(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+        return l.find(needle) != std::string::npos;
+    }));
 }
 
 }  // namespace
@@ -63,36 +63,43 @@ TEST_CASE("eqm-sim: the same seed gives the same event sequence, another seed a 
 TEST_CASE("eqm-sim: captured payloads of every simulator class validate against the schemas") {
     const std::filesystem::path contract_dir = EQM_CONTRACT_DIR;
     if (!std::filesystem::exists(contract_dir / "node_modules" / "ajv" / "package.json"))
-        FAIL("tests/contract/node_modules is missing: run `npm ci --prefix tests/contract` first "
-             "(scripts/test does it before ctest)");
+        FAIL(
+            "tests/contract/node_modules is missing: run `npm ci --prefix tests/contract` first "
+            "(scripts/test does it before ctest)");
     eqm::test::mosquitto_broker broker;
     eqm::test::temp_dir dir("sim-capture");
     {
         std::ofstream fleet(dir / "fleet.json");
-        fleet << R"({"defaults":{"body_cameras":6,"drones":2,"analyzers":4,"docks":1,"officers":6}})";
+        fleet
+            << R"({"defaults":{"body_cameras":6,"drones":2,"analyzers":4,"docks":1,"officers":6}})";
     }
-    // A live morning against a real broker (births, wills, telemetry, events, as the SDK sends them)...
+    // A live morning against a real broker (births, wills, telemetry, events, as the SDK sends
+    // them)...
     const auto live = dir / "live.jsonl";
-    REQUIRE(run({EQM_SIM_BIN, "--broker", "450100=" + broker.uri(), "--fleet", (dir / "fleet.json").string(),
-                 "--speed", "0", "--days", "0.5", "--start", "2026-03-01T23:00:00.000Z", "--quiet", "--state-dir",
-                 (dir / "state").string(), "--capture", live.string()},
+    REQUIRE(run({EQM_SIM_BIN, "--broker", "450100=" + broker.uri(), "--fleet",
+                 (dir / "fleet.json").string(), "--speed", "0", "--days", "0.5", "--start",
+                 "2026-03-01T23:00:00.000Z", "--quiet", "--state-dir", (dir / "state").string(),
+                 "--capture", live.string()},
                 dir / "live.log") == 0);
     // ...and three dry-run days of a default city, for the rarer events (calibrations, faults).
     const auto dry = dir / "dry.jsonl";
-    REQUIRE(run({EQM_SIM_BIN, "--dry-run", "--city", "450300", "--days", "3", "--quiet", "--capture", dry.string()},
+    REQUIRE(run({EQM_SIM_BIN, "--dry-run", "--city", "450300", "--days", "3", "--quiet",
+                 "--capture", dry.string()},
                 dir / "dry.log") == 0);
 
     const auto text = eqm::test::read_file(live) + eqm::test::read_file(dry);
-    for (const std::string topic_part : {"/telemetry", "/state", "/dev/450100-bc-", "/dev/450100-dr-",
-                                         "/dev/450100-an-", "/dock/450100-dk-1/event"})
+    for (const std::string topic_part :
+         {"/telemetry", "/state", "/dev/450100-bc-", "/dev/450100-dr-", "/dev/450100-an-",
+          "/dock/450100-dk-1/event"})
         CHECK(text.find(topic_part) != std::string::npos);
-    for (const std::string type : {"recording_started", "recording_stopped", "footage_offloaded", "flight_started",
-                                   "flight_ended", "calibrated", "fault", "low_battery", "slot_insert", "slot_remove"})
+    for (const std::string type :
+         {"recording_started", "recording_stopped", "footage_offloaded", "flight_started",
+          "flight_ended", "calibrated", "fault", "low_battery", "slot_insert", "slot_remove"})
         CHECK(text.find("\"type\":\"" + type + "\"") != std::string::npos);
 
     const auto report = dir / "validate.log";
-    const int rc = run({EQM_NODE, (contract_dir / "validate.mjs").string(), "--samples", live.string(), "--samples",
-                        dry.string()},
+    const int rc = run({EQM_NODE, (contract_dir / "validate.mjs").string(), "--samples",
+                        live.string(), "--samples", dry.string()},
                        report);
     INFO(eqm::test::read_file(report).substr(0, 4000));
     CHECK(rc == 0);
@@ -102,8 +109,8 @@ TEST_CASE("eqm-sim load: sends the asked number of QoS 0 messages and reports th
     eqm::test::mosquitto_broker broker;
     eqm::test::temp_dir dir("sim-load");
     const auto out = dir / "load.json";
-    REQUIRE(run({EQM_SIM_BIN, "load", "--broker", "450100=" + broker.uri(), "--devices", "50", "--count", "5000",
-                 "--state-dir", (dir / "state").string()},
+    REQUIRE(run({EQM_SIM_BIN, "load", "--broker", "450100=" + broker.uri(), "--devices", "50",
+                 "--count", "5000", "--state-dir", (dir / "state").string()},
                 out) == 0);
     const auto report = nlohmann::json::parse(eqm::test::read_file(out), nullptr, false);
     REQUIRE_FALSE(report.is_discarded());

@@ -2,20 +2,20 @@
 // Plays the gateway's part for the device-side tests: subscribes to device and dock events and
 // births, counts every receipt, and (when told to) acks each event on eqm/v1/ack/{client_id}
 // per the contract, applying it at most once by event_id.
+#include <mqtt/async_client.h>
+
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
 
-#include <mqtt/async_client.h>
-#include <nlohmann/json.hpp>
-
 namespace eqm::test {
 
 class test_gateway {
-public:
+  public:
     explicit test_gateway(const std::string& uri) : client_(uri, "test-gateway", nullptr) {
         client_.set_message_callback([this](mqtt::const_message_ptr m) {
             try {
@@ -53,9 +53,11 @@ public:
         return births_;
     }
     /// Publishes raw text on a topic (for bad-input tests).
-    void publish(const std::string& topic, const std::string& text) { client_.publish(topic, text, 1, false)->wait(); }
+    void publish(const std::string& topic, const std::string& text) {
+        client_.publish(topic, text, 1, false)->wait();
+    }
 
-private:
+  private:
     void on_message(const std::string& topic, const std::string& text) {
         const auto j = nlohmann::json::parse(text, nullptr, false);
         if (j.is_discarded()) return;

@@ -26,7 +26,8 @@ int open_output(const std::filesystem::path& path) {
     const char* name = path.empty() ? "/dev/null" : path.c_str();
     const int fd = ::open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        throw std::runtime_error("child_process: open(" + std::string(name) + "): " + std::strerror(errno));
+        throw std::runtime_error("child_process: open(" + std::string(name) +
+                                 "): " + std::strerror(errno));
     }
     return fd;
 }
@@ -89,7 +90,8 @@ child_process::child_process(process_options options) : options_(std::move(optio
         if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
         ::dup2(out_fd, STDOUT_FILENO);
         ::dup2(err_fd >= 0 ? err_fd : out_fd, STDERR_FILENO);
-        // Tests may have blocked or ignored signals; the program under test should not inherit that.
+        // Tests may have blocked or ignored signals; the program under test should not inherit
+        // that.
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -142,7 +144,9 @@ child_process::child_process(std::vector<std::string> argv, std::filesystem::pat
                                     .stderr_path = {},
                                     .working_dir = {}}) {}
 
-child_process::~child_process() { kill_and_reap(); }
+child_process::~child_process() {
+    kill_and_reap();
+}
 
 child_process::child_process(child_process&& other) noexcept
     : options_(std::move(other.options_)),
@@ -185,7 +189,9 @@ std::optional<int> child_process::wait_for_exit(std::chrono::milliseconds timeou
     return exit_status_;
 }
 
-bool child_process::running() { return !poll_exit(); }
+bool child_process::running() {
+    return !poll_exit();
+}
 
 int child_process::stop(std::chrono::milliseconds grace) {
     if (poll_exit()) return *exit_status_;

@@ -29,11 +29,17 @@ mosquitto_broker::~mosquitto_broker() {
     }
 }
 
-std::string mosquitto_broker::uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+std::string mosquitto_broker::uri() const {
+    return "tcp://127.0.0.1:" + std::to_string(port_);
+}
 
-std::filesystem::path mosquitto_broker::log_path() const { return dir_ / "mosquitto.log"; }
+std::filesystem::path mosquitto_broker::log_path() const {
+    return dir_ / "mosquitto.log";
+}
 
-std::filesystem::path mosquitto_broker::config_path() const { return dir_ / "mosquitto.conf"; }
+std::filesystem::path mosquitto_broker::config_path() const {
+    return dir_ / "mosquitto.conf";
+}
 
 void mosquitto_broker::write_config(const std::filesystem::path& log_file) const {
     std::ofstream conf(config_path());
@@ -49,7 +55,8 @@ void mosquitto_broker::write_config(const std::filesystem::path& log_file) const
     conf << "per_listener_settings false\n";
     conf << "listener " << port_ << " 127.0.0.1\n";
     conf << "allow_anonymous " << (options_.allow_anonymous ? "true" : "false") << "\n";
-    if (!options_.password_file.empty()) conf << "password_file " << options_.password_file.string() << "\n";
+    if (!options_.password_file.empty())
+        conf << "password_file " << options_.password_file.string() << "\n";
     if (!options_.acl_file.empty()) conf << "acl_file " << options_.acl_file.string() << "\n";
     for (const auto& line : options_.extra_lines) conf << line << "\n";
     if (!conf) throw std::runtime_error("mosquitto_broker: cannot write " + config_path().string());
@@ -114,6 +121,8 @@ void mosquitto_broker::kill() {
     process_.reset();
 }
 
-bool mosquitto_broker::running() { return process_ && process_->running(); }
+bool mosquitto_broker::running() {
+    return process_ && process_->running();
+}
 
 }  // namespace eqm::test

@@ -35,7 +35,8 @@ struct fd_guard {
 
 std::uint16_t free_port() {
     fd_guard sock{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    if (sock.fd < 0) throw std::runtime_error(std::string("free_port: socket: ") + std::strerror(errno));
+    if (sock.fd < 0)
+        throw std::runtime_error(std::string("free_port: socket: ") + std::strerror(errno));
     sockaddr_in addr = loopback(0);
     if (::bind(sock.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         throw std::runtime_error(std::string("free_port: bind: ") + std::strerror(errno));

@@ -21,7 +21,9 @@ temp_dir::temp_dir(std::string_view prefix) {
     path_ = buffer.data();
 }
 
-temp_dir::~temp_dir() { remove(); }
+temp_dir::~temp_dir() {
+    remove();
+}
 
 temp_dir::temp_dir(temp_dir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
 

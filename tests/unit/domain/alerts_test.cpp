@@ -1,15 +1,16 @@
-#include <catch2/catch.hpp>
+#include "eqm/domain/alerts.hpp"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <vector>
-
-#include "eqm/domain/alerts.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 
-eqm::clock_ms at(const char* ts) { return *eqm::parse_timestamp(ts); }
+eqm::clock_ms at(const char* ts) {
+    return *eqm::parse_timestamp(ts);
+}
 
 const eqm::clock_ms now = at("2026-11-26T08:30:00.000Z");
 
@@ -48,8 +49,8 @@ TEST_CASE("each cause raises its alert", "[alerts]") {
     {
         auto f = base();
         f.battery_pct = 12;
-        rows.push_back({"low battery", eqm::alert_type::low_battery,
-                        eqm::alert_severity::warning, f});
+        rows.push_back(
+            {"low battery", eqm::alert_type::low_battery, eqm::alert_severity::warning, f});
     }
     {
         auto f = base();
@@ -80,8 +81,8 @@ TEST_CASE("each cause raises its alert", "[alerts]") {
         f.state = eqm::custody_state::checked_out;
         f.holder = "p-1";
         f.due = now - 1min;
-        rows.push_back({"overdue return", eqm::alert_type::overdue_return,
-                        eqm::alert_severity::warning, f});
+        rows.push_back(
+            {"overdue return", eqm::alert_type::overdue_return, eqm::alert_severity::warning, f});
     }
     {
         auto f = base();
@@ -110,7 +111,7 @@ TEST_CASE("each cause raises its alert", "[alerts]") {
 
 TEST_CASE("causes below their limits raise nothing", "[alerts]") {
     eqm::alert_facts f;
-    f.battery_pct = 20;                          // at the threshold, not below
+    f.battery_pct = 20;                                  // at the threshold, not below
     f.calibration_due = *eqm::parse_date("2026-12-26");  // exactly 30 days out
     f.footage_pending_since = now - 23h;
     f.state = eqm::custody_state::checked_out;
@@ -172,9 +173,9 @@ TEST_CASE("diff raises what is new and clears what went away", "[alerts]") {
     CHECK(d.raise[0].type == eqm::alert_type::footage_pending);
     CHECK(d.clear == std::vector{eqm::alert_type::overdue_return});
 
-    const auto same = eqm::diff_alerts(active, std::vector<eqm::alert_condition>{
-                                                   {eqm::alert_type::low_battery, {}, "a"},
-                                                   {eqm::alert_type::overdue_return, {}, "b"}});
+    const auto same = eqm::diff_alerts(
+        active, std::vector<eqm::alert_condition>{{eqm::alert_type::low_battery, {}, "a"},
+                                                  {eqm::alert_type::overdue_return, {}, "b"}});
     CHECK(same.raise.empty());
     CHECK(same.clear.empty());
 }

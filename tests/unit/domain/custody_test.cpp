@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
+#include "eqm/domain/custody.hpp"
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <tuple>
 
-#include "eqm/domain/custody.hpp"
 #include "eqm/domain/ledger.hpp"
 
 using eqm::custody_action;
@@ -12,7 +12,9 @@ using eqm::errc;
 
 namespace {
 
-eqm::clock_ms at(std::string_view text) { return eqm::parse_timestamp(text).value(); }
+eqm::clock_ms at(std::string_view text) {
+    return eqm::parse_timestamp(text).value();
+}
 
 /// A device in `state`, with a holder exactly when checked out (the invariant), and the
 /// transfer under way when in transit.
@@ -139,7 +141,8 @@ TEST_CASE("every state x action pair follows the transition table", "[custody]")
 }
 
 TEST_CASE("checkout records the holder and due; checkin clears them", "[custody]") {
-    auto out = eqm::apply(device_in(custody_state::available), command_for(custody_action::checkout));
+    auto out =
+        eqm::apply(device_in(custody_state::available), command_for(custody_action::checkout));
     REQUIRE(out.has_value());
     CHECK(out->after.holder == "p-2");
     CHECK(out->after.due == at("2026-11-28T18:00:00.000Z"));
@@ -157,14 +160,19 @@ TEST_CASE("checkin and found route by condition", "[custody]") {
     using C = eqm::item_condition;
     auto [action, from, condition, expected] =
         GENERATE(table<custody_action, custody_state, std::optional<C>, custody_state>({
-            {custody_action::checkin, custody_state::checked_out, std::nullopt, custody_state::available},
-            {custody_action::checkin, custody_state::checked_out, C::good, custody_state::available},
-            {custody_action::checkin, custody_state::checked_out, C::damaged, custody_state::maintenance},
-            {custody_action::checkin, custody_state::checked_out, C::needs_service, custody_state::maintenance},
+            {custody_action::checkin, custody_state::checked_out, std::nullopt,
+             custody_state::available},
+            {custody_action::checkin, custody_state::checked_out, C::good,
+             custody_state::available},
+            {custody_action::checkin, custody_state::checked_out, C::damaged,
+             custody_state::maintenance},
+            {custody_action::checkin, custody_state::checked_out, C::needs_service,
+             custody_state::maintenance},
             {custody_action::found, custody_state::lost, std::nullopt, custody_state::available},
             {custody_action::found, custody_state::lost, C::good, custody_state::available},
             {custody_action::found, custody_state::lost, C::damaged, custody_state::maintenance},
-            {custody_action::found, custody_state::lost, C::needs_service, custody_state::maintenance},
+            {custody_action::found, custody_state::lost, C::needs_service,
+             custody_state::maintenance},
         }));
     auto c = bare(action);
     c.condition = condition;

@@ -41,8 +41,10 @@ bool agrees(const std::string& text) {
     // parse_gw_events is the two together: same outcome as the reference.
     const auto combined = eqm::parse_gw_events(text);
     REQUIRE(combined.has_value() == reference.has_value());
-    if (combined) CHECK(*combined == *reference);
-    else CHECK(combined.error().describe() == reference.error().describe());
+    if (combined)
+        CHECK(*combined == *reference);
+    else
+        CHECK(combined.error().describe() == reference.error().describe());
     return fast.has_value();
 }
 
@@ -100,8 +102,12 @@ eqm::gw_events sample_batch(std::mt19937& rng) {
     e.body = t;
     b.events.push_back(e);
 
-    eqm::alert_body a{"al-1", eqm::alert_type::low_battery, eqm::alert_state::raised,
-                      eqm::alert_severity::warning, "battery 9 %", "cam-7"};
+    eqm::alert_body a{"al-1",
+                      eqm::alert_type::low_battery,
+                      eqm::alert_state::raised,
+                      eqm::alert_severity::warning,
+                      "battery 9 %",
+                      "cam-7"};
     e = next();
     e.body = a;
     b.events.push_back(e);
@@ -202,8 +208,8 @@ TEST_CASE("the fast gw_events reader declines what it must leave to the referenc
     CHECK(eqm::parse_gw_events(twice).has_value());
     // Not JSON, or JSON the fast parser refuses (deeper than it goes, a 2^64 integer).
     for (const std::string& text : {std::string("{"), std::string("[1,2"),
-                                   base.dump().replace(base.dump().find("\"bd_seq\":3"), 10,
-                                                       "\"bd_seq\":18446744073709551616")}) {
+                                    base.dump().replace(base.dump().find("\"bd_seq\":3"), 10,
+                                                        "\"bd_seq\":18446744073709551616")}) {
         CHECK_FALSE(agrees(text));
     }
 }
@@ -221,9 +227,15 @@ TEST_CASE("the fast gw_events reader agrees with the reference under random dama
             static constexpr std::string_view alphabet = "{}[]\":,0123456789-.eE \\nultrfa";
             const char c = alphabet[rng() % alphabet.size()];
             switch (rng() % 3) {
-                case 0: text[at] = c; break;
-                case 1: text.erase(at, 1); break;
-                default: text.insert(at, 1, c); break;
+                case 0:
+                    text[at] = c;
+                    break;
+                case 1:
+                    text.erase(at, 1);
+                    break;
+                default:
+                    text.insert(at, 1, c);
+                    break;
             }
         }
         if (agrees(text)) ++read;
@@ -233,9 +245,12 @@ TEST_CASE("the fast gw_events reader agrees with the reference under random dama
 
 TEST_CASE("custody_record_text writes what to_json(record).dump() writes") {
     std::mt19937 rng(5);
-    const std::vector<std::string> texts{
-        "plain", "", "quote \" and backslash \\", "controls \x01\x02\x1f\x7f \b\f\n\r\t",
-        "中文 émoji \xF0\x9F\x98\x80", "/slash/ and </script>"};
+    const std::vector<std::string> texts{"plain",
+                                         "",
+                                         "quote \" and backslash \\",
+                                         "controls \x01\x02\x1f\x7f \b\f\n\r\t",
+                                         "中文 émoji \xF0\x9F\x98\x80",
+                                         "/slash/ and </script>"};
     for (int i = 0; i < 200; ++i) {
         eqm::custody_record r;
         r.index = rng();

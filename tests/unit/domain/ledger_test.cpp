@@ -1,13 +1,13 @@
-#include <catch2/catch.hpp>
+#include "eqm/domain/ledger.hpp"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "eqm/domain/canonical_json.hpp"
 #include "eqm/domain/custody.hpp"
-#include "eqm/domain/ledger.hpp"
 
 using eqm::custody_action;
 using eqm::custody_state;
@@ -16,7 +16,9 @@ using nlohmann::json;
 
 namespace {
 
-eqm::clock_ms at(std::string_view text) { return eqm::parse_timestamp(text).value(); }
+eqm::clock_ms at(std::string_view text) {
+    return eqm::parse_timestamp(text).value();
+}
 
 /// A five-record ledger of one device: out, back, out, back damaged, repaired.
 std::vector<eqm::custody_record> sample_ledger() {
@@ -63,7 +65,8 @@ TEST_CASE("sha256_hex matches the published test vectors", "[ledger]") {
 
 TEST_CASE("canonical JSON is compact, key-sorted and independent of input order",
           "[ledger][canonical]") {
-    const auto a = json::parse(R"({"b": 1, "a": {"z": [1, 2, {"y": null, "x": true}], "m": "é/\n"}})");
+    const auto a =
+        json::parse(R"({"b": 1, "a": {"z": [1, 2, {"y": null, "x": true}], "m": "é/\n"}})");
     const auto b = json::parse(R"({"a":{"m":"é/\n","z":[1,2,{"x":true,"y":null}]},"b":1})");
     const auto ca = eqm::canonical_json(a);
     REQUIRE(ca.has_value());
@@ -114,18 +117,18 @@ TEST_CASE("a sealed ledger verifies and links record to record", "[ledger]") {
     CHECK_FALSE(eqm::verify(std::span(ledger).subspan(2)).ok());
 }
 
-TEST_CASE("the hash is SHA-256 of prev_hash then the canonical record without hash",
-          "[ledger]") {
+TEST_CASE("the hash is SHA-256 of prev_hash then the canonical record without hash", "[ledger]") {
     const auto r = sample_ledger().at(1);
     auto j = eqm::to_json(r);
     j.erase("hash");
     CHECK(r.hash == eqm::sha256_hex(r.prev_hash + j.dump()));
     // Key order of the input does not matter: parse a shuffled text and re-hash.
-    const auto shuffled = json::parse(
-        R"({"ts":"2026-11-26T10:00:00.000Z","to_state":"available","source":"dock",)"
-        R"("prev_hash":")" + r.prev_hash + R"(","index":1,"holder":null,"hash":")" + r.hash +
-        R"(","from_state":"checked_out","device_id":"bc-0001","actor":"custodian-3",)"
-        R"("action":"checkin"})");
+    const auto shuffled =
+        json::parse(R"({"ts":"2026-11-26T10:00:00.000Z","to_state":"available","source":"dock",)"
+                    R"("prev_hash":")" +
+                    r.prev_hash + R"(","index":1,"holder":null,"hash":")" + r.hash +
+                    R"(","from_state":"checked_out","device_id":"bc-0001","actor":"custodian-3",)"
+                    R"("action":"checkin"})");
     const auto parsed = eqm::parse_custody_record(shuffled);
     REQUIRE(parsed.has_value());
     CHECK(eqm::compute_record_hash(*parsed).value() == r.hash);
@@ -136,21 +139,29 @@ TEST_CASE("tampering any field of a middle record is caught at that record", "[l
     auto [name, tamper, why] = GENERATE(table<std::string, mutation, ledger_break>({
         {"index", [](auto& r) { r.index += 1; }, ledger_break::index_gap},
         {"device_id", [](auto& r) { r.device_id = "bc-0002"; }, ledger_break::hash_mismatch},
-        {"action", [](auto& r) { r.action = custody_action::report_lost; }, ledger_break::hash_mismatch},
-        {"from_state", [](auto& r) { r.from_state = custody_state::lost; }, ledger_break::hash_mismatch},
-        {"to_state", [](auto& r) { r.to_state = custody_state::retired; }, ledger_break::hash_mismatch},
+        {"action", [](auto& r) { r.action = custody_action::report_lost; },
+         ledger_break::hash_mismatch},
+        {"from_state", [](auto& r) { r.from_state = custody_state::lost; },
+         ledger_break::hash_mismatch},
+        {"to_state", [](auto& r) { r.to_state = custody_state::retired; },
+         ledger_break::hash_mismatch},
         {"holder", [](auto& r) { r.holder = "p-evil"; }, ledger_break::hash_mismatch},
         {"holder cleared", [](auto& r) { r.holder.reset(); }, ledger_break::hash_mismatch},
         {"actor", [](auto& r) { r.actor = "someone"; }, ledger_break::hash_mismatch},
-        {"source", [](auto& r) { r.source = eqm::custody_source::api; }, ledger_break::hash_mismatch},
+        {"source", [](auto& r) { r.source = eqm::custody_source::api; },
+         ledger_break::hash_mismatch},
         {"ts", [](auto& r) { r.ts += std::chrono::milliseconds{1}; }, ledger_break::hash_mismatch},
-        {"prev_hash", [](auto& r) { r.prev_hash[5] = r.prev_hash[5] == 'a' ? 'b' : 'a'; }, ledger_break::prev_hash_mismatch},
-        {"hash", [](auto& r) { r.hash[0] = r.hash[0] == 'a' ? 'b' : 'a'; }, ledger_break::hash_mismatch},
-        {"due", [](auto& r) { r.due = at("2027-01-01T00:00:00.000Z"); }, ledger_break::hash_mismatch},
+        {"prev_hash", [](auto& r) { r.prev_hash[5] = r.prev_hash[5] == 'a' ? 'b' : 'a'; },
+         ledger_break::prev_hash_mismatch},
+        {"hash", [](auto& r) { r.hash[0] = r.hash[0] == 'a' ? 'b' : 'a'; },
+         ledger_break::hash_mismatch},
+        {"due", [](auto& r) { r.due = at("2027-01-01T00:00:00.000Z"); },
+         ledger_break::hash_mismatch},
         {"dock_id", [](auto& r) { r.dock_id = "dock-x"; }, ledger_break::hash_mismatch},
         {"slot", [](auto& r) { r.slot = 7; }, ledger_break::hash_mismatch},
         {"request_id", [](auto& r) { r.request_id = "ev-1"; }, ledger_break::hash_mismatch},
-        {"condition", [](auto& r) { r.condition = eqm::item_condition::damaged; }, ledger_break::hash_mismatch},
+        {"condition", [](auto& r) { r.condition = eqm::item_condition::damaged; },
+         ledger_break::hash_mismatch},
         {"note", [](auto& r) { r.note = ""; }, ledger_break::hash_mismatch},
         {"transfer_id", [](auto& r) { r.transfer_id = "tr-1"; }, ledger_break::hash_mismatch},
     }));
@@ -176,8 +187,7 @@ TEST_CASE("a re-sealed forgery is caught at the next record", "[ledger]") {
     CHECK(v.reason == ledger_break::prev_hash_mismatch);
 }
 
-TEST_CASE("deleting, duplicating or reordering records is caught at the first misfit",
-          "[ledger]") {
+TEST_CASE("deleting, duplicating or reordering records is caught at the first misfit", "[ledger]") {
     using edit = std::function<void(std::vector<eqm::custody_record>&)>;
     auto [name, change, position, why] = GENERATE(table<std::string, edit, std::uint64_t, ledger_break>({
         {"delete first", [](auto& l) { l.erase(l.begin()); }, 0, ledger_break::index_gap},
@@ -251,7 +261,7 @@ TEST_CASE("seal replaces ill-formed UTF-8 so the record is exactly what is hashe
 
 TEST_CASE("sanitize_utf8 keeps valid text and replaces each bad byte", "[ledger][canonical]") {
     CHECK(eqm::sanitize_utf8("南宁 ok") == "南宁 ok");
-    CHECK(eqm::is_valid_utf8("\xF0\x9F\x93\xB7"));  // U+1F4F7, four bytes
-    CHECK_FALSE(eqm::is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+    CHECK(eqm::is_valid_utf8("\xF0\x9F\x93\xB7"));                          // U+1F4F7, four bytes
+    CHECK_FALSE(eqm::is_valid_utf8("\xF4\x90\x80\x80"));                    // above U+10FFFF
     CHECK(eqm::sanitize_utf8("a\xE5\x8D") == "a\xEF\xBF\xBD\xEF\xBF\xBD");  // truncated
 }

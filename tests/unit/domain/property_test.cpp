@@ -6,9 +6,8 @@
 //   - replaying the ledger rebuilds every device's custody (the ledger tells the same story);
 //   - the ledger of accepted actions verifies, record by record and end to end.
 // Seeds are fixed so a failure reproduces; Catch prints the seed and step on failure.
-#include <catch2/catch.hpp>
-
 #include <array>
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -36,20 +35,27 @@ std::optional<custody_state> reference_target(custody_state from, custody_action
     using S = custody_state;
     using A = custody_action;
     switch (a) {
-    case A::checkout: return from == S::available ? std::optional(S::checked_out) : std::nullopt;
-    case A::checkin: return from == S::checked_out ? std::optional(S::available) : std::nullopt;
-    case A::maintenance_in: return from == S::available ? std::optional(S::maintenance) : std::nullopt;
-    case A::maintenance_out: return from == S::maintenance ? std::optional(S::available) : std::nullopt;
-    case A::transfer_out: return from == S::available ? std::optional(S::in_transit) : std::nullopt;
-    case A::transfer_in: return from == S::in_transit ? std::optional(S::available) : std::nullopt;
-    case A::report_lost:
-        return (from == S::available || from == S::checked_out || from == S::in_transit)
-                   ? std::optional(S::lost)
-                   : std::nullopt;
-    case A::found: return from == S::lost ? std::optional(S::available) : std::nullopt;
-    case A::retire:
-        return (from != S::checked_out && from != S::retired) ? std::optional(S::retired)
-                                                              : std::nullopt;
+        case A::checkout:
+            return from == S::available ? std::optional(S::checked_out) : std::nullopt;
+        case A::checkin:
+            return from == S::checked_out ? std::optional(S::available) : std::nullopt;
+        case A::maintenance_in:
+            return from == S::available ? std::optional(S::maintenance) : std::nullopt;
+        case A::maintenance_out:
+            return from == S::maintenance ? std::optional(S::available) : std::nullopt;
+        case A::transfer_out:
+            return from == S::available ? std::optional(S::in_transit) : std::nullopt;
+        case A::transfer_in:
+            return from == S::in_transit ? std::optional(S::available) : std::nullopt;
+        case A::report_lost:
+            return (from == S::available || from == S::checked_out || from == S::in_transit)
+                       ? std::optional(S::lost)
+                       : std::nullopt;
+        case A::found:
+            return from == S::lost ? std::optional(S::available) : std::nullopt;
+        case A::retire:
+            return (from != S::checked_out && from != S::retired) ? std::optional(S::retired)
+                                                                  : std::nullopt;
     }
     return std::nullopt;
 }
@@ -61,26 +67,29 @@ struct expectation {
 };
 
 expectation reference(const eqm::device_custody& d, const eqm::custody_command& c) {
-    if (d.locked && (c.action == custody_action::checkout || c.action == custody_action::transfer_out))
+    if (d.locked &&
+        (c.action == custody_action::checkout || c.action == custody_action::transfer_out))
         return {std::nullopt, errc::locked};
     auto to = reference_target(d.state, c.action);
     if (!to) return {std::nullopt, errc::invalid_transition};
     switch (c.action) {
-    case custody_action::checkout:
-        if (!c.holder) return {std::nullopt, errc::bad_field};
-        break;
-    case custody_action::checkin:
-        if (c.holder && !c.override_holder && c.holder != d.holder)
-            return {std::nullopt, errc::not_holder};
-        break;
-    case custody_action::transfer_out:
-        if (!c.transfer_id) return {std::nullopt, errc::bad_field};
-        break;
-    case custody_action::transfer_in:
-        if (!c.transfer_id) return {std::nullopt, errc::bad_field};
-        if (d.transfer_id && d.transfer_id != c.transfer_id) return {std::nullopt, errc::conflict};
-        break;
-    default: break;
+        case custody_action::checkout:
+            if (!c.holder) return {std::nullopt, errc::bad_field};
+            break;
+        case custody_action::checkin:
+            if (c.holder && !c.override_holder && c.holder != d.holder)
+                return {std::nullopt, errc::not_holder};
+            break;
+        case custody_action::transfer_out:
+            if (!c.transfer_id) return {std::nullopt, errc::bad_field};
+            break;
+        case custody_action::transfer_in:
+            if (!c.transfer_id) return {std::nullopt, errc::bad_field};
+            if (d.transfer_id && d.transfer_id != c.transfer_id)
+                return {std::nullopt, errc::conflict};
+            break;
+        default:
+            break;
     }
     if ((c.action == custody_action::checkin || c.action == custody_action::found) && c.condition &&
         *c.condition != eqm::item_condition::good)
@@ -116,7 +125,8 @@ eqm::custody_command random_command(std::mt19937_64& rng, custody_state state) {
     if (chance(rng, 0.8)) c.holder = pick(rng, people);
     if (chance(rng, 0.5)) c.due = eqm::clock_ms{} + std::chrono::hours{1000};
     if (chance(rng, 0.4))
-        c.condition = static_cast<eqm::item_condition>(std::uniform_int_distribution<int>(0, 2)(rng));
+        c.condition =
+            static_cast<eqm::item_condition>(std::uniform_int_distribution<int>(0, 2)(rng));
     if (chance(rng, 0.9)) c.transfer_id = pick(rng, transfers);
     c.override_holder = chance(rng, 0.2);
     return c;
@@ -180,10 +190,10 @@ TEST_CASE("random custody histories keep their invariants and a verifiable ledge
         draft.ts = ts;
         draft.due = got->after.due;
         draft.condition = cmd.condition;
-        draft.transfer_id = cmd.action == custody_action::transfer_out ||
-                                    cmd.action == custody_action::transfer_in
-                                ? cmd.transfer_id
-                                : std::nullopt;
+        draft.transfer_id =
+            cmd.action == custody_action::transfer_out || cmd.action == custody_action::transfer_in
+                ? cmd.transfer_id
+                : std::nullopt;
         ledger.push_back(eqm::seal(draft, verifier.head_hash(), verifier.next_index()));
         const auto fed = verifier.feed(ledger.back());
         INFO(fed.message);
@@ -232,7 +242,6 @@ TEST_CASE("random custody histories keep their invariants and a verifiable ledge
     // The generator must actually reach the interesting cases, or the test proves little.
     CHECK(ledger.size() > steps_per_seed / 3);
     CHECK(retired_restarts > 0);
-    CHECK(refusals_seen ==
-          std::set<errc>{errc::invalid_transition, errc::not_holder, errc::locked,
-                         errc::bad_field, errc::conflict});
+    CHECK(refusals_seen == std::set<errc>{errc::invalid_transition, errc::not_holder, errc::locked,
+                                          errc::bad_field, errc::conflict});
 }

@@ -1,10 +1,9 @@
-#include <catch2/catch.hpp>
+#include "eqm/domain/readiness.hpp"
 
+#include <catch2/catch.hpp>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include "eqm/domain/readiness.hpp"
 
 using eqm::custody_state;
 using eqm::device_class;
@@ -14,7 +13,9 @@ namespace {
 
 constexpr std::string_view nanning = "450100";
 
-eqm::clock_ms now() { return eqm::parse_timestamp("2026-11-26T08:30:00.000Z").value(); }
+eqm::clock_ms now() {
+    return eqm::parse_timestamp("2026-11-26T08:30:00.000Z").value();
+}
 
 eqm::person_record officer() {
     eqm::person_record p;
@@ -37,8 +38,12 @@ eqm::device_snapshot ready_device(device_class cls) {
 }
 
 eqm::reservation approved_for(std::string person) {
-    return eqm::reservation{"r-1", "dev-1", std::move(person), now() - std::chrono::hours{1},
-                            now() + std::chrono::hours{1}, eqm::reservation_status::approved};
+    return eqm::reservation{"r-1",
+                            "dev-1",
+                            std::move(person),
+                            now() - std::chrono::hours{1},
+                            now() + std::chrono::hours{1},
+                            eqm::reservation_status::approved};
 }
 
 /// Everything that can be wrong, one at a time, applied to a ready device and a good person.
@@ -55,7 +60,8 @@ TEST_CASE("a ready device and an allowed person may check out", "[readiness]") {
     const auto cls = GENERATE(device_class::body_camera, device_class::drone,
                               device_class::analyzer, device_class::dock);
     const scenario s{ready_device(cls), officer(), {approved_for("p-1")}};
-    CHECK(eqm::check_checkout(s.device, &*s.person, nanning, s.reservations, {}, now()).has_value());
+    CHECK(
+        eqm::check_checkout(s.device, &*s.person, nanning, s.reservations, {}, now()).has_value());
     CHECK(eqm::assess_readiness(s.device, {}, {}, now()).ready());
 }
 
@@ -208,13 +214,15 @@ TEST_CASE("refusals come in priority order; the first is the one returned", "[re
         {errc::badge_not_allowed, [](scenario& x) { x.person->active = true; }},
         {errc::locked, [](scenario& x) { x.device.custody.locked = false; }},
         {errc::in_maintenance, [](scenario& x) { x.device.custody.state = custody_state::lost; }},
-        {errc::invalid_transition, [](scenario& x) { x.device.custody.state = custody_state::available; }},
+        {errc::invalid_transition,
+         [](scenario& x) { x.device.custody.state = custody_state::available; }},
         {errc::reserved_for_other, [](scenario& x) { x.reservations.clear(); }},
         {errc::battery_low, [](scenario& x) { x.device.battery_pct = 95; }},
         {errc::footage_pending, [](scenario& x) { x.device.footage_pending_since.reset(); }},
     };
     std::vector<errc> all_codes;
-    for (const auto& e : eqm::checkout_problems(s.device, &*s.person, nanning, s.reservations, {}, now()))
+    for (const auto& e :
+         eqm::checkout_problems(s.device, &*s.person, nanning, s.reservations, {}, now()))
         all_codes.push_back(e.code);
     std::vector<errc> expected_codes;
     // in_maintenance and invalid_transition are two readings of one state: never both at once.
@@ -223,12 +231,14 @@ TEST_CASE("refusals come in priority order; the first is the one returned", "[re
     CHECK(all_codes == expected_codes);
 
     for (const auto& [code, mend] : order) {
-        const auto r = eqm::check_checkout(s.device, &*s.person, nanning, s.reservations, {}, now());
+        const auto r =
+            eqm::check_checkout(s.device, &*s.person, nanning, s.reservations, {}, now());
         REQUIRE_FALSE(r.has_value());
         CHECK(r.error().code == code);
         mend(s);
     }
-    CHECK(eqm::check_checkout(s.device, &*s.person, nanning, s.reservations, {}, now()).has_value());
+    CHECK(
+        eqm::check_checkout(s.device, &*s.person, nanning, s.reservations, {}, now()).has_value());
 
     // The badge comes before everything about the device except registration.
     s.device.custody.locked = true;

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "eqm/domain/region.hpp"
+
+#include <catch2/catch.hpp>
 
 TEST_CASE("the region has the 14 Guangxi cities, each found by its code", "[region]") {
     CHECK(eqm::region_cities.size() == 14);

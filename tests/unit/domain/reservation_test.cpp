@@ -1,9 +1,8 @@
-#include <catch2/catch.hpp>
+#include "eqm/domain/reservation.hpp"
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
-
-#include "eqm/domain/reservation.hpp"
 
 using eqm::reservation;
 using eqm::reservation_status;
@@ -17,8 +16,8 @@ eqm::clock_ms h(int hour) {
 reservation booking(std::string id, int from_hour, int to_hour,
                     reservation_status status = reservation_status::approved,
                     std::string device = "dr-01", std::string person = "p-1") {
-    return reservation{std::move(id), std::move(device), std::move(person), h(from_hour),
-                       h(to_hour), status};
+    return reservation{std::move(id), std::move(device), std::move(person),
+                       h(from_hour),  h(to_hour),        status};
 }
 
 }  // namespace
@@ -41,12 +40,11 @@ TEST_CASE("windows are half-open: touching windows do not overlap", "[reservatio
     CHECK(eqm::windows_overlap(h(10), h(14), h(from), h(to)) == overlaps);  // symmetric
 }
 
-TEST_CASE("conflicts lists the overlapping live reservations of the same device",
-          "[reservation]") {
+TEST_CASE("conflicts lists the overlapping live reservations of the same device", "[reservation]") {
     const std::vector<reservation> existing{
         booking("r-1", 8, 12),
         booking("r-2", 12, 16, reservation_status::pending),
-        booking("r-3", 9, 11, reservation_status::cancelled),  // cancelled holds nothing
+        booking("r-3", 9, 11, reservation_status::cancelled),          // cancelled holds nothing
         booking("r-4", 9, 11, reservation_status::approved, "dr-02"),  // other device
         booking("r-5", 16, 20),
     };

@@ -1,7 +1,8 @@
+#include "eqm/domain/time.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "eqm/domain/error.hpp"
-#include "eqm/domain/time.hpp"
 #include "eqm/domain/vocabulary.hpp"
 
 TEST_CASE("timestamps round-trip in the contract's shape", "[time]") {
@@ -13,10 +14,10 @@ TEST_CASE("timestamps round-trip in the contract's shape", "[time]") {
 }
 
 TEST_CASE("malformed timestamps are rejected and name the field", "[time]") {
-    const auto text = GENERATE(as<std::string>{}, "", "2026-11-26T08:30:00Z",
-                               "2026-11-26 08:30:00.000Z", "2026-02-30T08:30:00.000Z",
-                               "2026-11-26T24:00:00.000Z", "2026-11-26T08:30:00.000+08:00",
-                               "2026-11-26T08:3a:00.000Z");
+    const auto text =
+        GENERATE(as<std::string>{}, "", "2026-11-26T08:30:00Z", "2026-11-26 08:30:00.000Z",
+                 "2026-02-30T08:30:00.000Z", "2026-11-26T24:00:00.000Z",
+                 "2026-11-26T08:30:00.000+08:00", "2026-11-26T08:3a:00.000Z");
     auto t = eqm::parse_timestamp(text, "due");
     REQUIRE_FALSE(t.has_value());
     CHECK(t.error().code == eqm::errc::bad_field);

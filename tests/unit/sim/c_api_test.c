@@ -7,12 +7,12 @@
 #include "eqm/device_sdk.h"
 
 static int failures = 0;
-#define EXPECT(cond)                                                     \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
+#define EXPECT(cond)                                                            \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
             fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-            ++failures;                                                  \
-        }                                                                \
+            ++failures;                                                         \
+        }                                                                       \
     } while (0)
 
 int main(int argc, char** argv) {
@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
     EXPECT(dev != NULL);
     EXPECT(eqm_device_pending_events(dev) == 1);
     char id2[65];
-    EXPECT(eqm_device_emit_event(dev, "{\"type\":\"recording_started\"}", id2, sizeof id2) == EQM_OK);
+    EXPECT(eqm_device_emit_event(dev, "{\"type\":\"recording_started\"}", id2, sizeof id2) ==
+           EQM_OK);
     EXPECT(strcmp(id, id2) != 0); /* a new run never reuses an event id */
     EXPECT(eqm_device_pending_events(dev) == 2);
     eqm_device_close(dev);

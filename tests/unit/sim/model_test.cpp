@@ -1,9 +1,8 @@
 // The fleet model without any I/O: determinism, working days, class behaviour, fleet files.
-#include <catch2/catch.hpp>
-
-#include <set>
-
 #include "eqm/sim/model.hpp"
+
+#include <catch2/catch.hpp>
+#include <set>
 
 using namespace eqm;
 using namespace eqm::sim;
@@ -16,17 +15,20 @@ const clock_ms morning{std::chrono::sys_days{std::chrono::year{2026} / 3 / 1} + 
 
 fleet_config small_fleet() {
     fleet_config c;
-    c.defaults = fleet_size{.body_cameras = 8, .drones = 2, .analyzers = 4, .docks = 1, .officers = 8};
+    c.defaults =
+        fleet_size{.body_cameras = 8, .drones = 2, .analyzers = 4, .docks = 1, .officers = 8};
     return c;
 }
 
 /// Every event of `minutes` simulated minutes, as "sender type ts ..." lines.
-std::vector<std::string> event_lines(std::uint64_t seed, int minutes, const fleet_config& f = small_fleet()) {
+std::vector<std::string> event_lines(std::uint64_t seed, int minutes,
+                                     const fleet_config& f = small_fleet()) {
     fleet_model m({"450100", "450300"}, f, seed, morning);
     std::vector<std::string> out;
     for (int i = 0; i < minutes; ++i)
         for (const auto& msg : m.step())
-            if (msg.kind != message_kind::telemetry) out.push_back(msg.sender_id + " " + msg.body.dump());
+            if (msg.kind != message_kind::telemetry)
+                out.push_back(msg.sender_id + " " + msg.body.dump());
     return out;
 }
 
@@ -49,7 +51,8 @@ TEST_CASE("the same seed gives the same event sequence, another seed a different
 }
 
 TEST_CASE("rng streams are reproducible and independent by name") {
-    rng x(stream_seed(1, "450100-bc-001")), y(stream_seed(1, "450100-bc-001")), z(stream_seed(1, "450100-bc-002"));
+    rng x(stream_seed(1, "450100-bc-001")), y(stream_seed(1, "450100-bc-001")),
+        z(stream_seed(1, "450100-bc-002"));
     std::vector<std::uint64_t> xs, ys, zs;
     for (int i = 0; i < 8; ++i) {
         xs.push_back(x.next());
@@ -154,12 +157,14 @@ TEST_CASE("each class reports its own fields, within the contract's ranges") {
 
 TEST_CASE("drones fly, analyzers near expiry get calibrated, batteries run low") {
     fleet_config f;
-    f.defaults = fleet_size{.body_cameras = 30, .drones = 6, .analyzers = 24, .docks = 3, .officers = 30};
+    f.defaults =
+        fleet_size{.body_cameras = 30, .drones = 6, .analyzers = 24, .docks = 3, .officers = 30};
     fleet_model m({"450100", "450200"}, f, 9, morning);
     const auto all = run(m, 3 * 24 * 60);
     std::set<std::string> types;
     for (const auto& msg : all)
-        if (msg.kind == message_kind::device_event) types.insert(msg.body["type"].get<std::string>());
+        if (msg.kind == message_kind::device_event)
+            types.insert(msg.body["type"].get<std::string>());
     CHECK(types.contains("flight_started"));
     CHECK(types.contains("flight_ended"));
     CHECK(types.contains("calibrated"));
@@ -173,7 +178,8 @@ TEST_CASE("a refused check-out puts the device back in its slot") {
     std::optional<message> removal;
     for (int i = 0; i < 6 * 60 && !removal; ++i)
         for (auto& msg : m.step())
-            if (msg.kind == message_kind::dock_event && msg.body["type"] == "slot_remove" && msg.body.contains("badge"))
+            if (msg.kind == message_kind::dock_event && msg.body["type"] == "slot_remove" &&
+                msg.body.contains("badge"))
                 removal = msg;
     REQUIRE(removal);
     const auto device = removal->body["device_id"].get<std::string>();
@@ -189,7 +195,8 @@ TEST_CASE("fleet files: defaults, per-city overrides and rejected input") {
     auto ok = parse_fleet_config(nlohmann::json::parse(
         R"({"defaults":{"body_cameras":10,"docks":2},"cities":{"450100":{"drones":1}}})"));
     REQUIRE(ok);
-    CHECK(ok->for_city("450200") == fleet_size{.body_cameras = 10, .drones = 6, .analyzers = 12, .docks = 2});
+    CHECK(ok->for_city("450200") ==
+          fleet_size{.body_cameras = 10, .drones = 6, .analyzers = 12, .docks = 2});
     CHECK(ok->for_city("450100").drones == 1);
     CHECK(ok->for_city("450100").body_cameras == 10);
 

@@ -1,12 +1,11 @@
 // The device outbox file: what survives a crash, what a torn write leaves, and compaction.
-#include <catch2/catch.hpp>
+#include "eqm/device/outbox.hpp"
 
+#include <catch2/catch.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
-
-#include "eqm/device/outbox.hpp"
 #include "eqm/test/temp_dir.hpp"
 
 using eqm::device::outbox;
@@ -77,8 +76,9 @@ TEST_CASE("outbox recovers from a torn last line after a crash") {
     }
     const auto whole = slurp(file);
     // The crash cut the third record short: no newline, not JSON.
-    const std::string torn = GENERATE(as<std::string>{}, R"({"op":"put","event_id":"cam-1-1-3","top)",
-                                      R"({"op":"ack","event_id":"cam-1-1-1"})", "garbage");
+    const std::string torn =
+        GENERATE(as<std::string>{}, R"({"op":"put","event_id":"cam-1-1-3","top)",
+                 R"({"op":"ack","event_id":"cam-1-1-1"})", "garbage");
     {
         std::ofstream out(file, std::ios::app | std::ios::binary);
         out << torn;
@@ -111,7 +111,11 @@ TEST_CASE("outbox skips a damaged record in the middle and keeps the rest") {
         // A damaged record with whole records after it (a bad sector, not a torn tail).
         std::ofstream out(file, std::ios::app | std::ios::binary);
         out << "{not json}\n"
-            << nlohmann::json{{"op", "put"}, {"event_id", "cam-1-1-2"}, {"topic", "t"}, {"payload", "{}"}}.dump()
+            << nlohmann::json{{"op", "put"},
+                              {"event_id", "cam-1-1-2"},
+                              {"topic", "t"},
+                              {"payload", "{}"}}
+                   .dump()
             << "\n";
     }
     auto box = outbox::open(file);

@@ -1,8 +1,7 @@
 // eqm_store against real SQLite files: statements, transactions, migrations, and the
 // failures a gateway must survive (disk full, a locked database).
-#include <catch2/catch.hpp>
-
 #include <array>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
 
@@ -92,7 +91,8 @@ TEST_CASE("statements bind and read every column type and are reused from the ca
     {
         auto insert = db.prepare("INSERT INTO t VALUES(?, ?, ?, ?)");
         REQUIRE(insert);
-        REQUIRE(insert->bind_all(std::int64_t{1} << 40, 2.5, "héllo", std::optional<std::string>{}));
+        REQUIRE(
+            insert->bind_all(std::int64_t{1} << 40, 2.5, "héllo", std::optional<std::string>{}));
         REQUIRE(insert->exec());
         CHECK(db.changes() == 1);
         REQUIRE(insert->bind_all(7, 0.0, std::string("x"), std::optional<std::string>{"set"}));
@@ -138,7 +138,7 @@ TEST_CASE("constraint violations map to conflict") {
     const std::string sql = GENERATE(as<std::string>{},
                                      "INSERT INTO devices VALUES('cam-1', 10)",       // primary key
                                      "INSERT INTO events(device_id) VALUES('nope')",  // foreign key
-                                     "INSERT INTO events(body) VALUES('x')");          // not null
+                                     "INSERT INTO events(body) VALUES('x')");         // not null
     auto stmt = db.prepare(sql);
     REQUIRE(stmt);
     auto r = stmt->exec();
@@ -236,7 +236,8 @@ TEST_CASE("a failed migration rolls back entirely and reports which one") {
 TEST_CASE("migrate refuses a malformed list and a database newer than the program") {
     eqm::test::temp_dir dir;
     auto db = open_db(dir / "m.db");
-    const std::array<migration, 2> gap{{{1, "a", "CREATE TABLE a(x);"}, {3, "c", "CREATE TABLE c(x);"}}};
+    const std::array<migration, 2> gap{
+        {{1, "a", "CREATE TABLE a(x);"}, {3, "c", "CREATE TABLE c(x);"}}};
     auto bad = migrate(db, gap);
     REQUIRE_FALSE(bad.has_value());
     CHECK(bad.error().code == errc::internal);

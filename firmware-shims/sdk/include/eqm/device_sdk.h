@@ -16,14 +16,14 @@ typedef struct eqm_device eqm_device;
 
 /** How to open a device. Strings are copied; NULL means "default" where one exists. */
 typedef struct eqm_device_config {
-    const char* device_id;   /**< required, ^[A-Za-z0-9_-]{1,64}$ */
+    const char* device_id;    /**< required, ^[A-Za-z0-9_-]{1,64}$ */
     const char* device_class; /**< required: "body_camera", "drone", "analyzer" or "dock" */
-    const char* model;       /**< default "generic" */
-    const char* fw;          /**< default "0.0.0" */
-    const char* broker_uri;  /**< required, e.g. "tcp://127.0.0.1:1883" */
-    const char* username;    /**< NULL: anonymous */
-    const char* password;    /**< NULL: none */
-    const char* state_dir;   /**< where the bd_seq state file and the outbox live; default "." */
+    const char* model;        /**< default "generic" */
+    const char* fw;           /**< default "0.0.0" */
+    const char* broker_uri;   /**< required, e.g. "tcp://127.0.0.1:1883" */
+    const char* username;     /**< NULL: anonymous */
+    const char* password;     /**< NULL: none */
+    const char* state_dir;    /**< where the bd_seq state file and the outbox live; default "." */
 } eqm_device_config;
 
 /** Called with a command's JSON text ({cmd_id, ts, type, ...}) on the SDK's MQTT thread. */

@@ -19,10 +19,9 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "eqm/domain/error.hpp"
 #include "eqm/domain/vocabulary.hpp"
@@ -47,37 +46,37 @@ using ack_handler = std::function<void(const std::string& event_id, const std::s
 
 /// How a device is set up.
 struct device_options {
-    std::string id;                     ///< `^[A-Za-z0-9_-]{1,64}$`; also the MQTT client id
+    std::string id;  ///< `^[A-Za-z0-9_-]{1,64}$`; also the MQTT client id
     device_class klass = device_class::body_camera;
-    std::string model = "generic";      ///< 1..64 chars
-    std::string fw = "0.0.0";           ///< 1..64 chars
-    std::string broker_uri;             ///< e.g. tcp://127.0.0.1:1883
-    std::string username;               ///< empty: anonymous
+    std::string model = "generic";  ///< 1..64 chars
+    std::string fw = "0.0.0";       ///< 1..64 chars
+    std::string broker_uri;         ///< e.g. tcp://127.0.0.1:1883
+    std::string username;           ///< empty: anonymous
     std::string password;
     std::filesystem::path state_dir = ".";  ///< where {id}.state and {id}.outbox live
-    bool durable = true;                ///< fsync the outbox and state file
+    bool durable = true;                    ///< fsync the outbox and state file
     std::chrono::milliseconds resend_interval = default_resend_interval;
     std::chrono::milliseconds reconnect_min = default_reconnect_min;
     std::chrono::milliseconds reconnect_max = default_reconnect_max;
-    log_sink log;                       ///< empty: stderr
-    capture_sink capture;               ///< empty: none
+    log_sink log;          ///< empty: stderr
+    capture_sink capture;  ///< empty: none
 };
 
 /// Counters for status lines and load reports.
 struct device_stats {
     std::uint64_t telemetry_sent = 0;
-    std::uint64_t telemetry_dropped = 0;   ///< offline or refused by the client
+    std::uint64_t telemetry_dropped = 0;  ///< offline or refused by the client
     std::uint64_t events_emitted = 0;
-    std::uint64_t events_published = 0;    ///< including resends
+    std::uint64_t events_published = 0;  ///< including resends
     std::uint64_t events_acked = 0;
-    std::uint64_t events_rejected = 0;     ///< acked with rejected:<reason>
+    std::uint64_t events_rejected = 0;  ///< acked with rejected:<reason>
     std::uint64_t connects = 0;
-    std::uint64_t bad_messages = 0;        ///< unparseable commands / acks ignored
+    std::uint64_t bad_messages = 0;  ///< unparseable commands / acks ignored
 };
 
 /// One device (or dock) connection. Thread-safe: publish/emit may be called from any thread.
 class device_session {
-public:
+  public:
     /// Reads (or creates) the state file and the outbox, then starts connecting in the
     /// background; returns at once. Errors: bad_field for a bad id, model, fw or broker URI;
     /// unavailable when the state directory cannot be written.
@@ -114,7 +113,7 @@ public:
 
     class impl;
 
-private:
+  private:
     explicit device_session(std::shared_ptr<impl> p);
     std::shared_ptr<impl> impl_;
 };

@@ -40,18 +40,18 @@ struct outbox_options {
 
 /// What open() found in an existing file.
 struct outbox_recovery {
-    std::size_t records = 0;       ///< whole records read
-    std::size_t torn_lines = 0;    ///< unreadable lines dropped (a torn tail after a crash)
+    std::size_t records = 0;          ///< whole records read
+    std::size_t torn_lines = 0;       ///< unreadable lines dropped (a torn tail after a crash)
     std::size_t truncated_bytes = 0;  ///< bytes cut off the end of the file
 };
 
 /// A file-backed outbox. Not thread-safe: its owner serialises access.
 class outbox {
-public:
+  public:
     /// Opens (creating if needed) the outbox file and replays it. Errors: errc::unavailable
     /// when the file cannot be opened, read or truncated.
     static result<std::unique_ptr<outbox>> open(const std::filesystem::path& file,
-                                                 outbox_options options = {});
+                                                outbox_options options = {});
     ~outbox();
     outbox(const outbox&) = delete;
     outbox& operator=(const outbox&) = delete;
@@ -73,7 +73,7 @@ public:
     /// The file's path.
     const std::filesystem::path& path() const noexcept { return path_; }
 
-private:
+  private:
     outbox(std::filesystem::path path, outbox_options options);
     result<void> replay();
     result<void> append_line(const std::string& line);

@@ -4,18 +4,17 @@
 /// (seeded from the run seed and the device id), and the clock is the simulated clock, so the
 /// same seed, start and fleet always give the same sequence of messages: eqm-sim's dry run and
 /// its live run produce the same events until a dock refuses a check-out.
-#include "eqm/domain/region.hpp"
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "eqm/domain/error.hpp"
+#include "eqm/domain/region.hpp"
 #include "eqm/domain/time.hpp"
 #include "eqm/domain/vocabulary.hpp"
 
@@ -31,7 +30,7 @@ inline constexpr double low_battery_threshold_pct = 15.0;
 /// A deterministic pseudo-random stream (xoshiro256**, seeded by splitmix64). Unlike the
 /// standard distributions, its output is the same with every compiler and library.
 class rng {
-public:
+  public:
     explicit rng(std::uint64_t seed = 0);
     std::uint64_t next();
     /// Uniform in [0, 1).
@@ -43,7 +42,7 @@ public:
     /// True with probability p.
     bool chance(double p) { return uniform() < p; }
 
-private:
+  private:
     std::uint64_t s_[4];
 };
 
@@ -81,9 +80,9 @@ enum class message_kind { telemetry, device_event, dock_event };
 /// One payload the fleet wants to send. Events carry no event_id: the SDK assigns it.
 struct message {
     message_kind kind{};
-    std::string sender_id;   ///< device or dock id
-    std::string city;        ///< city code (picks the broker)
-    nlohmann::json body;     ///< the payload, with ts
+    std::string sender_id;  ///< device or dock id
+    std::string city;       ///< city code (picks the broker)
+    nlohmann::json body;    ///< the payload, with ts
 };
 
 /// A device the runner must open a session for.
@@ -118,7 +117,7 @@ struct model_stats {
 
 /// The region's fleet. Not thread-safe; pure apart from its own state.
 class fleet_model {
-public:
+  public:
     /// Builds the fleet of `cities` (codes, in the order given). `start` is the simulated
     /// clock's first instant.
     fleet_model(const std::vector<std::string>& cities, const fleet_config& config,
@@ -144,7 +143,7 @@ public:
 
     struct state;
 
-private:
+  private:
     std::unique_ptr<state> state_;
 };
 

@@ -3,18 +3,19 @@
 /// about it. Pure: the caller passes the facts and `now`, keeps the set of active alerts, and
 /// uses diff_alerts() to raise each alert once and clear it when its cause goes away.
 ///
-/// | type                      | severity | condition                                                  |
-/// | ------------------------- | -------- | ---------------------------------------------------------- |
-/// | low_battery               | warning  | battery below low_battery_pct and not charging; once       |
-/// |                           |          | raised it stays until the battery reaches pct + margin (or |
-/// |                           |          | the device charges), so a value hovering at the threshold  |
-/// |                           |          | does not raise and clear on every report                   |
-/// | calibration_expired       | critical | calibration_due is before today (UTC)                      |
-/// | calibration_due           | info     | calibration_due is today or within calibration_warning     |
-/// | footage_pending           | warning  | footage pending offload for longer than the offload limit  |
-/// | overdue_return            | warning  | checked out and the return due time has passed             |
-/// | docked_while_checked_out  | warning  | the device sits in a dock but the ledger says checked out  |
-/// | unauthorised_removal      | critical | taken from a dock without a badge and not returned since   |
+/// | type                      | severity | condition | | ------------------------- | -------- |
+/// ---------------------------------------------------------- | | low_battery               |
+/// warning  | battery below low_battery_pct and not charging; once       | | |          | raised it
+/// stays until the battery reaches pct + margin (or | |                           |          | the
+/// device charges), so a value hovering at the threshold  | |                           | | does
+/// not raise and clear on every report                   | | calibration_expired       | critical |
+/// calibration_due is before today (UTC)                      | | calibration_due           | info
+/// | calibration_due is today or within calibration_warning     | | footage_pending           |
+/// warning  | footage pending offload for longer than the offload limit  | | overdue_return |
+/// warning  | checked out and the return due time has passed             | |
+/// docked_while_checked_out  | warning  | the device sits in a dock but the ledger says checked out
+/// | | unauthorised_removal      | critical | taken from a dock without a badge and not returned
+/// since   |
 ///
 /// A retired device has no alerts.
 #include <chrono>

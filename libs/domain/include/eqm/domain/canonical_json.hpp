@@ -13,10 +13,9 @@
 /// Floating-point numbers are refused (errc::bad_field): their shortest decimal form differs
 /// between languages and they have no place in a ledger record. Strings that are not valid
 /// UTF-8 are refused too.
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "eqm/domain/error.hpp"
 

@@ -5,21 +5,21 @@
 /// Transition table (from-state x action -> to-state). Anything not listed is refused with
 /// errc::invalid_transition; the message names the from-state and the action.
 ///
-/// | from          | action          | to            | notes                                                   |
-/// | ------------- | --------------- | ------------- | ------------------------------------------------------- |
-/// | available     | checkout        | checked_out   | holder required; due optional; refused when locked      |
-/// | checked_out   | checkin         | available     | condition good (or absent)                              |
-/// | checked_out   | checkin         | maintenance   | condition damaged or needs_service                      |
-/// | available     | maintenance_in  | maintenance   |                                                         |
-/// | maintenance   | maintenance_out | available     |                                                         |
-/// | available     | transfer_out    | in_transit    | transfer_id required (hand-over at the source city)     |
-/// | in_transit    | transfer_in     | available     | transfer_id required and must match (receipt)           |
-/// | available     | report_lost     | lost          |                                                         |
-/// | checked_out   | report_lost     | lost          | the holder is cleared                                   |
-/// | in_transit    | report_lost     | lost          | the transfer is abandoned                               |
-/// | lost          | found           | available     | condition good (or absent)                              |
-/// | lost          | found           | maintenance   | condition damaged or needs_service                      |
-/// | any but checked_out, retired | retire | retired | a checked-out device must be checked in first    |
+/// | from          | action          | to            | notes | | ------------- | --------------- |
+/// ------------- | ------------------------------------------------------- | | available     |
+/// checkout        | checked_out   | holder required; due optional; refused when locked      | |
+/// checked_out   | checkin         | available     | condition good (or absent) | | checked_out   |
+/// checkin         | maintenance   | condition damaged or needs_service                      | |
+/// available     | maintenance_in  | maintenance   | | | maintenance   | maintenance_out |
+/// available     |                                                         | | available     |
+/// transfer_out    | in_transit    | transfer_id required (hand-over at the source city)     | |
+/// in_transit    | transfer_in     | available     | transfer_id required and must match (receipt)
+/// | | available     | report_lost     | lost          | | | checked_out   | report_lost     | lost
+/// | the holder is cleared                                   | | in_transit    | report_lost     |
+/// lost          | the transfer is abandoned                               | | lost          |
+/// found           | available     | condition good (or absent)                              | |
+/// lost          | found           | maintenance   | condition damaged or needs_service | | any but
+/// checked_out, retired | retire | retired | a checked-out device must be checked in first    |
 ///
 /// Refusals, in the order they are checked:
 /// 1. errc::locked: checkout or transfer_out of a locked device (whatever its state; a locked
@@ -35,11 +35,10 @@
 /// checked_out clears holder and due. The ledger record's `holder` is the holder *after* the
 /// change (so replaying records rebuilds custody); who performed a change is its `actor`.
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "eqm/domain/error.hpp"
 #include "eqm/domain/time.hpp"
@@ -77,7 +76,7 @@ struct custody_record {
     custody_action action{};
     custody_state from_state{}, to_state{};
     std::optional<std::string> holder{};  ///< set iff to_state is checked_out
-    std::string actor{};                   ///< who did it (person id, "dock", "server", ...)
+    std::string actor{};                  ///< who did it (person id, "dock", "server", ...)
     custody_source source{};
     clock_ms ts{};
     std::string prev_hash{}, hash{};  ///< 64 lower-case hex digits each
@@ -124,18 +123,19 @@ bool is_record_hash(std::string_view s) noexcept;
 /// What the state machine needs to know about a device's custody right now.
 struct device_custody {
     custody_state state = custody_state::available;
-    std::optional<std::string> holder{};  ///< person id; set iff state is checked_out
-    std::optional<clock_ms> due{};        ///< return due (checked_out only)
+    std::optional<std::string> holder{};       ///< person id; set iff state is checked_out
+    std::optional<clock_ms> due{};             ///< return due (checked_out only)
     std::optional<std::string> transfer_id{};  ///< the transfer under way (in_transit only)
-    bool locked = false;                ///< a device_lock from the server
+    bool locked = false;                       ///< a device_lock from the server
     bool operator==(const device_custody&) const = default;
 };
 
 /// A requested custody change.
 struct custody_command {
     custody_action action{};
-    std::optional<std::string> holder{};  ///< checkout: who takes it; checkin: who returns it (if known)
-    std::optional<clock_ms> due{};        ///< checkout only
+    std::optional<std::string>
+        holder{};                   ///< checkout: who takes it; checkin: who returns it (if known)
+    std::optional<clock_ms> due{};  ///< checkout only
     std::optional<item_condition> condition{};  ///< checkin / found
     std::optional<std::string> transfer_id{};   ///< transfer_out / transfer_in
     /// Checkin: accept a return by someone other than the holder (a custodian's manual check-in).

@@ -11,10 +11,10 @@ namespace eqm {
 /// (`rejected:<name>` in acks, the problem `type` suffix over REST).
 enum class errc {
     // input
-    bad_json,            ///< not JSON at all
-    bad_field,           ///< a field is missing, of the wrong type, or out of range
-    unknown_field,       ///< a field that the contract does not know (typo guard)
-    too_large,           ///< a payload over its size limit
+    bad_json,       ///< not JSON at all
+    bad_field,      ///< a field is missing, of the wrong type, or out of range
+    unknown_field,  ///< a field that the contract does not know (typo guard)
+    too_large,      ///< a payload over its size limit
     // readiness refusals (check-out)
     battery_low,
     calibration_expired,
@@ -35,7 +35,7 @@ enum class errc {
     conflict,
     forbidden,
     unauthorized,
-    unavailable,         ///< a peer (gateway, broker, disk) cannot be reached or written
+    unavailable,  ///< a peer (gateway, broker, disk) cannot be reached or written
     internal,
 };
 

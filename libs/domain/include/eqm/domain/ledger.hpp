@@ -67,7 +67,7 @@ verify_result verify(std::span<const custody_record> records,
 /// Once a record breaks the chain the verifier stays broken and keeps reporting that first
 /// break: nothing appended after a break can be trusted.
 class ledger_verifier {
-public:
+  public:
     explicit ledger_verifier(std::string_view genesis_prev = genesis_prev_hash,
                              std::uint64_t first_index = 0);
 
@@ -83,7 +83,7 @@ public:
     /// How many records were accepted.
     std::uint64_t count() const noexcept { return count_; }
 
-private:
+  private:
     std::string head_hash_;
     std::uint64_t next_index_;
     std::uint64_t count_ = 0;

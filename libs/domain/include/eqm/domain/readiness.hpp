@@ -5,21 +5,21 @@
 /// check_checkout() returns the FIRST refusal in this order (later checks assume the earlier
 /// ones passed, so the user hears the most fundamental reason first):
 ///
-/// | # | errc                | refused when                                                          |
-/// | - | ------------------- | --------------------------------------------------------------------- |
-/// | 1 | unregistered        | the device is not in the registry                                     |
-/// | 2 | badge_unknown       | the badge belongs to nobody (badge_holder == nullptr)                 |
-/// | 3 | badge_not_allowed   | the person is inactive, or has a home city other than this city and   |
-/// |   |                     | is not a dispatcher or admin (region-wide roles)                      |
-/// | 4 | locked              | the server locked the device                                          |
-/// | 5 | in_maintenance      | custody state maintenance                                             |
-/// | 6 | invalid_transition  | custody state checked_out, in_transit, lost or retired                |
-/// | 7 | reserved_for_other  | an approved reservation of this device for another person covers now |
-/// | 8 | battery_low         | battery below the class threshold (body_camera 80, drone 90,         |
-/// |   |                     | analyzer 50, dock 0), or unknown while the threshold is above 0       |
-/// | 9 | calibration_expired | analyzer whose calibration_due is before today (UTC); the due day     |
-/// |   |                     | itself is still fine; an analyzer with no known due date is refused   |
-/// |10 | footage_pending     | body camera with footage pending offload for more than 24 h           |
+/// | # | errc                | refused when | | - | ------------------- |
+/// --------------------------------------------------------------------- | | 1 | unregistered | the
+/// device is not in the registry                                     | | 2 | badge_unknown       |
+/// the badge belongs to nobody (badge_holder == nullptr)                 | | 3 | badge_not_allowed
+/// | the person is inactive, or has a home city other than this city and   | |   | | is not a
+/// dispatcher or admin (region-wide roles)                      | | 4 | locked              | the
+/// server locked the device                                          | | 5 | in_maintenance      |
+/// custody state maintenance                                             | | 6 | invalid_transition
+/// | custody state checked_out, in_transit, lost or retired                | | 7 |
+/// reserved_for_other  | an approved reservation of this device for another person covers now | | 8
+/// | battery_low         | battery below the class threshold (body_camera 80, drone 90,         |
+/// |   |                     | analyzer 50, dock 0), or unknown while the threshold is above 0 | |
+/// 9 | calibration_expired | analyzer whose calibration_due is before today (UTC); the due day | |
+/// |                     | itself is still fine; an analyzer with no known due date is refused   |
+/// |10 | footage_pending     | body camera with footage pending offload for more than 24 h |
 ///
 /// Unknown values are refused by default (policy flags turn that off): a device that has never
 /// reported its battery, or an analyzer whose calibration date is unknown, should not go out on
@@ -45,11 +45,11 @@ namespace eqm {
 struct device_snapshot {
     std::string id{};
     device_class cls = device_class::body_camera;
-    bool registered = true;  ///< false: seen on the broker but not in the registry
-    device_custody custody{};  ///< state, holder, due, lock
-    std::optional<double> battery_pct{};                ///< last telemetry; unknown when absent
-    std::optional<date> calibration_due{};              ///< analyzers
-    std::optional<clock_ms> footage_pending_since{};    ///< body cameras; absent: nothing pending
+    bool registered = true;                 ///< false: seen on the broker but not in the registry
+    device_custody custody{};               ///< state, holder, due, lock
+    std::optional<double> battery_pct{};    ///< last telemetry; unknown when absent
+    std::optional<date> calibration_due{};  ///< analyzers
+    std::optional<clock_ms> footage_pending_since{};  ///< body cameras; absent: nothing pending
 };
 
 /// Thresholds and choices; the defaults are the bureau's rules.

@@ -76,7 +76,7 @@ struct pending_reply;
 /// already got a 504) or after the server stopped are dropped and send() returns false. If no
 /// copy is ever called, the client gets a 504 problem when server_options::handler_timeout passes.
 class responder {
-public:
+  public:
     /// Sends `r` to the waiting client. True when this call delivered the answer.
     bool send(response r) const;
     /// Same as send().
@@ -87,7 +87,7 @@ public:
     /// Used by the session; handlers receive ready-made responders.
     explicit responder(std::shared_ptr<detail::pending_reply> state) noexcept;
 
-private:
+  private:
     std::shared_ptr<detail::pending_reply> state_;
 };
 

@@ -24,7 +24,7 @@ struct histogram_data {
 
 /// Not thread-safe: build one per scrape.
 class prometheus_writer {
-public:
+  public:
     /// The Content-Type a /metrics response carries.
     static constexpr std::string_view content_type = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -42,7 +42,7 @@ public:
     /// Moves the text out, leaving the writer empty.
     std::string take();
 
-private:
+  private:
     void family(std::string_view name, std::string_view type, std::string_view help);
     void sample(std::string_view name, const metric_labels& labels, double value,
                 const std::pair<std::string_view, std::string_view>* extra = nullptr);

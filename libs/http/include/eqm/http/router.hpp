@@ -35,7 +35,7 @@ struct router_access;
 /// Misuse at configuration time (a malformed pattern, the same method+pattern twice) throws
 /// std::invalid_argument: it is a programmer error that must stop the program at start-up.
 class router {
-public:
+  public:
     router();
     ~router();
     router(router&&) noexcept;
@@ -61,7 +61,7 @@ public:
     /// "." or dot-file segments, and anything resolving outside `root`, are 404.
     router& serve_directory(std::string_view prefix, std::filesystem::path root);
 
-private:
+  private:
     friend struct detail::router_access;
     std::unique_ptr<detail::router_table> table_;
 };

@@ -56,7 +56,7 @@ struct server_runtime;
 }  // namespace detail
 
 class server {
-public:
+  public:
     server(server_options options, router routes);
     /// Stops (as stop()) if still running.
     ~server();
@@ -77,12 +77,13 @@ public:
     /// called from a handler (it waits for the I/O threads).
     void stop();
 
-    /// `eqm_http_requests_total{route,method,status}`, `eqm_http_request_duration_seconds{route,method}`
-    /// and `eqm_http_connections` (open HTTP + WebSocket connections). `route` is the matched
-    /// pattern, "static", "websocket" or "unmatched", so cardinality stays bounded.
+    /// `eqm_http_requests_total{route,method,status}`,
+    /// `eqm_http_request_duration_seconds{route,method}` and `eqm_http_connections` (open HTTP +
+    /// WebSocket connections). `route` is the matched pattern, "static", "websocket" or
+    /// "unmatched", so cardinality stays bounded.
     void write_metrics(prometheus_writer& out) const;
 
-private:
+  private:
     std::shared_ptr<detail::server_state> state_;      // shared with every connection
     std::unique_ptr<detail::server_runtime> runtime_;  // io_context, threads, listener
 };

@@ -62,7 +62,7 @@ struct hub_access;
 
 /// Thread-safe: broadcast() and stats() may be called from any thread.
 class ws_hub {
-public:
+  public:
     explicit ws_hub(ws_hub_options options = {});
     ~ws_hub();
     ws_hub(const ws_hub&) = delete;
@@ -82,7 +82,7 @@ public:
     /// `<prefix>_messages_sent_total`, `<prefix>_clients_dropped_total` (counters).
     void write_metrics(prometheus_writer& out, std::string_view prefix = "eqm_ws") const;
 
-private:
+  private:
     friend struct detail::hub_access;
     std::shared_ptr<detail::hub_state> state_;
 };

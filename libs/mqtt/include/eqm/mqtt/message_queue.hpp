@@ -29,9 +29,10 @@ enum class overflow_policy {
 /// Bounded multi-producer multi-consumer FIFO.
 template <class T>
 class bounded_queue {
-public:
+  public:
     /// `capacity` of at least 1 (0 is treated as 1).
-    explicit bounded_queue(std::size_t capacity, overflow_policy policy = overflow_policy::drop_oldest)
+    explicit bounded_queue(std::size_t capacity,
+                           overflow_policy policy = overflow_policy::drop_oldest)
         : capacity_(capacity == 0 ? 1 : capacity), policy_(policy) {}
 
     bounded_queue(const bounded_queue&) = delete;
@@ -107,7 +108,7 @@ public:
         return closed_;
     }
 
-private:
+  private:
     std::optional<T> take(std::unique_lock<std::mutex>& lock) {
         if (items_.empty()) return std::nullopt;
         T item = std::move(items_.front());

@@ -88,10 +88,10 @@ struct session_options {
 
 /// Counters for /metrics and for tests.
 struct session_stats {
-    std::uint64_t connects = 0;          ///< successful connects (first one included)
-    std::uint64_t connection_losses = 0; ///< connections lost after being up
-    std::uint64_t failed_attempts = 0;   ///< connect attempts that failed
-    std::uint64_t callback_errors = 0;   ///< exceptions caught from user callbacks
+    std::uint64_t connects = 0;           ///< successful connects (first one included)
+    std::uint64_t connection_losses = 0;  ///< connections lost after being up
+    std::uint64_t failed_attempts = 0;    ///< connect attempts that failed
+    std::uint64_t callback_errors = 0;    ///< exceptions caught from user callbacks
     std::uint64_t messages_received = 0;
     std::uint64_t publish_failures = 0;  ///< publish() calls refused or failed in Paho
 };
@@ -107,7 +107,7 @@ using connection_callback = std::function<void(bool up)>;
 /// A self-healing MQTT session. Construct, set callbacks, start(); the destructor
 /// disconnects cleanly (so the broker does NOT send the Last Will) and joins its thread.
 class session {
-public:
+  public:
     /// Validates the options and creates the Paho client; does not connect yet.
     /// Fails with errc::bad_field (field "server_uri", "client_id", ...) on bad options.
     static result<std::unique_ptr<session>> create(session_options options);
@@ -149,7 +149,7 @@ public:
     /// Implementation detail (shared with the Paho callback objects in session.cpp).
     struct state;
 
-private:
+  private:
     explicit session(std::unique_ptr<state> s) noexcept;
 
     std::unique_ptr<state> state_;

@@ -3,9 +3,9 @@
 /// Nothing here throws; every failure is an eqm::result carrying an eqm::error:
 ///   SQLITE_FULL            -> errc::unavailable, message "disk full: ..."
 ///   SQLITE_BUSY / LOCKED   -> errc::unavailable, message "database locked: ..."
-///   SQLITE_IOERR / CANTOPEN-> errc::unavailable, message "disk I/O error: ..." / "cannot open: ..."
-///   SQLITE_CONSTRAINT      -> errc::conflict,    message "constraint failed: ..."
-///   anything else          -> errc::internal,    message "sqlite error: ..."
+///   SQLITE_IOERR / CANTOPEN-> errc::unavailable, message "disk I/O error: ..." / "cannot open:
+///   ..." SQLITE_CONSTRAINT      -> errc::conflict,    message "constraint failed: ..." anything
+///   else          -> errc::internal,    message "sqlite error: ..."
 /// and every message ends with "[sql: <the statement that failed>]".
 ///
 /// Threading: a database (and its statements) belongs to one thread or executor at a time;
@@ -58,7 +58,7 @@ class database;
 /// cleared and it goes back to the cache, so preparing the same SQL again is cheap.
 /// The database must outlive every statement prepared from it.
 class statement {
-public:
+  public:
     statement(statement&& other) noexcept;
     statement& operator=(statement&& other) noexcept;
     statement(const statement&) = delete;
@@ -75,7 +75,9 @@ public:
     /// Binds text (copied by SQLite, so temporaries are fine).
     result<void> bind(int index, std::string_view value);
     result<void> bind(int index, const char* value) { return bind(index, std::string_view(value)); }
-    result<void> bind(int index, const std::string& value) { return bind(index, std::string_view(value)); }
+    result<void> bind(int index, const std::string& value) {
+        return bind(index, std::string_view(value));
+    }
     /// Binds SQL NULL.
     result<void> bind(int index, std::nullopt_t);
     result<void> bind_null(int index);
@@ -120,7 +122,7 @@ public:
     /// Implementation detail: the connection state, which stays put when a database moves.
     struct connection;
 
-private:
+  private:
     friend class database;
     statement(connection& owner, sqlite3_stmt* handle, std::string sql) noexcept;
     error last_error(int code) const;
@@ -133,7 +135,7 @@ private:
 /// One SQLite connection: WAL journal, foreign keys on, the configured synchronous mode and
 /// busy timeout. Move-only; closing happens in the destructor.
 class database {
-public:
+  public:
     /// Opens (and by default creates) the database at `path` and applies the options.
     static result<database> open(const std::filesystem::path& path, database_options options = {});
 
@@ -169,7 +171,7 @@ public:
     /// The raw handle, for the rare SQLite call this adapter does not wrap.
     sqlite3* native_handle() const noexcept;
 
-private:
+  private:
     explicit database(std::unique_ptr<statement::connection> conn) noexcept;
     result<std::int64_t> pragma_int(std::string_view sql);
 
@@ -181,7 +183,7 @@ private:
 /// reported at the start, not halfway through. Destroying an uncommitted transaction rolls
 /// it back, so an early `return` on error never leaves half a change behind.
 class transaction {
-public:
+  public:
     /// Begins an immediate transaction; fails with "database locked" after busy_timeout.
     static result<transaction> begin(database& db);
 
@@ -198,7 +200,7 @@ public:
     /// True until commit() or rollback().
     bool active() const noexcept { return db_ != nullptr; }
 
-private:
+  private:
     explicit transaction(database& db) noexcept : db_(&db) {}
 
     database* db_ = nullptr;

@@ -31,7 +31,7 @@ struct process_options {
 /// A child process. The child runs in its own process group, so the destructor's SIGKILL
 /// also reaches anything it forked.
 class child_process {
-public:
+  public:
     /// Spawns the program. Throws std::runtime_error (with errno text) when the program
     /// cannot be executed, e.g. a wrong path; a failing exec is reported, not hidden.
     explicit child_process(process_options options);
@@ -65,7 +65,7 @@ public:
     /// The options the child was started with (paths of its output files, for diagnostics).
     const process_options& options() const noexcept { return options_; }
 
-private:
+  private:
     void kill_and_reap() noexcept;
     bool poll_exit() noexcept;
 

@@ -33,7 +33,7 @@ inline constexpr std::chrono::milliseconds broker_start_timeout{10000};
 /// A running Mosquitto. Constructing starts it and waits until its port accepts TCP
 /// (throws std::runtime_error with the broker's log when it does not).
 class mosquitto_broker {
-public:
+  public:
     explicit mosquitto_broker(broker_options options = {});
     ~mosquitto_broker();
 
@@ -61,7 +61,7 @@ public:
     /// True while the broker process is alive.
     bool running();
 
-private:
+  private:
     void write_config(const std::filesystem::path& log_file) const;
     /// One attempt on the current port: true when this broker is up and owns the port.
     bool start_once();

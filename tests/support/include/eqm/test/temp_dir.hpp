@@ -8,7 +8,7 @@ namespace eqm::test {
 /// RAII temporary directory (mkdtemp under /tmp, mode 0700). The destructor removes it
 /// and everything in it, ignoring errors, so a failing test still cleans up.
 class temp_dir {
-public:
+  public:
     /// Creates /tmp/<prefix>-XXXXXX. Throws std::runtime_error when mkdtemp fails.
     explicit temp_dir(std::string_view prefix = "eqm-test");
     ~temp_dir();
@@ -22,9 +22,11 @@ public:
     const std::filesystem::path& path() const noexcept { return path_; }
 
     /// Shorthand for path() / name.
-    std::filesystem::path operator/(const std::filesystem::path& name) const { return path_ / name; }
+    std::filesystem::path operator/(const std::filesystem::path& name) const {
+        return path_ / name;
+    }
 
-private:
+  private:
     void remove() noexcept;
 
     std::filesystem::path path_;
