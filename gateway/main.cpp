@@ -16,7 +16,7 @@
 #include "eqm/domain/payloads.hpp"
 #include "eqm/http/server.hpp"
 #include "eqm/mqtt/session.hpp"
-#include "event_log.hpp"
+#include "eqm/runtime/log.hpp"
 #include "gateway_config.hpp"
 #include "gateway_core.hpp"
 #include "http_api.hpp"

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "event_log.hpp"
-#include "try.hpp"
+#include "eqm/domain/try.hpp"
+#include "eqm/runtime/log.hpp"
 
 namespace eqm::gateway {
 namespace {

@@ -4,8 +4,8 @@
 #include <tuple>
 
 #include "eqm/domain/ledger.hpp"
+#include "eqm/domain/try.hpp"
 #include "eqm/store/migration.hpp"
-#include "try.hpp"
 
 namespace eqm::gateway {
 namespace {

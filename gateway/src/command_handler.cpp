@@ -1,7 +1,7 @@
 #include "command_handler.hpp"
 
-#include "event_log.hpp"
-#include "try.hpp"
+#include "eqm/domain/try.hpp"
+#include "eqm/runtime/log.hpp"
 
 namespace eqm::gateway {
 namespace {

@@ -1,8 +1,8 @@
 #include "custody_desk.hpp"
 
 #include "eqm/domain/ledger.hpp"
-#include "event_log.hpp"
-#include "try.hpp"
+#include "eqm/domain/try.hpp"
+#include "eqm/runtime/log.hpp"
 
 namespace eqm::gateway {
 namespace {

@@ -13,7 +13,7 @@
 #include "eqm/domain/alerts.hpp"
 #include "eqm/domain/error.hpp"
 #include "eqm/domain/readiness.hpp"
-#include "event_log.hpp"
+#include "eqm/runtime/log.hpp"
 
 namespace eqm::gateway {
 

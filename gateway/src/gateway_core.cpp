@@ -11,8 +11,8 @@
 #include <unordered_set>
 
 #include "eqm/domain/ledger.hpp"
-#include "event_log.hpp"
-#include "try.hpp"
+#include "eqm/domain/try.hpp"
+#include "eqm/runtime/log.hpp"
 
 namespace eqm::gateway {
 namespace {

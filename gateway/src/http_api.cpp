@@ -1,10 +1,10 @@
 #include "http_api.hpp"
 
 #include "eqm/domain/readiness.hpp"
+#include "eqm/domain/try.hpp"
 #include "eqm/http/metrics.hpp"
 #include "eqm/http/problem.hpp"
-#include "event_log.hpp"
-#include "try.hpp"
+#include "eqm/runtime/log.hpp"
 
 namespace eqm::gateway {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "try.hpp"
+#include "eqm/domain/try.hpp"
 
 namespace eqm::gateway {
 

@@ -6,11 +6,12 @@
 namespace eqm {
 namespace {
 
-constexpr std::array<std::pair<errc, std::string_view>, 22> names{{
+constexpr std::array<std::pair<errc, std::string_view>, 25> names{{
     {errc::bad_json, "bad_json"},
     {errc::bad_field, "bad_field"},
     {errc::unknown_field, "unknown_field"},
     {errc::too_large, "too_large"},
+    {errc::unsupported_media_type, "unsupported_media_type"},
     {errc::battery_low, "battery_low"},
     {errc::calibration_expired, "calibration_expired"},
     {errc::footage_pending, "footage_pending"},
@@ -27,6 +28,8 @@ constexpr std::array<std::pair<errc, std::string_view>, 22> names{{
     {errc::conflict, "conflict"},
     {errc::forbidden, "forbidden"},
     {errc::unauthorized, "unauthorized"},
+    {errc::too_many_requests, "too_many_requests"},
+    {errc::expired, "expired"},
     {errc::unavailable, "unavailable"},
     {errc::internal, "internal"},
 }};

@@ -421,10 +421,11 @@ json to_json(const reservation_record& v) {
 namespace {
 
 /// Every per-type field of any srv_cmd type; a type refuses the ones that are not its own.
-constexpr std::array<std::string_view, 18> srv_cmd_extras{
-    "devices",   "people",    "full_sync", "reservation", "reservation_id", "transfer_id",
-    "device_id", "from_city", "to_city",   "step",        "locked",         "reason",
-    "action",    "badge",     "due",       "condition",   "note",           "actor"};
+constexpr std::array<std::string_view, 19> srv_cmd_extras{
+    "devices",     "people",    "full_sync", "reservation", "reservation_id",
+    "transfer_id", "device_id", "from_city", "to_city",     "step",
+    "locked",      "reason",    "action",    "badge",       "due",
+    "condition",   "note",      "actor",     "expires_at"};
 
 struct srv_cmd_fields {
     object_reader& r;
@@ -491,6 +492,7 @@ struct srv_cmd_fields {
               detail::enumeration(parse_item_condition, "good, damaged, needs_service"));
         r.opt("note", c.note, detail::text(0, max_custody_note_chars));
         r.opt("actor", c.actor, detail::text(1, max_actor_chars));
+        r.opt("expires_at", c.expires_at, detail::ts());
         if (r.ok() && c.action == custody_action::checkout && !c.badge)
             r.reject(errc::bad_field, detail::join_path(r.path(), "badge"),
                      "missing: a checkout request needs the badge of who takes the device");
@@ -514,7 +516,7 @@ bool is_own_field(srv_cmd_type type, std::string_view key) {
             return key == "device_id" || key == "locked" || key == "reason";
         case srv_cmd_type::custody_request:
             return key == "device_id" || key == "action" || key == "badge" || key == "due" ||
-                   key == "condition" || key == "note" || key == "actor";
+                   key == "condition" || key == "note" || key == "actor" || key == "expires_at";
     }
     return false;
 }
@@ -554,6 +556,7 @@ void body_fields(json& j, const custody_request_cmd& c) {
     if (c.condition) j["condition"] = to_string(*c.condition);
     if (c.note) j["note"] = *c.note;
     if (c.actor) j["actor"] = *c.actor;
+    if (c.expires_at) j["expires_at"] = format_timestamp(*c.expires_at);
 }
 
 }  // namespace

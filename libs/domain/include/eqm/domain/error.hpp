@@ -11,10 +11,11 @@ namespace eqm {
 /// (`rejected:<name>` in acks, the problem `type` suffix over REST).
 enum class errc {
     // input
-    bad_json,       ///< not JSON at all
-    bad_field,      ///< a field is missing, of the wrong type, or out of range
-    unknown_field,  ///< a field that the contract does not know (typo guard)
-    too_large,      ///< a payload over its size limit
+    bad_json,                ///< not JSON at all
+    bad_field,               ///< a field is missing, of the wrong type, or out of range
+    unknown_field,           ///< a field that the contract does not know (typo guard)
+    too_large,               ///< a payload over its size limit
+    unsupported_media_type,  ///< a request body that is not declared as JSON
     // readiness refusals (check-out)
     battery_low,
     calibration_expired,
@@ -35,7 +36,9 @@ enum class errc {
     conflict,
     forbidden,
     unauthorized,
-    unavailable,  ///< a peer (gateway, broker, disk) cannot be reached or written
+    too_many_requests,  ///< a client over its rate (failed logins, ...)
+    expired,            ///< a request that arrived after its deadline (custody_request)
+    unavailable,        ///< a peer (gateway, broker, disk) cannot be reached or written
     internal,
 };
 

@@ -437,6 +437,9 @@ struct custody_request_cmd {
     std::optional<item_condition> condition;
     std::optional<std::string> note;   ///< <= 512 characters
     std::optional<std::string> actor;  ///< 1..64 characters
+    /// The requester stops waiting at this time: a gateway that sees the command later refuses
+    /// it (`rejected:expired`) instead of acting on a request whose client was told 503.
+    std::optional<clock_ms> expires_at;
     bool operator==(const custody_request_cmd&) const = default;
 };
 

@@ -5,6 +5,7 @@
 /// `type` is "urn:eqm:problem:<name>" where <name> is the errc wire name (battery_low, not_found,
 /// ...) or, for failures that are purely HTTP's, one of: bad_request, method_not_allowed,
 /// not_implemented, upgrade_required, gateway_timeout. Clients switch on `type`, never on `title`.
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 
@@ -27,14 +28,19 @@ struct problem_kind {
 };
 
 /// The table lookup: bad_json/bad_field/unknown_field -> 400, too_large -> 413,
-/// unauthorized -> 401, forbidden -> 403, not_found -> 404, conflict, invalid_transition,
-/// not_holder and every readiness refusal -> 409, unavailable -> 503, ledger_broken and
-/// internal -> 500.
+/// unsupported_media_type -> 415, unauthorized -> 401, forbidden -> 403, not_found -> 404,
+/// conflict, expired, invalid_transition, not_holder and every readiness refusal -> 409,
+/// too_many_requests -> 429, unavailable -> 503, ledger_broken and internal -> 500.
 problem_kind problem_kind_for(eqm::errc code) noexcept;
 
 /// `{type, title, status, detail, field?}` as application/problem+json. `detail` is the error's
 /// message; `field` appears when the error names one.
 response problem_response(const eqm::error& e);
+
+/// The same, with extra members merged into the body (a conflict's `conflicts` and
+/// `alternatives`, an import's refused `errors`, ...). Members named like the standard ones
+/// (type, title, status, detail, field) are ignored.
+response problem_response(const eqm::error& e, const nlohmann::json& extra);
 
 /// A problem that is not an eqm::errc (see the list above); `name` is the suffix after the prefix.
 response problem_response(unsigned status, std::string_view name, std::string_view title,

@@ -1,7 +1,11 @@
 #pragma once
-/// Error propagation for eqm::result in the gateway's adapters, where almost every line is a
-/// fallible SQLite call: EQM_TRY(expr) returns the error of a failed result; EQM_TRY_LET(name,
-/// expr) also binds the value.
+/// Error propagation for eqm::result, the one way the whole project spells it:
+///
+///     EQM_TRY(ledger.append(record));              // returns the error of a failed result
+///     EQM_TRY_LET(row, ledger.find_device(id));    // ...or binds the value
+///
+/// Use them wherever a failure is passed on unchanged; spell the `if (!x)` out only where the
+/// error is turned into something else (an HTTP answer, a rejected ack, a log line).
 #include <expected>
 #include <utility>
 

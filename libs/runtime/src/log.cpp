@@ -1,4 +1,4 @@
-#include "event_log.hpp"
+#include "eqm/runtime/log.hpp"
 
 #include <unistd.h>
 
@@ -6,7 +6,7 @@
 
 #include "eqm/domain/time.hpp"
 
-namespace eqm::gateway {
+namespace eqm {
 namespace {
 
 std::atomic<int> current_level{static_cast<int>(log_level::info)};
@@ -84,4 +84,4 @@ std::string log_value(std::string_view v) {
     return out;
 }
 
-}  // namespace eqm::gateway
+}  // namespace eqm
