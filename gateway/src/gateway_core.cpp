@@ -17,8 +17,9 @@
 namespace eqm::gateway {
 namespace {
 
-/// Work items waiting for the core; beyond this, Paho's thread waits (back-pressure).
+/// Work items waiting for the core; beyond this, new ones are refused (their senders redeliver).
 constexpr std::size_t queue_capacity = 8192;
+constexpr std::size_t queue_byte_capacity = std::size_t{32} << 20;
 /// Work items handled per round (one transaction).
 constexpr std::size_t max_round_items = 2000;
 constexpr std::chrono::milliseconds max_idle_wait{250};
@@ -125,7 +126,11 @@ gateway_core::gateway_core(gateway_config config, city_ledger ledger)
       alerts_(ledger_, outbox_, config_, metrics_),
       desk_(ledger_, outbox_, telemetry_, config_),
       commands_(ledger_, desk_, config_),
-      queue_(queue_capacity, mqtt::overflow_policy::block),
+      queue_(mqtt::queue_limits{queue_capacity, queue_byte_capacity}, mqtt::overflow_policy::reject,
+             [](const work_item& w) {
+                 const auto* m = std::get_if<inbound>(&w);
+                 return m ? m->topic.size() + m->payload.size() : std::size_t{0};
+             }),
       bd_seq_path_(config_.db_path + "-bd_seq") {}
 
 gateway_core::~gateway_core() = default;

@@ -102,10 +102,10 @@ void push_registry(api_context& ctx, const std::vector<device_record>& devices) 
     for (const auto& d : devices) by_city[d.city].push_back(d);
     for (auto& [city, list] : by_city) {
         for (std::size_t i = 0; i < list.size(); i += registry_push_chunk) {
-            registry_upsert_cmd cmd;
             const auto end = std::min(list.size(), i + registry_push_chunk);
-            cmd.devices.assign(list.begin() + static_cast<std::ptrdiff_t>(i),
-                               list.begin() + static_cast<std::ptrdiff_t>(end));
+            registry_upsert_cmd cmd;
+            cmd.devices.reserve(end - i);
+            for (std::size_t k = i; k < end; ++k) cmd.devices.push_back(list[k]);
             (void)ctx.link->send_command(city, std::move(cmd));
         }
     }

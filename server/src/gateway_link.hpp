@@ -34,8 +34,10 @@ clock_ms system_now();
 
 /// How long a gateway has to answer a command an HTTP client waits for.
 inline constexpr std::chrono::milliseconds default_gateway_timeout{3000};
-/// Incoming messages waiting for the ingest thread; a full queue blocks Paho (back-pressure).
+/// Incoming messages waiting for the ingest thread; beyond either bound a new message is refused
+/// (never waited for: see message_queue.hpp) and its gateway sends it again.
 inline constexpr std::size_t ingest_queue_limit = 10'000;
+inline constexpr std::size_t ingest_queue_bytes = std::size_t{256} << 20;
 /// A resend request for the same seq is repeated at most this often.
 inline constexpr std::chrono::milliseconds resend_request_interval{1000};
 
@@ -123,7 +125,8 @@ class gateway_link {
     http::ws_hub& hub_;
     clock_fn clock_;
     std::unique_ptr<mqtt::session> session_;
-    mqtt::message_queue queue_{ingest_queue_limit, mqtt::overflow_policy::block};
+    mqtt::message_queue queue_{mqtt::queue_limits{ingest_queue_limit, ingest_queue_bytes},
+                               mqtt::overflow_policy::reject};
     std::thread thread_;
     std::atomic<bool> stopping_{false};
 

@@ -375,6 +375,7 @@ result<person_record> from_json_person_record(const json& j, std::string_view pa
     r.opt("city", v.city, detail::city());
     r.opt("badge", v.badge, detail::id());
     r.opt("active", v.active, detail::boolean());
+    r.opt("password_hash", v.password_hash, detail::text(1, max_password_hash_chars));
     return finish(r, std::move(v));
 }
 
@@ -386,6 +387,7 @@ json to_json(const person_record& v) {
     if (v.city) j["city"] = *v.city;
     if (v.badge) j["badge"] = *v.badge;
     if (v.active) j["active"] = *v.active;
+    if (v.password_hash) j["password_hash"] = *v.password_hash;
     return j;
 }
 
@@ -439,6 +441,16 @@ struct srv_cmd_fields {
                 r.req("people", c.people,
                       detail::array(0, max_payload_bytes, detail::nested(from_json_person_record)));
                 r.opt("full_sync", c.full_sync, detail::boolean());
+                r.opt("sync_id", c.sync_id, detail::id());
+                r.opt("part", c.part, detail::uint(1, max_sync_parts));
+                r.opt("parts", c.parts, detail::uint(1, max_sync_parts));
+                if (r.ok() && (c.sync_id || c.part || c.parts) &&
+                    !(c.sync_id && c.part && c.parts && c.full_sync.value_or(false)))
+                    r.reject(errc::bad_field, detail::join_path(r.path(), "sync_id"),
+                             "a chunked full sync needs full_sync true, sync_id, part and parts");
+                else if (r.ok() && c.part && *c.part > *c.parts)
+                    r.reject(errc::bad_field, detail::join_path(r.path(), "part"),
+                             "out of range: must be at most parts");
                 return c;
             }
             case srv_cmd_type::reservation_upsert: {
@@ -504,7 +516,8 @@ struct srv_cmd_fields {
 bool is_own_field(srv_cmd_type type, std::string_view key) {
     switch (type) {
         case srv_cmd_type::registry_upsert:
-            return key == "devices" || key == "people" || key == "full_sync";
+            return key == "devices" || key == "people" || key == "full_sync" || key == "sync_id" ||
+                   key == "part" || key == "parts";
         case srv_cmd_type::reservation_upsert:
             return key == "reservation";
         case srv_cmd_type::reservation_cancel:
@@ -529,6 +542,9 @@ void body_fields(json& j, const registry_upsert_cmd& c) {
     j["devices"] = std::move(devices);
     j["people"] = std::move(people);
     if (c.full_sync) j["full_sync"] = *c.full_sync;
+    if (c.sync_id) j["sync_id"] = *c.sync_id;
+    if (c.part) j["part"] = *c.part;
+    if (c.parts) j["parts"] = *c.parts;
 }
 void body_fields(json& j, const reservation_upsert_cmd& c) {
     j["reservation"] = to_json(c.reservation);

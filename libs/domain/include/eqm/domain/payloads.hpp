@@ -59,6 +59,10 @@ constexpr std::size_t max_reason_chars = 256;  ///< fault detail, lock reason
 constexpr std::size_t max_detail_chars = 512;  ///< alert and command result detail
 constexpr std::size_t max_serial_chars = 64;
 constexpr std::size_t max_person_name_chars = 128;
+/// An argon2id string is about 100 characters; the bound only keeps nonsense out.
+constexpr std::size_t max_password_hash_chars = 256;
+/// A chunked full registry sync has at most this many parts.
+constexpr std::uint64_t max_sync_parts = 10000;
 constexpr std::size_t max_ack_event_ids = 1000;
 constexpr std::size_t max_gw_batch_events = 1000;
 constexpr std::size_t max_skipped_ranges = 1000;
@@ -370,6 +374,9 @@ struct person_record {
     std::optional<std::string> city;
     std::optional<std::string> badge;
     std::optional<bool> active;  ///< absent means active
+    /// The argon2id string of the person's password (libsodium's crypto_pwhash_str), sent to
+    /// gateways so a custodian can log in to the city's kiosk page while the centre is away.
+    std::optional<std::string> password_hash;
     bool is_active() const noexcept { return active.value_or(true); }
     bool operator==(const person_record&) const = default;
 };
@@ -397,6 +404,12 @@ struct registry_upsert_cmd {
     std::vector<device_record> devices;
     std::vector<person_record> people;
     std::optional<bool> full_sync;  ///< true: the lists are the whole registry of the city
+    /// A full sync too large for one message comes in `parts` commands of one `sync_id`, each
+    /// with its `part` (1-based). The gateway upserts every part and removes what none of them
+    /// listed only once it has all parts of that sync. Set together, and only with full_sync.
+    std::optional<std::string> sync_id;
+    std::optional<std::uint64_t> part;
+    std::optional<std::uint64_t> parts;
     bool operator==(const registry_upsert_cmd&) const = default;
 };
 /// srv_cmd `reservation_upsert`.
