@@ -1,8 +1,9 @@
-// The one JSON body reader of every handler: JSON only, an object, known members only.
-#include "eqm/http/json_body.hpp"
-
+// What every handler checks before it acts: a JSON body (JSON only, an object, known members
+// only), and the Host and Origin a browser sends.
 #include <catch2/catch.hpp>
 
+#include "eqm/http/json_body.hpp"
+#include "eqm/http/origin.hpp"
 #include "eqm/http/problem.hpp"
 
 namespace {
@@ -28,7 +29,7 @@ TEST_CASE("json body: JSON media types are recognised, parameters and case ignor
     CHECK_FALSE(is_json_media_type("application/+json"));
 }
 
-TEST_CASE("json body: an object with known members is read; anything else is refused") {
+TEST_CASE("json body: an object with known members is read and anything else is refused") {
     using eqm::http::read_json_object;
     auto ok = read_json_object(with_body("application/json", R"({"badge":"b-7"})"), {"badge"});
     REQUIRE(ok);
@@ -68,4 +69,35 @@ TEST_CASE("json body: a problem carries extra members but never overrides the st
     CHECK(j["status"] == 409);
     CHECK(j["conflicts"][0]["id"] == "r-1");
     CHECK(j["field"] == "start");
+}
+
+TEST_CASE(
+    "origin: IP literals, localhost and configured names pass but other hosts and origins do not") {
+    using eqm::http::check_origin;
+    eqm::http::origin_policy p;
+    p.host_names = {"kiosk.nanning.lan"};
+    p.origins = {"https://eqm.example.gov.cn"};
+    auto req = [](std::string host, std::string origin) {
+        eqm::http::request r;
+        r.headers.emplace_back("Host", std::move(host));
+        if (!origin.empty()) r.headers.emplace_back("Origin", std::move(origin));
+        return r;
+    };
+    CHECK(check_origin(req("127.0.0.1:8443", ""), p));
+    CHECK(check_origin(req("localhost:8443", "http://localhost:8443"), p));
+    CHECK(check_origin(req("[::1]:8443", ""), p));
+    CHECK(check_origin(req("192.168.1.20", "https://192.168.1.20"), p));
+    CHECK(check_origin(req("KIOSK.nanning.lan:80", ""), p));
+    CHECK(check_origin(req("127.0.0.1:8443", "https://eqm.example.gov.cn"), p));
+
+    auto rebinding = check_origin(req("evil.example.com:8443", ""), p);
+    REQUIRE_FALSE(rebinding);
+    CHECK(rebinding.error().code == eqm::errc::forbidden);
+    CHECK(rebinding.error().field == "Host");
+    auto cross = check_origin(req("127.0.0.1:8443", "http://evil.example.com"), p);
+    REQUIRE_FALSE(cross);
+    CHECK(cross.error().field == "Origin");
+    CHECK_FALSE(check_origin(req("127.0.0.1:8443", "http://127.0.0.1:9999"), p));
+    CHECK_FALSE(check_origin(req("", ""), p));
+    CHECK_FALSE(check_origin(req("999.1.1.1", ""), p));
 }
