@@ -17,7 +17,7 @@ std::string registry_snapshot(api_client& c) {
 
 }  // namespace
 
-TEST_CASE("login gives a token; wrong passwords are refused and then throttled",
+TEST_CASE("login gives a token, wrong passwords are refused and then throttled",
           "[server][api][auth]") {
     region_fixture region;
     api_client anon(region.port());

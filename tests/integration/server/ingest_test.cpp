@@ -127,7 +127,7 @@ TEST_CASE("seq ranges the gateway skipped by policy count as delivered, not as a
     for (const auto& a : gw.acks()) CHECK_FALSE(a.resend_from.has_value());
 }
 
-TEST_CASE("a stale Last Will does not take a live gateway offline; a matching one does",
+TEST_CASE("a stale Last Will does not take a live gateway offline but a matching one does",
           "[server][ingest]") {
     region_fixture region;
     region.register_device("cam-1", "body_camera", "450100");

@@ -140,7 +140,7 @@ TEST_CASE("every state x action pair follows the transition table", "[custody]")
     }
 }
 
-TEST_CASE("checkout records the holder and due; checkin clears them", "[custody]") {
+TEST_CASE("checkout records the holder and due, checkin clears them", "[custody]") {
     auto out =
         eqm::apply(device_in(custody_state::available), command_for(custody_action::checkout));
     REQUIRE(out.has_value());

@@ -196,7 +196,7 @@ TEST_CASE("the policy moves thresholds and the unknown-value rules", "[readiness
     CHECK(eqm::check_checkout(a, &p, nanning, {}, policy, now()).has_value());
 }
 
-TEST_CASE("refusals come in priority order; the first is the one returned", "[readiness]") {
+TEST_CASE("refusals come in priority order and the first is the one returned", "[readiness]") {
     // Break everything at once; then mend one reason at a time, most fundamental first, and
     // the next reason in the documented order must surface.
     scenario s;
