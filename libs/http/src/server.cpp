@@ -267,6 +267,9 @@ server::~server() {
 eqm::result<void> server::start() {
     auto& rt = *runtime_;
     if (rt.started) return eqm::fail(eqm::errc::conflict, "", "the server was already started");
+    if (state_->options.tls)
+        return eqm::fail(eqm::errc::unavailable, "tls",
+                         "HTTPS is not part of this build of eqm_http yet");
     auto addr = parse_listen_address(state_->options.listen);
     if (!addr) return std::unexpected(addr.error());
     const std::string host = addr->host == "localhost" ? "127.0.0.1" : addr->host;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <fstream>
 
+#include "eqm/runtime/cli.hpp"
 #include "eqm/runtime/clock.hpp"
 #include "eqm/runtime/log.hpp"
 #include "eqm/runtime/secret_file.hpp"
@@ -50,4 +51,39 @@ TEST_CASE("the manual clock moves only when told, and its function follows it") 
     CHECK(eqm::format_timestamp(clock.now()) == "2027-01-01T00:00:00.000Z");
     // The wall clock is after the day this code was written.
     CHECK(eqm::system_now() > *eqm::parse_timestamp("2026-01-01T00:00:00.000Z"));
+}
+
+TEST_CASE("durations on the command line take units, and bad ones are refused with the rule") {
+    auto parse = [](std::vector<std::string> args) {
+        CLI::App app;
+        std::chrono::milliseconds d{std::chrono::days{7}};
+        eqm::cli::add_duration(app, "--retention", d, "how long", "d");
+        std::vector<std::string> argv{"prog"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        std::vector<char*> raw;
+        for (auto& a : argv) raw.push_back(a.data());
+        app.parse(static_cast<int>(raw.size()), raw.data());
+        return d;
+    };
+    CHECK(parse({}) == std::chrono::days{7});
+    CHECK(parse({"--retention", "30"}) == std::chrono::days{30});
+    CHECK(parse({"--retention", "90s"}) == std::chrono::seconds{90});
+    CHECK(parse({"--retention", "15m"}) == std::chrono::minutes{15});
+    CHECK(parse({"--retention", "500ms"}) == std::chrono::milliseconds{500});
+    CHECK_THROWS_AS(parse({"--retention", "-1d"}), CLI::ValidationError);
+    CHECK_THROWS_AS(parse({"--retention", "7w"}), CLI::ValidationError);
+    CHECK_THROWS_AS(parse({"--retention", "d"}), CLI::ValidationError);
+}
+
+TEST_CASE("city codes and ids are checked on the command line") {
+    CLI::App app;
+    std::string city, id;
+    app.add_option("--city", city)->check(eqm::cli::city_code());
+    app.add_option("--id", id)->check(eqm::cli::id());
+    const char* good[] = {"prog", "--city", "450100", "--id", "gw-450100"};
+    CHECK_NOTHROW(app.parse(5, const_cast<char**>(good)));
+    const char* bad_city[] = {"prog", "--city", "110000"};
+    CHECK_THROWS_AS(app.parse(3, const_cast<char**>(bad_city)), CLI::ValidationError);
+    const char* bad_id[] = {"prog", "--id", "gw 1"};
+    CHECK_THROWS_AS(app.parse(3, const_cast<char**>(bad_id)), CLI::ValidationError);
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,8 +38,16 @@ struct listen_address {
 /// The host must be an IP literal or "localhost"; port 0 asks for any free port.
 eqm::result<listen_address> parse_listen_address(std::string_view text);
 
+/// A certificate chain and its private key (PEM files) for HTTPS and WSS.
+struct tls_files {
+    std::string cert_file;
+    std::string key_file;
+};
+
 struct server_options {
     std::string listen = "127.0.0.1:8080";
+    /// Serve HTTPS (and WSS) with this certificate; plain HTTP when empty.
+    std::optional<tls_files> tls;
     unsigned threads = 2;
     std::size_t body_limit = default_body_limit;
     std::chrono::milliseconds read_timeout = default_read_timeout;
