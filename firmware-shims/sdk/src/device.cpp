@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <unordered_map>
@@ -328,14 +329,46 @@ class device_session::impl : public mqtt::callback,
             std::unordered_map<std::string, std::chrono::steady_clock::time_point> still_pending;
             for (const auto& e : outbox_->pending()) {
                 auto it = last_sent_.find(e.event_id);
-                if (it == last_sent_.end() || now - it->second >= options_.resend_interval)
+                if (is_due(e.event_id, it, now))
                     due.push_back(e);
-                else
+                else if (it != last_sent_.end())
                     still_pending.emplace(it->first, it->second);
             }
             last_sent_ = std::move(still_pending);
         }
         publish_events(due);
+    }
+
+    /// An event waiting out a `rejected:unavailable` backoff is due when its delay is over;
+    /// any other when it was never sent or its last send is a resend interval old.
+    bool is_due(
+        const std::string& event_id,
+        std::unordered_map<std::string, std::chrono::steady_clock::time_point>::iterator sent,
+        std::chrono::steady_clock::time_point now) const {
+        if (auto r = retry_.find(event_id); r != retry_.end() && r->second.not_before)
+            return now >= *r->second.not_before;
+        return sent == last_sent_.end() || now - sent->second >= options_.resend_interval;
+    }
+
+    /// The gateway could not commit its decision on `event_id`: keep the event and send it
+    /// again after the next backoff step. Called with mutex_ held.
+    void retry_later_locked(const std::string& event_id) {
+        if (!outbox_->is_pending(event_id)) return;
+        auto& r = retry_[event_id];
+        r.backoff = r.backoff.count() == 0
+                        ? options_.unavailable_retry_min
+                        : std::min(options_.unavailable_retry_max, r.backoff * 2);
+        std::uniform_int_distribution<long long> pick(r.backoff.count() / 2, r.backoff.count());
+        const auto delay = std::chrono::milliseconds(pick(jitter_));
+        r.not_before = std::chrono::steady_clock::now() + delay;
+        ++stats_.events_unavailable;
+        log("event " + event_id +
+            " not committed by the gateway (unavailable); sending it again in " +
+            std::to_string(delay.count()) + " ms");
+        std::weak_ptr<impl> weak = weak_from_this();
+        detail::timer_queue::instance().after(delay, [weak] {
+            if (auto self = weak.lock()) self->resend_due();
+        });
     }
 
     /// Publishes events without holding mutex_: Paho's receive thread holds Paho's own lock while
@@ -353,6 +386,7 @@ class device_session::impl : public mqtt::callback,
             }
             std::lock_guard lock(mutex_);
             last_sent_[e.event_id] = std::chrono::steady_clock::now();
+            if (auto r = retry_.find(e.event_id); r != retry_.end()) r->second.not_before.reset();
             ++stats_.events_published;
         }
     }
@@ -374,6 +408,10 @@ class device_session::impl : public mqtt::callback,
                 auto it = parsed->results.find(key);
                 const std::string result =
                     it == parsed->results.end() ? "ok" : to_string(it->second);
+                if (!is_final_result(result)) {
+                    retry_later_locked(key);
+                    continue;
+                }
                 auto acked = outbox_->ack(key, result);
                 if (!acked) {
                     log("outbox: " + acked.error().describe());
@@ -381,6 +419,7 @@ class device_session::impl : public mqtt::callback,
                 }
                 if (!*acked) continue;  // a duplicate ack: the event is already done
                 last_sent_.erase(key);
+                retry_.erase(key);
                 ++stats_.events_acked;
                 if (result != "ok") ++stats_.events_rejected;
                 done.emplace_back(key, result);
@@ -485,6 +524,12 @@ class device_session::impl : public mqtt::callback,
     std::minstd_rand jitter_;
     std::unique_ptr<outbox> outbox_;
     std::unordered_map<std::string, std::chrono::steady_clock::time_point> last_sent_;
+    /// Backoff of the events the gateway answered `rejected:unavailable`.
+    struct retry_state {
+        std::chrono::milliseconds backoff{0};
+        std::optional<std::chrono::steady_clock::time_point> not_before;  ///< empty once resent
+    };
+    std::unordered_map<std::string, retry_state> retry_;
     device_stats stats_;
     command_handler on_command_;
     ack_handler on_ack_;

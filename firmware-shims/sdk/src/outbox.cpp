@@ -47,6 +47,11 @@ std::string put_line(const outbox_entry& e) {
 
 }  // namespace
 
+bool is_final_result(std::string_view result_text) {
+    static const std::string retry_later = "rejected:" + std::string(to_string(errc::unavailable));
+    return result_text != retry_later;
+}
+
 outbox::outbox(std::filesystem::path path, outbox_options options)
     : path_(std::move(path)), options_(options) {}
 
@@ -133,6 +138,9 @@ result<void> outbox::put(const outbox_entry& entry) {
 }
 
 result<bool> outbox::ack(std::string_view event_id, std::string_view result_text) {
+    if (!is_final_result(result_text))
+        return fail(errc::bad_field, "result",
+                    std::string(result_text) + " is not a final answer: the event stays pending");
     const std::string id(event_id);
     if (!pending_.contains(id)) return false;
     const std::string line =
