@@ -17,6 +17,7 @@
 #include "eqm/device/outbox.hpp"
 #include "eqm/domain/payloads.hpp"
 #include "eqm/domain/time.hpp"
+#include "eqm/domain/try.hpp"
 #include "timer_queue.hpp"
 
 namespace eqm::device {
@@ -104,11 +105,10 @@ class device_session::impl : public mqtt::callback,
         state_path_ = options_.state_dir / (options_.id + ".state");
         load_state();
         ++boot_;  // a new process run: event ids of this run never collide with earlier ones
-        if (auto r = save_state(); !r) return r;
-        auto box = outbox::open(options_.state_dir / (options_.id + ".outbox"),
-                                outbox_options{.durable = options_.durable});
-        if (!box) return std::unexpected(box.error());
-        outbox_ = std::move(*box);
+        EQM_TRY(save_state());
+        EQM_TRY_LET(box, outbox::open(options_.state_dir / (options_.id + ".outbox"),
+                                      outbox_options{.durable = options_.durable}));
+        outbox_ = std::move(box);
         if (outbox_->recovery().torn_lines > 0)
             log("outbox: dropped " + std::to_string(outbox_->recovery().torn_lines) +
                 " torn line(s) after a crash");
@@ -164,7 +164,7 @@ class device_session::impl : public mqtt::callback,
                 return fail(errc::bad_field, "event_id", "must be a string");
             e = outbox_entry{body["event_id"].get<std::string>(),
                              event_topic(options_.id, options_.klass), body.dump()};
-            if (auto r = outbox_->put(e); !r) return std::unexpected(r.error());
+            EQM_TRY(outbox_->put(e));
             ++stats_.events_emitted;
         }
         publish_events({e});
@@ -551,7 +551,7 @@ result<std::unique_ptr<device_session>> device_session::open(device_options opti
         return fail(errc::bad_field, "fw", "must be 1..64 characters");
     if (options.broker_uri.empty()) return fail(errc::bad_field, "broker_uri", "is required");
     auto p = std::make_shared<impl>(std::move(options));
-    if (auto r = p->init(); !r) return std::unexpected(r.error());
+    EQM_TRY(p->init());
     p->start();
     return std::unique_ptr<device_session>(new device_session(std::move(p)));
 }
