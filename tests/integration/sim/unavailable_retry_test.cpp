@@ -48,16 +48,16 @@ class write_lock {
 /// An SDK session that records the answers its ack handler hears.
 struct sdk_client {
     sdk_client(const std::string& uri, const std::filesystem::path& state, const std::string& id,
-               eqm::device_class klass) {
+               eqm::device_class cls) {
         eqm::device::device_options o;
         o.id = id;
-        o.klass = klass;
+        o.cls = cls;
         o.broker_uri = uri;
         o.state_dir = state;
         o.resend_interval = 500ms;
         o.reconnect_min = 50ms;
         o.reconnect_max = 500ms;
-        o.log = [](std::string_view) {};
+        o.log = [](eqm::log_level, std::string_view) {};
         auto s = eqm::device::device_session::open(o);
         REQUIRE(s);
         session = std::move(*s);
@@ -216,8 +216,8 @@ TEST_CASE(
     const auto log = eqm::test::read_file(dir / "live.log");
     INFO(log.substr(0, 4000));
     CHECK(rc == 0);
-    CHECK(log.find("450100-dk-1: beep") != std::string::npos);
-    CHECK(log.find("refuse") == std::string::npos);
+    CHECK(log.find("beep dock=450100-dk-1") != std::string::npos);
+    CHECK(log.find("refuse dock=") == std::string::npos);
     CHECK(f.db_count("SELECT COUNT(*) FROM ledger WHERE device_id = '450100-bc-001'") == 1);
     CHECK(f.db_count("SELECT COUNT(*) FROM custody WHERE device_id = '450100-bc-001' AND state = "
                      "'checked_out'") == 1);

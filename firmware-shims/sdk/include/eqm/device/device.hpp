@@ -15,6 +15,8 @@
 ///   commit its decision, so the event stays and is sent again after a backoff.
 /// - Commands on `eqm/v1/dev/{id}/cmd` go to the command handler. Unparseable commands and acks
 ///   are logged and ignored.
+/// - Ids are checked with eqm::is_valid_id and topics built with eqm::format_topic: the domain's
+///   rules, not a copy of them.
 /// - A lost broker is reconnected to with exponential backoff and jitter.
 #include <chrono>
 #include <cstdint>
@@ -27,6 +29,7 @@
 
 #include "eqm/domain/error.hpp"
 #include "eqm/domain/vocabulary.hpp"
+#include "eqm/runtime/log.hpp"
 
 namespace eqm::device {
 
@@ -37,8 +40,10 @@ inline constexpr std::chrono::milliseconds default_reconnect_max{30000};
 inline constexpr std::chrono::milliseconds default_unavailable_retry_min{1000};
 inline constexpr std::chrono::milliseconds default_unavailable_retry_max{60000};
 
-/// Called with one human-readable log line (no trailing newline). May run on any thread.
-using log_sink = std::function<void(std::string_view line)>;
+/// Called with one log line, `verb device=<id> key=value ...` (no trailing newline), and its
+/// level. May run on any thread, sometimes with the session's lock held: it must not call back
+/// into the session.
+using log_sink = std::function<void(log_level level, std::string_view line)>;
 /// Called with every payload the device hands to the broker, including the Last Will it
 /// registers (used by `eqm-sim --capture`). May run on any thread.
 using capture_sink = std::function<void(std::string_view topic, std::string_view payload)>;
@@ -53,7 +58,7 @@ using ack_handler = std::function<void(const std::string& event_id, const std::s
 /// How a device is set up.
 struct device_options {
     std::string id;  ///< `^[A-Za-z0-9_-]{1,64}$`; also the MQTT client id
-    device_class klass = device_class::body_camera;
+    device_class cls = device_class::body_camera;
     std::string model = "generic";  ///< 1..64 chars
     std::string fw = "0.0.0";       ///< 1..64 chars
     std::string broker_uri;         ///< e.g. tcp://127.0.0.1:1883
@@ -70,7 +75,7 @@ struct device_options {
     /// devices do not all come back to a recovering gateway at once.
     std::chrono::milliseconds unavailable_retry_min = default_unavailable_retry_min;
     std::chrono::milliseconds unavailable_retry_max = default_unavailable_retry_max;
-    log_sink log;          ///< empty: stderr
+    log_sink log;          ///< empty: the process logger (eqm/runtime/log.hpp, component device)
     capture_sink capture;  ///< empty: none
 };
 
@@ -134,7 +139,7 @@ class device_session {
 /// Topic helpers (the contract's topic names, in one place).
 std::string state_topic(std::string_view device_id);
 std::string telemetry_topic(std::string_view device_id);
-std::string event_topic(std::string_view device_id, device_class klass);
+std::string event_topic(std::string_view device_id, device_class cls);
 std::string ack_topic(std::string_view client_id);
 std::string command_topic(std::string_view device_id);
 
