@@ -1,7 +1,8 @@
 #pragma once
 /// The regional read model behind one interface. Handlers and the ingest path talk only to
 /// `region_store`; `open_sqlite_region_store` is the embedded engine (SQLite, WAL, versioned
-/// migrations). A second engine (PostgreSQL) implements the same interface.
+/// migrations), the only one today; the interface exists so that another engine can be added
+/// (ARCHITECTURE.md, "Scale path", plans PostgreSQL).
 ///
 /// Every method is safe to call from any thread. Every write is one transaction: a method that
 /// fails leaves the store exactly as it was.

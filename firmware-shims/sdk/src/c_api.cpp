@@ -32,12 +32,12 @@ eqm_device* eqm_device_open(const eqm_device_config* config, const char** error)
         last_error.clear();
         if (!config || !config->device_id || !config->device_class || !config->broker_uri) {
             last_error = "device_id, device_class and broker_uri are required";
-        } else if (auto klass = eqm::parse_device_class(config->device_class); !klass) {
+        } else if (auto cls = eqm::parse_device_class(config->device_class); !cls) {
             last_error = std::string("unknown device_class ") + config->device_class;
         } else {
             eqm::device::device_options o;
             o.id = config->device_id;
-            o.klass = *klass;
+            o.cls = *cls;
             o.model = or_default(config->model, "generic");
             o.fw = or_default(config->fw, "0.0.0");
             o.broker_uri = config->broker_uri;

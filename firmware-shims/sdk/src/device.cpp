@@ -7,34 +7,27 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
-#include <iostream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <unordered_map>
 
 #include "eqm/device/outbox.hpp"
+#include "eqm/domain/custody.hpp"
 #include "eqm/domain/payloads.hpp"
 #include "eqm/domain/time.hpp"
+#include "eqm/domain/try.hpp"
+#include "eqm/runtime/log.hpp"
 #include "timer_queue.hpp"
 
 namespace eqm::device {
 namespace {
 
-constexpr std::size_t max_id_chars = 64;
-constexpr std::size_t max_model_chars = 64;
 constexpr int event_qos = 1;
 constexpr auto keep_alive = std::chrono::seconds(20);
 constexpr auto connect_timeout = std::chrono::seconds(5);
 constexpr auto close_wait = std::chrono::milliseconds(2000);
-
-bool valid_id(std::string_view s) {
-    if (s.empty() || s.size() > max_id_chars) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-';
-    });
-}
 
 std::string now_ts() {
     return format_timestamp(
@@ -44,20 +37,21 @@ std::string now_ts() {
 }  // namespace
 
 std::string state_topic(std::string_view id) {
-    return "eqm/v1/dev/" + std::string(id) + "/state";
+    return format_topic({topic_kind::device_state, std::string(id)});
 }
 std::string telemetry_topic(std::string_view id) {
-    return "eqm/v1/dev/" + std::string(id) + "/telemetry";
+    return format_topic({topic_kind::device_telemetry, std::string(id)});
 }
-std::string event_topic(std::string_view id, device_class klass) {
-    return (klass == device_class::dock ? "eqm/v1/dock/" : "eqm/v1/dev/") + std::string(id) +
-           "/event";
+std::string event_topic(std::string_view id, device_class cls) {
+    return format_topic(
+        {cls == device_class::dock ? topic_kind::dock_event : topic_kind::device_event,
+         std::string(id)});
 }
 std::string ack_topic(std::string_view id) {
-    return "eqm/v1/ack/" + std::string(id);
+    return format_topic({topic_kind::ack, std::string(id)});
 }
 std::string command_topic(std::string_view id) {
-    return "eqm/v1/dev/" + std::string(id) + "/cmd";
+    return format_topic({topic_kind::device_cmd, std::string(id)});
 }
 
 /// The session's state, shared with timer tasks (which hold it weakly) and Paho (which calls
@@ -103,14 +97,14 @@ class device_session::impl : public mqtt::callback,
         state_path_ = options_.state_dir / (options_.id + ".state");
         load_state();
         ++boot_;  // a new process run: event ids of this run never collide with earlier ones
-        if (auto r = save_state(); !r) return r;
-        auto box = outbox::open(options_.state_dir / (options_.id + ".outbox"),
-                                outbox_options{.durable = options_.durable});
-        if (!box) return std::unexpected(box.error());
-        outbox_ = std::move(*box);
+        EQM_TRY(save_state());
+        EQM_TRY_LET(box, outbox::open(options_.state_dir / (options_.id + ".outbox"),
+                                      outbox_options{.durable = options_.durable}));
+        outbox_ = std::move(box);
         if (outbox_->recovery().torn_lines > 0)
-            log("outbox: dropped " + std::to_string(outbox_->recovery().torn_lines) +
-                " torn line(s) after a crash");
+            log(log_level::warn, "outbox_recovered",
+                "torn_lines=" + std::to_string(outbox_->recovery().torn_lines) +
+                    " truncated_bytes=" + std::to_string(outbox_->recovery().truncated_bytes));
         try {
             client_ =
                 std::make_unique<mqtt::async_client>(options_.broker_uri, options_.id, nullptr);
@@ -162,8 +156,8 @@ class device_session::impl : public mqtt::callback,
             if (!body["event_id"].is_string())
                 return fail(errc::bad_field, "event_id", "must be a string");
             e = outbox_entry{body["event_id"].get<std::string>(),
-                             event_topic(options_.id, options_.klass), body.dump()};
-            if (auto r = outbox_->put(e); !r) return std::unexpected(r.error());
+                             event_topic(options_.id, options_.cls), body.dump()};
+            EQM_TRY(outbox_->put(e));
             ++stats_.events_emitted;
         }
         publish_events({e});
@@ -196,7 +190,7 @@ class device_session::impl : public mqtt::callback,
     void connection_lost(const std::string& cause) override {
         try {
             connected_ = false;
-            log("connection lost" + (cause.empty() ? std::string() : ": " + cause));
+            log(log_level::warn, "disconnected", "cause=" + log_value(cause));
             schedule_reconnect();
         } catch (...) {
         }
@@ -209,7 +203,7 @@ class device_session::impl : public mqtt::callback,
             else if (msg->get_topic() == command_topic(options_.id))
                 handle_command(msg->to_string());
         } catch (const std::exception& e) {
-            log(std::string("message handling failed: ") + e.what());
+            log(log_level::error, "message_failed", "error=" + log_value(e.what()));
         } catch (...) {
         }
     }
@@ -221,15 +215,16 @@ class device_session::impl : public mqtt::callback,
         try {
             on_connected();
         } catch (const std::exception& e) {
-            log(std::string("after connect: ") + e.what());
+            log(log_level::error, "birth_failed", "error=" + log_value(e.what()));
         } catch (...) {
         }
     }
     void on_failure(const mqtt::token& tok) override {
         try {
             connected_ = false;
-            log("connect to " + options_.broker_uri + " failed (rc " +
-                std::to_string(tok.get_return_code()) + ")");
+            log(log_level::warn, "connect_failed",
+                "broker=" + log_value(options_.broker_uri) +
+                    " rc=" + std::to_string(tok.get_return_code()));
             schedule_reconnect();
         } catch (...) {
         }
@@ -256,7 +251,8 @@ class device_session::impl : public mqtt::callback,
         try {
             client_->connect(builder.finalize(), nullptr, *this);
         } catch (const std::exception& e) {
-            log(std::string("connect: ") + e.what());
+            log(log_level::warn, "connect_failed",
+                "broker=" + log_value(options_.broker_uri) + " error=" + log_value(e.what()));
             schedule_reconnect();
         }
     }
@@ -275,13 +271,11 @@ class device_session::impl : public mqtt::callback,
             pending = outbox_->pending();
         }
         connected_ = true;
-        const auto birth = nlohmann::json{{"ts", now_ts()},
-                                          {"online", true},
-                                          {"class", to_string(options_.klass)},
-                                          {"model", options_.model},
-                                          {"fw", options_.fw},
-                                          {"bd_seq", bd_seq_.load()}}
-                               .dump();
+        const auto birth =
+            nlohmann::json{
+                {"ts", now_ts()},          {"online", true},    {"class", to_string(options_.cls)},
+                {"model", options_.model}, {"fw", options_.fw}, {"bd_seq", bd_seq_.load()}}
+                .dump();
         capture(state_topic(options_.id), birth);
         client_->publish(state_topic(options_.id), birth, 1, true);
         client_->subscribe(ack_topic(options_.id), 1);
@@ -328,14 +322,46 @@ class device_session::impl : public mqtt::callback,
             std::unordered_map<std::string, std::chrono::steady_clock::time_point> still_pending;
             for (const auto& e : outbox_->pending()) {
                 auto it = last_sent_.find(e.event_id);
-                if (it == last_sent_.end() || now - it->second >= options_.resend_interval)
+                if (is_due(e.event_id, it, now))
                     due.push_back(e);
-                else
+                else if (it != last_sent_.end())
                     still_pending.emplace(it->first, it->second);
             }
             last_sent_ = std::move(still_pending);
         }
         publish_events(due);
+    }
+
+    /// An event waiting out a `rejected:unavailable` backoff is due when its delay is over;
+    /// any other when it was never sent or its last send is a resend interval old.
+    bool is_due(
+        const std::string& event_id,
+        std::unordered_map<std::string, std::chrono::steady_clock::time_point>::iterator sent,
+        std::chrono::steady_clock::time_point now) const {
+        if (auto r = retry_.find(event_id); r != retry_.end() && r->second.not_before)
+            return now >= *r->second.not_before;
+        return sent == last_sent_.end() || now - sent->second >= options_.resend_interval;
+    }
+
+    /// The gateway could not commit its decision on `event_id`: keep the event and send it
+    /// again after the next backoff step. Called with mutex_ held.
+    void retry_later_locked(const std::string& event_id) {
+        if (!outbox_->is_pending(event_id)) return;
+        auto& r = retry_[event_id];
+        r.backoff = r.backoff.count() == 0
+                        ? options_.unavailable_retry_min
+                        : std::min(options_.unavailable_retry_max, r.backoff * 2);
+        std::uniform_int_distribution<long long> pick(r.backoff.count() / 2, r.backoff.count());
+        const auto delay = std::chrono::milliseconds(pick(jitter_));
+        r.not_before = std::chrono::steady_clock::now() + delay;
+        ++stats_.events_unavailable;
+        log(log_level::info, "retry_later",
+            "event=" + log_value(event_id) +
+                " result=rejected:unavailable delay_ms=" + std::to_string(delay.count()));
+        std::weak_ptr<impl> weak = weak_from_this();
+        detail::timer_queue::instance().after(delay, [weak] {
+            if (auto self = weak.lock()) self->resend_due();
+        });
     }
 
     /// Publishes events without holding mutex_: Paho's receive thread holds Paho's own lock while
@@ -348,11 +374,13 @@ class device_session::impl : public mqtt::callback,
                 capture(e.topic, e.payload);
                 client_->publish(e.topic, e.payload, event_qos, false);
             } catch (const std::exception& ex) {
-                log(std::string("publish event: ") + ex.what());
+                log(log_level::warn, "publish_failed",
+                    "event=" + log_value(e.event_id) + " error=" + log_value(ex.what()));
                 continue;
             }
             std::lock_guard lock(mutex_);
             last_sent_[e.event_id] = std::chrono::steady_clock::now();
+            if (auto r = retry_.find(e.event_id); r != retry_.end()) r->second.not_before.reset();
             ++stats_.events_published;
         }
     }
@@ -374,13 +402,20 @@ class device_session::impl : public mqtt::callback,
                 auto it = parsed->results.find(key);
                 const std::string result =
                     it == parsed->results.end() ? "ok" : to_string(it->second);
+                if (!is_final_result(result)) {
+                    retry_later_locked(key);
+                    continue;
+                }
                 auto acked = outbox_->ack(key, result);
                 if (!acked) {
-                    log("outbox: " + acked.error().describe());
+                    log(log_level::error, "outbox_failed",
+                        "event=" + log_value(key) +
+                            " error=" + log_value(acked.error().describe()));
                     continue;
                 }
                 if (!*acked) continue;  // a duplicate ack: the event is already done
                 last_sent_.erase(key);
+                retry_.erase(key);
                 ++stats_.events_acked;
                 if (result != "ok") ++stats_.events_rejected;
                 done.emplace_back(key, result);
@@ -405,8 +440,9 @@ class device_session::impl : public mqtt::callback,
         if (handler)
             handler(j);
         else
-            log("command " + j["type"].get<std::string>() + " (" + j["cmd_id"].get<std::string>() +
-                ") received; no handler");
+            log(log_level::info, "command",
+                "type=" + log_value(j["type"].get<std::string>()) +
+                    " cmd_id=" + log_value(j["cmd_id"].get<std::string>()) + " handler=none");
     }
 
     void bad_message(std::string_view what, const std::string& text, const std::string& why) {
@@ -415,8 +451,9 @@ class device_session::impl : public mqtt::callback,
             ++stats_.bad_messages;
         }
         constexpr std::size_t shown = 80;
-        log("ignored unparseable " + std::string(what) + " (" + why +
-            "): " + text.substr(0, shown));
+        log(log_level::warn, "unparseable",
+            "kind=" + std::string(what) + " reason=" + log_value(why) +
+                " payload=" + log_value(text.substr(0, shown)));
     }
 
     // ---- state file ---------------------------------------------------------------------
@@ -428,7 +465,8 @@ class device_session::impl : public mqtt::callback,
         ss << in.rdbuf();
         const auto j = nlohmann::json::parse(ss.str(), nullptr, false);
         if (j.is_discarded() || !j.is_object()) {
-            log("state file unreadable; starting bd_seq from 0");
+            log(log_level::warn, "state_unreadable",
+                "file=" + log_value(state_path_.string()) + " bd_seq=0");
             return;
         }
         if (j.contains("bd_seq") && j["bd_seq"].is_number_unsigned())
@@ -463,12 +501,15 @@ class device_session::impl : public mqtt::callback,
         if (options_.capture) options_.capture(topic, payload);
     }
 
-    void log(const std::string& line) const {
-        const std::string full = options_.id + ": " + line;
+    /// One line `verb device=<id> fields`, to the caller's sink or else the process logger.
+    void log(log_level level, std::string_view verb, const std::string& fields) const {
+        std::string line(verb);
+        line += " device=" + log_value(options_.id);
+        if (!fields.empty()) line += " " + fields;
         if (options_.log)
-            options_.log(full);
+            options_.log(level, line);
         else
-            std::cerr << full << '\n';
+            log_line(level, "device", line);
     }
 
     device_options options_;
@@ -485,6 +526,12 @@ class device_session::impl : public mqtt::callback,
     std::minstd_rand jitter_;
     std::unique_ptr<outbox> outbox_;
     std::unordered_map<std::string, std::chrono::steady_clock::time_point> last_sent_;
+    /// Backoff of the events the gateway answered `rejected:unavailable`.
+    struct retry_state {
+        std::chrono::milliseconds backoff{0};
+        std::optional<std::chrono::steady_clock::time_point> not_before;  ///< empty once resent
+    };
+    std::unordered_map<std::string, retry_state> retry_;
     device_stats stats_;
     command_handler on_command_;
     ack_handler on_ack_;
@@ -498,7 +545,7 @@ device_session::device_session(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
 device_session::~device_session() = default;
 
 result<std::unique_ptr<device_session>> device_session::open(device_options options) {
-    if (!valid_id(options.id))
+    if (!is_valid_id(options.id))
         return fail(errc::bad_field, "id", "must match ^[A-Za-z0-9_-]{1,64}$");
     if (options.model.empty() || options.model.size() > max_model_chars)
         return fail(errc::bad_field, "model", "must be 1..64 characters");
@@ -506,7 +553,7 @@ result<std::unique_ptr<device_session>> device_session::open(device_options opti
         return fail(errc::bad_field, "fw", "must be 1..64 characters");
     if (options.broker_uri.empty()) return fail(errc::bad_field, "broker_uri", "is required");
     auto p = std::make_shared<impl>(std::move(options));
-    if (auto r = p->init(); !r) return std::unexpected(r.error());
+    EQM_TRY(p->init());
     p->start();
     return std::unique_ptr<device_session>(new device_session(std::move(p)));
 }

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "eqm/domain/try.hpp"
+
 namespace eqm::device {
 namespace {
 
@@ -47,6 +49,11 @@ std::string put_line(const outbox_entry& e) {
 
 }  // namespace
 
+bool is_final_result(std::string_view result_text) {
+    static const std::string retry_later = "rejected:" + std::string(to_string(errc::unavailable));
+    return result_text != retry_later;
+}
+
 outbox::outbox(std::filesystem::path path, outbox_options options)
     : path_(std::move(path)), options_(options) {}
 
@@ -57,7 +64,7 @@ outbox::~outbox() {
 result<std::unique_ptr<outbox>> outbox::open(const std::filesystem::path& file,
                                              outbox_options options) {
     std::unique_ptr<outbox> box(new outbox(file, options));
-    if (auto r = box->replay(); !r) return std::unexpected(r.error());
+    EQM_TRY(box->replay());
     box->fd_ = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (box->fd_ < 0) return fail(errc::unavailable, "outbox", errno_text("open", file));
     return box;
@@ -118,7 +125,7 @@ result<void> outbox::replay() {
 }
 
 result<void> outbox::append_line(const std::string& line) {
-    if (auto r = write_all(fd_, line, path_); !r) return r;
+    EQM_TRY(write_all(fd_, line, path_));
     if (options_.durable && ::fdatasync(fd_) != 0)
         return fail(errc::unavailable, "outbox", errno_text("fdatasync", path_));
     return {};
@@ -126,22 +133,25 @@ result<void> outbox::append_line(const std::string& line) {
 
 result<void> outbox::put(const outbox_entry& entry) {
     if (pending_.contains(entry.event_id)) return {};
-    if (auto r = append_line(put_line(entry)); !r) return r;
+    EQM_TRY(append_line(put_line(entry)));
     order_.push_back(entry.event_id);
     pending_[entry.event_id] = entry;
     return {};
 }
 
 result<bool> outbox::ack(std::string_view event_id, std::string_view result_text) {
+    if (!is_final_result(result_text))
+        return fail(errc::bad_field, "result",
+                    std::string(result_text) + " is not a final answer: the event stays pending");
     const std::string id(event_id);
     if (!pending_.contains(id)) return false;
     const std::string line =
         nlohmann::json{{"op", "ack"}, {"event_id", id}, {"result", result_text}}.dump() + "\n";
-    if (auto r = append_line(line); !r) return std::unexpected(r.error());
+    EQM_TRY(append_line(line));
     pending_.erase(id);
     std::erase(order_, id);
     ++acked_in_file_;
-    if (auto r = maybe_compact(); !r) return std::unexpected(r.error());
+    EQM_TRY(maybe_compact());
     return true;
 }
 

@@ -1,3 +1,4 @@
+#include "eqm/domain/try.hpp"
 #include "eqm/sim/model.hpp"
 
 namespace eqm::sim {
@@ -47,18 +48,16 @@ result<fleet_config> parse_fleet_config(const nlohmann::json& j) {
         if (key != "defaults" && key != "cities")
             return fail(errc::unknown_field, key, "expected defaults or cities");
     if (j.contains("defaults")) {
-        auto d = parse_size(j["defaults"], fleet_size{}, "defaults");
-        if (!d) return std::unexpected(d.error());
-        out.defaults = *d;
+        EQM_TRY_LET(d, parse_size(j["defaults"], fleet_size{}, "defaults"));
+        out.defaults = d;
     }
     if (j.contains("cities")) {
         if (!j["cities"].is_object()) return fail(errc::bad_field, "cities", "must be an object");
         for (const auto& [code, value] : j["cities"].items()) {
             if (!find_city(code))
                 return fail(errc::bad_field, "cities." + code, "is not a Guangxi city code");
-            auto s = parse_size(value, out.defaults, "cities." + code);
-            if (!s) return std::unexpected(s.error());
-            out.per_city[code] = *s;
+            EQM_TRY_LET(s, parse_size(value, out.defaults, "cities." + code));
+            out.per_city[code] = s;
         }
     }
     return out;

@@ -1,5 +1,6 @@
 #pragma once
 /// The two modes of eqm-sim, wired from the command line in main.cpp.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -44,11 +45,11 @@ struct load_options {
     std::string city = "450100";
     int devices = 100;
     double rate = 0;  ///< total msg/s; 0: as fast as possible
-    double duration_s = 10;
+    std::chrono::milliseconds duration{std::chrono::seconds{10}};
     std::uint64_t count = 0;  ///< when > 0: stop after this many messages instead
     int connections = 4;
-    int events = 0;         ///< QoS 1 events to emit through the SDK outbox
-    double ack_wait_s = 5;  ///< how long to wait for the acks of those events
+    int events = 0;  ///< QoS 1 events to emit through the SDK outbox
+    std::chrono::milliseconds ack_wait{std::chrono::seconds{5}};  ///< for the acks of those events
     std::filesystem::path state_dir = "eqm-sim-load-state";
     credentials auth;
 };

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "eqm/device/device.hpp"
+#include "eqm/runtime/log.hpp"
 #include "fleet_runner.hpp"
 
 namespace eqm::sim {
@@ -167,140 +168,176 @@ std::string load_payload(std::uint64_t seq) {
     return buf;
 }
 
-int run_load(const load_options& o) {
-    const int connections = std::max(1, std::min(o.connections, o.devices));
+namespace {
+
+std::vector<std::string> load_topics(const load_options& o) {
     std::vector<std::string> topics;
     for (int i = 0; i < o.devices; ++i) {
         char id[64];
         std::snprintf(id, sizeof id, "%s-load-%05d", o.city.c_str(), i);
         topics.push_back(device::telemetry_topic(id));
     }
+    return topics;
+}
 
-    // QoS 1 events first, through the SDK, so their acks can arrive while telemetry flows.
-    std::vector<std::unique_ptr<device::device_session>> event_senders;
-    if (o.events > 0) {
-        device::device_options opt;
-        char id[64];
-        std::snprintf(id, sizeof id, "%s-load-ev", o.city.c_str());
-        opt.id = id;
-        opt.klass = device_class::body_camera;
-        opt.model = "load";
-        opt.broker_uri = o.broker_uri;
-        opt.username = o.auth.user;
-        opt.password = o.auth.password;
-        opt.state_dir = o.state_dir;
-        opt.durable = false;
-        opt.log = [](std::string_view line) { std::cerr << line << '\n'; };
-        auto s = device::device_session::open(std::move(opt));
-        if (!s) {
-            std::cerr << "eqm-sim load: " << s.error().describe() << '\n';
-            return 1;
-        }
-        event_senders.push_back(std::move(*s));
-    }
+/// The SDK session that sends the QoS 1 events (none when no events are asked for).
+result<std::unique_ptr<device::device_session>> open_event_sender(const load_options& o) {
+    if (o.events == 0) return nullptr;
+    device::device_options opt;
+    char id[64];
+    std::snprintf(id, sizeof id, "%s-load-ev", o.city.c_str());
+    opt.id = id;
+    opt.cls = device_class::body_camera;
+    opt.model = "load";
+    opt.broker_uri = o.broker_uri;
+    opt.username = o.auth.user;
+    opt.password = o.auth.password;
+    opt.state_dir = o.state_dir;
+    opt.durable = false;
+    return device::device_session::open(std::move(opt));
+}
 
-    std::vector<raw_publisher> conns(static_cast<std::size_t>(connections));
-    for (int c = 0; c < connections; ++c) {
+/// Connects every raw publisher; false (logged) when one cannot.
+bool connect_all(const load_options& o, std::vector<raw_publisher>& conns) {
+    for (std::size_t c = 0; c < conns.size(); ++c) {
         char id[64];
-        std::snprintf(id, sizeof id, "eqm-sim-load-%d-%d", static_cast<int>(::getpid()), c);
-        auto err = conns[static_cast<std::size_t>(c)].connect(o.broker_uri, id, o.auth);
+        std::snprintf(id, sizeof id, "eqm-sim-load-%d-%zu", static_cast<int>(::getpid()), c);
+        auto err = conns[c].connect(o.broker_uri, id, o.auth);
         if (!err.empty()) {
-            std::cerr << "eqm-sim load: cannot connect to " << o.broker_uri << ": " << err << '\n';
-            return 1;
+            log_error("load", "connect_failed broker=" + log_value(o.broker_uri) +
+                                  " error=" + log_value(err));
+            return false;
         }
     }
+    return true;
+}
 
-    for (int i = 0; i < o.events && !event_senders.empty(); ++i)
-        (void)event_senders.front()->emit_event({{"type", "fault"}, {"code", "load_test"}});
+/// One connection's part of the load: every `stride`-th topic from `first`, its share of
+/// `count` (or until `deadline`), paced to its share of `rate`.
+struct publish_plan {
+    std::size_t first = 0;
+    std::size_t stride = 1;
+    bool counting = false;  ///< send `share` messages (else: until `deadline`)
+    std::uint64_t share = 0;
+    double rate = 0;  ///< msg/s of this connection; 0: as fast as possible
+    std::chrono::steady_clock::time_point start, deadline;
+};
+
+/// Publishes one connection's share and disconnects; returns how many messages it sent.
+std::uint64_t publish_share(raw_publisher& conn, const std::vector<std::string>& topics,
+                            const publish_plan& p, bool& ok) {
+    std::uint64_t n = 0;
+    std::size_t topic_index = p.first;
+    ok = true;
+    while (ok) {
+        if (p.counting
+                ? n >= p.share
+                : (n % deadline_check_every == 0 && std::chrono::steady_clock::now() >= p.deadline))
+            break;
+        if (p.rate > 0) {
+            const auto due =
+                p.start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              std::chrono::duration<double>(static_cast<double>(n) / p.rate));
+            if (due > std::chrono::steady_clock::now()) {
+                ok = conn.flush();  // what is due now goes out before we sleep
+                std::this_thread::sleep_until(due);
+            }
+        }
+        ok = ok && conn.publish(topics[topic_index], load_payload(n));
+        if (ok) ++n;
+        topic_index += p.stride;
+        if (topic_index >= topics.size()) topic_index = p.first % topics.size();
+    }
+    // DISCONNECT, then wait for the broker to close: everything sent has been read by it.
+    ok = ok && conn.finish();
+    return n;
+}
+
+struct event_tally {
+    std::uint64_t acked = 0, rejected = 0, pending = 0;
+};
+
+/// Waits up to --ack-wait for the gateway's answers to the QoS 1 events.
+event_tally wait_for_acks(device::device_session* sender, std::chrono::milliseconds wait) {
+    if (!sender) return {};
+    const auto until = std::chrono::steady_clock::now() + wait;
+    while (sender->pending_events() > 0 && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(20ms);
+    const auto st = sender->stats();
+    return {st.events_acked - st.events_rejected, st.events_rejected, sender->pending_events()};
+}
+
+void report(const load_options& o, int connections, std::uint64_t sent, std::uint64_t failed,
+            double seconds, const event_tally& events) {
+    const double rate = seconds > 0 ? static_cast<double>(sent) / seconds : 0.0;
+    const nlohmann::json report{{"devices", o.devices},
+                                {"connections", connections},
+                                {"telemetry_sent", sent},
+                                {"connections_failed", failed},
+                                {"seconds", seconds},
+                                {"msgs_per_s", rate},
+                                {"events_emitted", o.events},
+                                {"events_acked", events.acked},
+                                {"events_rejected", events.rejected},
+                                {"events_pending", events.pending}};
+    std::cout << report.dump() << std::endl;
+    std::string line =
+        "done telemetry_sent=" + std::to_string(sent) + " devices=" + std::to_string(o.devices) +
+        " seconds=" + std::to_string(seconds) + " msgs_per_s=" + std::to_string(rate);
+    if (o.events > 0)
+        line += " events=" + std::to_string(o.events) + " acked=" + std::to_string(events.acked) +
+                " rejected=" + std::to_string(events.rejected) +
+                " pending=" + std::to_string(events.pending);
+    log_info("load", line);
+}
+
+}  // namespace
+
+int run_load(const load_options& o) {
+    const int connections = std::max(1, std::min(o.connections, o.devices));
+    const auto topics = load_topics(o);
+    // QoS 1 events first, through the SDK, so their acks can arrive while telemetry flows.
+    auto sender = open_event_sender(o);
+    if (!sender) {
+        log_error("load", "session_failed error=" + log_value(sender.error().describe()));
+        return 1;
+    }
+    std::vector<raw_publisher> conns(static_cast<std::size_t>(connections));
+    if (!connect_all(o, conns)) return 1;
+    for (int i = 0; i < o.events; ++i)
+        (void)(*sender)->emit_event({{"type", "fault"}, {"code", "load_test"}});
 
     // Each connection publishes its share on its own thread.
     std::atomic<std::uint64_t> sent{0}, failed{0};
     const auto start = std::chrono::steady_clock::now();
-    const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                      std::chrono::duration<double>(o.duration_s));
+    const auto n_conns = static_cast<std::uint64_t>(connections);
     std::vector<std::thread> workers;
     for (int c = 0; c < connections; ++c) {
-        workers.emplace_back([&, c] {
+        const auto cu = static_cast<std::uint64_t>(c);
+        const publish_plan plan{
+            static_cast<std::size_t>(c),
+            static_cast<std::size_t>(connections),
+            o.count > 0,
+            o.count > 0 ? o.count / n_conns + (cu < o.count % n_conns ? 1 : 0) : 0,
+            o.rate > 0 ? o.rate / connections : 0,
+            start,
+            start + o.duration};
+        workers.emplace_back([&, c, plan] {
             auto& conn = conns[static_cast<std::size_t>(c)];
-            const auto conns_n = static_cast<std::uint64_t>(connections);
-            const std::uint64_t share =
-                o.count > 0 ? o.count / conns_n +
-                                  (static_cast<std::uint64_t>(c) < o.count % conns_n ? 1 : 0)
-                            : 0;
-            const double per_conn_rate = o.rate > 0 ? o.rate / connections : 0;
-            std::uint64_t n = 0;
-            std::size_t topic_index = static_cast<std::size_t>(c);
             bool ok = true;
-            while (ok) {
-                if (o.count > 0 ? n >= share
-                                : (n % deadline_check_every == 0 &&
-                                   std::chrono::steady_clock::now() >= deadline))
-                    break;
-                if (per_conn_rate > 0) {
-                    const auto due =
-                        start +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(static_cast<double>(n) / per_conn_rate));
-                    if (due > std::chrono::steady_clock::now()) {
-                        ok = conn.flush();  // what is due now goes out before we sleep
-                        std::this_thread::sleep_until(due);
-                    }
-                }
-                ok = ok && conn.publish(topics[topic_index], load_payload(n));
-                if (ok) ++n;
-                topic_index += static_cast<std::size_t>(connections);
-                if (topic_index >= topics.size())
-                    topic_index = static_cast<std::size_t>(c) % topics.size();
-            }
-            // DISCONNECT, then wait for the broker to close: everything sent has been read by it.
-            ok = ok && conn.finish();
-            if (!ok) {
-                ++failed;
-                std::cerr << "eqm-sim load: connection " << c << " failed: " << conn.error()
-                          << '\n';
-            }
-            sent += n;
+            sent += publish_share(conn, topics, plan, ok);
+            if (ok) return;
+            ++failed;
+            log_error("load", "connection_failed connection=" + std::to_string(c) +
+                                  " error=" + log_value(conn.error()));
         });
     }
     for (auto& w : workers) w.join();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-    // Acks of the QoS 1 events (if a gateway is there to send them).
-    std::uint64_t acked = 0, rejected = 0, pending = 0;
-    if (!event_senders.empty()) {
-        const auto until = std::chrono::steady_clock::now() +
-                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                               std::chrono::duration<double>(o.ack_wait_s));
-        while (event_senders.front()->pending_events() > 0 &&
-               std::chrono::steady_clock::now() < until)
-            std::this_thread::sleep_for(20ms);
-        const auto st = event_senders.front()->stats();
-        acked = st.events_acked - st.events_rejected;
-        rejected = st.events_rejected;
-        pending = event_senders.front()->pending_events();
-    }
-
-    const nlohmann::json report{
-        {"devices", o.devices},
-        {"connections", connections},
-        {"telemetry_sent", sent.load()},
-        {"connections_failed", failed.load()},
-        {"seconds", seconds},
-        {"msgs_per_s", seconds > 0 ? static_cast<double>(sent.load()) / seconds : 0.0},
-        {"events_emitted", o.events},
-        {"events_acked", acked},
-        {"events_rejected", rejected},
-        {"events_pending", pending}};
-    std::cout << report.dump() << std::endl;
-    std::cerr << "eqm-sim load: sent " << sent.load() << " QoS 0 telemetry messages from "
-              << o.devices << " devices in " << seconds << " s ("
-              << report["msgs_per_s"].get<double>() << " msg/s)";
-    if (o.events > 0)
-        std::cerr << "; events " << o.events << " emitted, " << acked << " acked ok, " << rejected
-                  << " rejected, " << pending << " still pending";
-    std::cerr << '\n';
-    return failed.load() == 0 ? 0 : 2;
+    report(o, connections, sent.load(), failed.load(), seconds,
+           wait_for_acks(sender->get(), o.ack_wait));
+    return failed.load() == 0 ? 0 : 1;
 }
 
 }  // namespace eqm::sim

@@ -61,6 +61,8 @@ struct unit {
     int telemetry_phase = 0;
     int ordinal = 0;  // n-1 of the id's number
     bool lost = false;
+    bool locked = false;            // by the gateway's lock command: stays in its dock
+    bool locate_requested = false;  // report the position in the next step
     bool low_battery_sent = false;
     int offline_steps = 0;  // > 0 during a drop-out
     int dropout_length = 0;
@@ -136,13 +138,13 @@ struct fleet_model::state {
         if (u.lost) return;
         double use_p = 0.85;
         int out_from = 450, out_spread = 90, back_from = 1020, back_spread = 90;
-        if (u.spec.klass == device_class::drone) {
+        if (u.spec.cls == device_class::drone) {
             use_p = 0.5;
             out_from = 480;
             out_spread = 120;
             back_from = 960;
             back_spread = 120;
-        } else if (u.spec.klass == device_class::analyzer) {
+        } else if (u.spec.cls == device_class::analyzer) {
             use_p = 0.4;
         }
         const auto& staff = officers_by_city[u.city];
@@ -163,7 +165,7 @@ struct fleet_model::state {
         u.late = late;
         u.loses_it = loses;
         // A camera goes with "its" officer; drones and analyzers with whoever needs one today.
-        const std::size_t idx = u.spec.klass == device_class::body_camera
+        const std::size_t idx = u.spec.cls == device_class::body_camera
                                     ? static_cast<std::size_t>(u.ordinal) % staff.size()
                                     : pick;
         u.planned_holder = staff[idx];
@@ -172,7 +174,11 @@ struct fleet_model::state {
     void checkout(unit& u) {
         if (u.slot < 0 || u.planned_holder < 0) return;
         dock& d = docks[u.home_dock];
-        const bool unauthorised = u.r.chance(0.003);
+        const bool unauthorised = u.r.chance(0.003);  // drawn first: a lock shifts no later draw
+        if (u.locked) {
+            ++stats.locked_left_in_dock;
+            return;
+        }
         std::optional<std::string> badge;
         if (!unauthorised) badge = people[static_cast<std::size_t>(u.planned_holder)].badge;
         emit_dock_event(d, "slot_remove", u.slot, u, badge);
@@ -242,52 +248,13 @@ struct fleet_model::state {
             u.offline_steps = u.dropout_length = drop_len;
             ++stats.dropouts;
         }
-        switch (u.spec.klass) {
-            case device_class::body_camera: {
-                const bool start = u.r.chance(1.0 / 25);
-                const bool stop = u.r.chance(1.0 / 15);
-                if (!u.recording && working && start && u.storage_free > footage_mb_per_min &&
-                    u.battery > dead_battery_pct) {
-                    u.recording = true;
-                    u.session_mb = 0;
-                    emit_device_event(u, {{"type", "recording_started"}});
-                } else if (u.recording) {
-                    const double mb = std::min(footage_mb_per_min, u.storage_free);
-                    u.session_mb += mb;
-                    u.pending_mb += mb;
-                    u.storage_free -= mb;
-                    if (!u.pending_since) u.pending_since = now;
-                    if (stop || !working || u.storage_free <= 0 || u.battery <= dead_battery_pct) {
-                        u.recording = false;
-                        emit_device_event(u, {{"type", "recording_stopped"},
-                                              {"footage_mb", round1(u.session_mb)}});
-                    }
-                }
-                drain(u, u.recording ? 0.2 : 0.06);
+        switch (u.spec.cls) {
+            case device_class::body_camera:
+                camera_use(u, working);
                 break;
-            }
-            case device_class::drone: {
-                const bool start = u.r.chance(1.0 / 90);
-                const bool land = u.r.chance(1.0 / 22);
-                if (!u.airborne && working && start && u.battery > 40) {
-                    u.airborne = true;
-                    u.flight_steps = 0;
-                    emit_device_event(u, {{"type", "flight_started"}});
-                } else if (u.airborne) {
-                    ++u.flight_steps;
-                    u.flight_hours += 1.0 / 60;
-                    if (land || u.battery < 25) {
-                        u.airborne = false;
-                        emit_device_event(
-                            u, {{"type", "flight_ended"}, {"flight_minutes", u.flight_steps}});
-                    }
-                }
-                if (u.r.chance(1.0 / 3000) && u.health_codes.size() < 3)
-                    u.health_codes.emplace_back(
-                        health_code_pool[u.r.below(std::size(health_code_pool))]);
-                drain(u, u.airborne ? 2.2 : 0.05);
+            case device_class::drone:
+                drone_use(u, working);
                 break;
-            }
             case device_class::analyzer:
                 drain(u, working ? 0.1 : 0.03);
                 break;
@@ -296,12 +263,56 @@ struct fleet_model::state {
         }
     }
 
+    void camera_use(unit& u, bool working) {
+        const bool start = u.r.chance(1.0 / 25);
+        const bool stop = u.r.chance(1.0 / 15);
+        if (!u.recording && working && start && u.storage_free > footage_mb_per_min &&
+            u.battery > dead_battery_pct) {
+            u.recording = true;
+            u.session_mb = 0;
+            emit_device_event(u, {{"type", "recording_started"}});
+        } else if (u.recording) {
+            const double mb = std::min(footage_mb_per_min, u.storage_free);
+            u.session_mb += mb;
+            u.pending_mb += mb;
+            u.storage_free -= mb;
+            if (!u.pending_since) u.pending_since = now;
+            if (stop || !working || u.storage_free <= 0 || u.battery <= dead_battery_pct) {
+                u.recording = false;
+                emit_device_event(
+                    u, {{"type", "recording_stopped"}, {"footage_mb", round1(u.session_mb)}});
+            }
+        }
+        drain(u, u.recording ? 0.2 : 0.06);
+    }
+
+    void drone_use(unit& u, bool working) {
+        const bool start = u.r.chance(1.0 / 90);
+        const bool land = u.r.chance(1.0 / 22);
+        if (!u.airborne && working && start && u.battery > 40) {
+            u.airborne = true;
+            u.flight_steps = 0;
+            emit_device_event(u, {{"type", "flight_started"}});
+        } else if (u.airborne) {
+            ++u.flight_steps;
+            u.flight_hours += 1.0 / 60;
+            if (land || u.battery < 25) {
+                u.airborne = false;
+                emit_device_event(u,
+                                  {{"type", "flight_ended"}, {"flight_minutes", u.flight_steps}});
+            }
+        }
+        if (u.r.chance(1.0 / 3000) && u.health_codes.size() < 3)
+            u.health_codes.emplace_back(health_code_pool[u.r.below(std::size(health_code_pool))]);
+        drain(u, u.airborne ? 2.2 : 0.05);
+    }
+
     void docked(unit& u) {
         if (u.battery < 100) {
             u.battery = std::min(100.0, u.battery + charge_pct_per_min);
             if (u.battery >= low_battery_threshold_pct + 5) u.low_battery_sent = false;
         }
-        if (u.spec.klass == device_class::body_camera && u.pending_mb > 0) {
+        if (u.spec.cls == device_class::body_camera && u.pending_mb > 0) {
             const double mb = std::min(offload_mb_per_min, u.pending_mb);
             u.pending_mb -= mb;
             u.offloading_total += mb;
@@ -313,7 +324,7 @@ struct fleet_model::state {
                 u.pending_since.reset();
             }
         }
-        if (u.spec.klass == device_class::analyzer) {
+        if (u.spec.cls == device_class::analyzer) {
             // A custodian recalibrates analyzers that are due within three days, now and then.
             const auto today = std::chrono::floor<std::chrono::days>(now + local_offset);
             const bool calibrate = u.r.chance(1.0 / 900);
@@ -335,7 +346,7 @@ struct fleet_model::state {
                          {"gps", {{"lat", round3(u.lat)}, {"lon", round3(u.lon)}}},
                          {"docked", u.slot >= 0},
                          {"charging", u.slot >= 0 && u.battery < 100}};
-        switch (u.spec.klass) {
+        switch (u.spec.cls) {
             case device_class::body_camera:
                 t["recording"] = u.recording;
                 t["footage_pending_mb"] = round1(u.pending_mb);
@@ -374,7 +385,7 @@ struct fleet_model::state {
         if (minute == 0 || step_index == 0) {
             for (auto& u : units) {
                 plan_day(u);
-                if (u.spec.klass == device_class::analyzer) u.drift += u.r.range(-0.02, 0.06);
+                if (u.spec.cls == device_class::analyzer) u.drift += u.r.range(-0.02, 0.06);
             }
         }
         for (auto& u : units) {
@@ -388,12 +399,15 @@ struct fleet_model::state {
                 field_use(u, minute);
             u.temp = 24 + (u.slot < 0 ? 6 : 0) + u.r.range(-1, 1);
             const bool alive = u.battery > dead_battery_pct && u.offline_steps == 0;
-            if (alive && (step_index + static_cast<std::uint64_t>(u.telemetry_phase)) %
+            const bool due = (step_index + static_cast<std::uint64_t>(u.telemetry_phase)) %
                                  telemetry_every_steps ==
-                             0) {
+                             0;
+            if (alive && (due || u.locate_requested)) {
                 out.push_back(
                     message{message_kind::telemetry, u.spec.id, u.spec.city, telemetry(u)});
                 ++stats.telemetry;
+                if (u.locate_requested) ++stats.located;
+                u.locate_requested = false;
             }
         }
         for (auto& d : docks) {
@@ -421,108 +435,145 @@ struct fleet_model::state {
     }
 };
 
+namespace {
+
+/// Builds one city's officers, docks and devices into the model. The order of the random draws
+/// here fixes every device's stream, so it must not change.
+class city_builder {
+  public:
+    city_builder(fleet_model::state& s, std::size_t index, const std::string& code,
+                 const fleet_size& size, std::uint64_t seed, date start_day)
+        : s_(s), index_(index), code_(code), size_(size), seed_(seed), start_day_(start_day) {
+        const city_info* info = find_city(code);
+        centre_ = info ? *info : city_info{code, code, 0, 0};
+    }
+
+    void build() {
+        add_officers();
+        const std::size_t first_dock = s_.docks.size();
+        add_docks();
+        auto units = make_units();
+        dock_units(units, first_dock);
+        for (auto& u : units) s_.units.push_back(std::move(u));
+    }
+
+  private:
+    std::string name(const char* format, int n) const {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, format, code_.c_str(), n);
+        return buf;
+    }
+
+    void add_officers() {
+        const int officers = size_.officers > 0 ? size_.officers : std::max(1, size_.body_cameras);
+        s_.officers_by_city.emplace_back();
+        for (int i = 1; i <= officers; ++i) {
+            s_.officers_by_city.back().push_back(static_cast<int>(s_.people.size()));
+            s_.people.push_back(officer{name("%s-of-%03d", i), name("B%s%03d", i), code_});
+        }
+    }
+
+    void add_docks() {
+        const int portable = size_.body_cameras + size_.drones + size_.analyzers;
+        const int slots_per_dock =
+            size_.docks > 0
+                ? std::clamp((portable + size_.docks - 1) / size_.docks + 2, 1, dock_slots_max)
+                : 0;
+        for (int i = 1; i <= size_.docks; ++i) {
+            const auto id = name("%s-dk-%d", i);
+            dock d{{id, device_class::dock, "DS-24", "2.1.0", code_},
+                   rng(stream_seed(seed_, id)),
+                   index_,
+                   {},
+                   0,
+                   0};
+            d.slots.assign(static_cast<std::size_t>(slots_per_dock), -1);
+            d.telemetry_phase = static_cast<int>(d.r.below(telemetry_every_steps));
+            s_.docks.push_back(std::move(d));
+        }
+    }
+
+    unit make_unit(device_class cls, const char* format, int n, const char* model,
+                   double storage) const {
+        const auto id = name(format, n);
+        unit u;
+        u.spec = {id, cls, model, "1.4.2", code_};
+        u.r = rng(stream_seed(seed_, id));
+        u.city = index_;
+        u.ordinal = n - 1;
+        u.storage_total = storage;
+        u.storage_free = storage * u.r.range(0.6, 1.0);
+        u.battery = u.r.range(60, 100);
+        u.lat = centre_.lat;
+        u.lon = centre_.lon;
+        u.telemetry_phase = static_cast<int>(u.r.below(telemetry_every_steps));
+        return u;
+    }
+
+    std::vector<unit> make_units() const {
+        std::vector<unit> units;
+        for (int i = 1; i <= size_.body_cameras; ++i) {
+            auto u =
+                make_unit(device_class::body_camera, "%s-bc-%03d", i, "BWC-X7", camera_storage_mb);
+            u.storage_free = camera_storage_mb;  // offloaded overnight
+            units.push_back(std::move(u));
+        }
+        for (int i = 1; i <= size_.drones; ++i) {
+            auto u = make_unit(device_class::drone, "%s-dr-%03d", i, "M30T", drone_storage_mb);
+            u.registration_id = name("UAS-%s-%05d", static_cast<int>(u.r.below(100000)));
+            u.flight_hours = round3(u.r.range(5, 300));
+            u.battery_cycles = u.r.below(400);
+            units.push_back(std::move(u));
+        }
+        for (int i = 1; i <= size_.analyzers; ++i) {
+            const std::size_t kit = static_cast<std::size_t>(i - 1) % analyzer_kits().size();
+            auto u = make_unit(device_class::analyzer, "%s-an-%03d", i, analyzer_models[kit],
+                               analyzer_storage_mb);
+            u.kit = kit;
+            // Some analyzers are close to their calibration due date on day one.
+            const bool near = u.r.chance(0.2);
+            const auto days =
+                near ? static_cast<int>(u.r.below(10)) : 10 + static_cast<int>(u.r.below(355));
+            u.calibration_due = start_day_ + std::chrono::days{days};
+            u.drift = u.r.range(0, 1.5);
+            units.push_back(std::move(u));
+        }
+        return units;
+    }
+
+    /// Docks everything, round-robin over the city's docks.
+    void dock_units(std::vector<unit>& units, std::size_t first_dock) {
+        for (std::size_t i = 0; i < units.size(); ++i) {
+            auto& u = units[i];
+            u.home_dock = first_dock + i % static_cast<std::size_t>(std::max(1, size_.docks));
+            if (size_.docks == 0) continue;
+            auto& d = s_.docks[u.home_dock];
+            auto free = std::find(d.slots.begin(), d.slots.end(), -1);
+            u.slot = static_cast<int>(free - d.slots.begin());
+            *free = static_cast<int>(s_.units.size() + i);
+        }
+    }
+
+    fleet_model::state& s_;
+    std::size_t index_;
+    const std::string& code_;
+    fleet_size size_;
+    std::uint64_t seed_;
+    date start_day_;
+    city_info centre_;
+};
+
+}  // namespace
+
 fleet_model::fleet_model(const std::vector<std::string>& cities, const fleet_config& config,
                          std::uint64_t seed, clock_ms start)
     : state_(std::make_unique<state>()) {
     auto& s = *state_;
     s.cities = cities;
     s.now = start;
-    const auto start_day = std::chrono::floor<std::chrono::days>(start + local_offset);
-    for (std::size_t ci = 0; ci < cities.size(); ++ci) {
-        const std::string& code = cities[ci];
-        const city_info* info = find_city(code);
-        const city_info fallback{code, code, 0, 0};
-        const city_info& c = info ? *info : fallback;
-        const fleet_size size = config.for_city(code);
-        char buf[96];
-
-        const int officers = size.officers > 0 ? size.officers : std::max(1, size.body_cameras);
-        s.officers_by_city.emplace_back();
-        for (int i = 1; i <= officers; ++i) {
-            std::snprintf(buf, sizeof buf, "%s-of-%03d", code.c_str(), i);
-            officer o{buf, "", code};
-            std::snprintf(buf, sizeof buf, "B%s%03d", code.c_str(), i);
-            o.badge = buf;
-            s.officers_by_city.back().push_back(static_cast<int>(s.people.size()));
-            s.people.push_back(std::move(o));
-        }
-
-        const std::size_t first_dock = s.docks.size();
-        const int portable = size.body_cameras + size.drones + size.analyzers;
-        const int slots_per_dock =
-            size.docks > 0
-                ? std::clamp((portable + size.docks - 1) / size.docks + 2, 1, dock_slots_max)
-                : 0;
-        for (int i = 1; i <= size.docks; ++i) {
-            std::snprintf(buf, sizeof buf, "%s-dk-%d", code.c_str(), i);
-            dock d{{buf, device_class::dock, "DS-24", "2.1.0", code},
-                   rng(stream_seed(seed, buf)),
-                   ci,
-                   {},
-                   0,
-                   0};
-            d.slots.assign(static_cast<std::size_t>(slots_per_dock), -1);
-            d.telemetry_phase = static_cast<int>(d.r.below(telemetry_every_steps));
-            s.docks.push_back(std::move(d));
-        }
-
-        auto add_unit = [&](device_class k, const char* tag, int n, const char* model,
-                            double storage) {
-            std::snprintf(buf, sizeof buf, "%s-%s-%03d", code.c_str(), tag, n);
-            unit u;
-            u.spec = {buf, k, model, "1.4.2", code};
-            u.r = rng(stream_seed(seed, buf));
-            u.city = ci;
-            u.ordinal = n - 1;
-            u.storage_total = storage;
-            u.storage_free = storage * u.r.range(0.6, 1.0);
-            u.battery = u.r.range(60, 100);
-            u.lat = c.lat;
-            u.lon = c.lon;
-            u.telemetry_phase = static_cast<int>(u.r.below(telemetry_every_steps));
-            return u;
-        };
-        std::vector<unit> city_units;
-        for (int i = 1; i <= size.body_cameras; ++i) {
-            auto u = add_unit(device_class::body_camera, "bc", i, "BWC-X7", camera_storage_mb);
-            u.storage_free = camera_storage_mb;  // offloaded overnight
-            city_units.push_back(std::move(u));
-        }
-        for (int i = 1; i <= size.drones; ++i) {
-            auto u = add_unit(device_class::drone, "dr", i, "M30T", drone_storage_mb);
-            std::snprintf(buf, sizeof buf, "UAS-%s-%05llu", code.c_str(),
-                          static_cast<unsigned long long>(u.r.below(100000)));
-            u.registration_id = buf;
-            u.flight_hours = round3(u.r.range(5, 300));
-            u.battery_cycles = u.r.below(400);
-            city_units.push_back(std::move(u));
-        }
-        for (int i = 1; i <= size.analyzers; ++i) {
-            const std::size_t kit = static_cast<std::size_t>(i - 1) % analyzer_kits().size();
-            auto u = add_unit(device_class::analyzer, "an", i, analyzer_models[kit],
-                              analyzer_storage_mb);
-            u.kit = kit;
-            // Some analyzers are close to their calibration due date on day one.
-            const bool near = u.r.chance(0.2);
-            const auto days =
-                near ? static_cast<int>(u.r.below(10)) : 10 + static_cast<int>(u.r.below(355));
-            u.calibration_due = start_day + std::chrono::days{days};
-            u.drift = u.r.range(0, 1.5);
-            city_units.push_back(std::move(u));
-        }
-        // Dock everything, round-robin over the city's docks.
-        for (std::size_t i = 0; i < city_units.size(); ++i) {
-            auto& u = city_units[i];
-            u.home_dock = first_dock + i % static_cast<std::size_t>(std::max(1, size.docks));
-            if (size.docks > 0) {
-                auto& d = s.docks[u.home_dock];
-                auto free = std::find(d.slots.begin(), d.slots.end(), -1);
-                u.slot = static_cast<int>(free - d.slots.begin());
-                *free = static_cast<int>(s.units.size() + i);
-            }
-        }
-        for (auto& u : city_units) s.units.push_back(std::move(u));
-    }
+    const date start_day = std::chrono::floor<std::chrono::days>(start + local_offset);
+    for (std::size_t ci = 0; ci < cities.size(); ++ci)
+        city_builder(s, ci, cities[ci], config.for_city(cities[ci]), seed, start_day).build();
     for (const auto& u : s.units) s.specs.push_back(u.spec);
     for (const auto& d : s.docks) s.specs.push_back(d.spec);
 }
@@ -551,6 +602,26 @@ std::vector<message> fleet_model::step() {
     s.now += step_length;
     ++s.step_index;
     return std::move(s.out);
+}
+
+void fleet_model::apply_command(std::string_view device_id, device_cmd_type type) {
+    auto& s = *state_;
+    auto u = std::find_if(s.units.begin(), s.units.end(),
+                          [&](const unit& x) { return x.spec.id == device_id; });
+    if (u == s.units.end()) return;
+    switch (type) {
+        case device_cmd_type::lock:
+            u->locked = true;
+            break;
+        case device_cmd_type::unlock:
+            u->locked = false;
+            break;
+        case device_cmd_type::locate:
+            u->locate_requested = true;
+            break;
+        case device_cmd_type::config:
+            break;
+    }
 }
 
 void fleet_model::checkout_refused(std::string_view dock_id, std::string_view device_id) {

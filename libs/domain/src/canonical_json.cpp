@@ -5,6 +5,8 @@
 #include <array>
 #include <cassert>
 
+#include "eqm/domain/try.hpp"
+
 namespace eqm {
 namespace {
 
@@ -64,7 +66,7 @@ result<void> check_canonical(const nlohmann::json& v, const std::string& where) 
                 const auto path = where + "/" + pointer_token(key);
                 if (!is_valid_utf8(key))
                     return fail(errc::bad_field, path, "key is not valid UTF-8");
-                if (auto r = check_canonical(child, path); !r) return r;
+                EQM_TRY(check_canonical(child, path));
             }
             return {};
         case nlohmann::json::value_t::array: {
@@ -110,7 +112,7 @@ std::string sanitize_utf8(std::string_view s) {
 }
 
 result<std::string> canonical_json(const nlohmann::json& value) {
-    if (auto ok = check_canonical(value, ""); !ok) return std::unexpected(ok.error());
+    EQM_TRY(check_canonical(value, ""));
     // check_canonical ruled out everything dump() can throw on (invalid UTF-8); the defaults
     // (no indent, ensure_ascii off, strict) are the canonical form.
     return value.dump();

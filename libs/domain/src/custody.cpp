@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "eqm/domain/canonical_json.hpp"
+#include "eqm/domain/try.hpp"
 #include "payloads_reader.hpp"
 
 namespace eqm {
@@ -379,10 +380,10 @@ std::optional<std::string> custody_record_text(const custody_record& r, bool wit
     return out;
 }
 
-result<custody_record> parse_custody_record(const nlohmann::json& j, std::string_view path) {
-    if (!j.is_object())
-        return fail(errc::bad_field, std::string(path.empty() ? "custody" : path),
-                    "must be a JSON object");
+namespace {
+
+/// Every member of a record must be one of its fields: a record is hashed as it is written.
+result<void> check_record_fields(const nlohmann::json& j, std::string_view path) {
     for (const auto& [key, value] : j.items()) {
         bool known = false;
         for (const auto f : record_fields) known = known || f == key;
@@ -390,95 +391,101 @@ result<custody_record> parse_custody_record(const nlohmann::json& j, std::string
             return fail(errc::unknown_field, join_path(path, key),
                         "is not a field of a custody record");
     }
-    const field_reader in(j, path);
-    custody_record r;
+    return {};
+}
 
+/// The fields every record has: its place in the chain, the device, the transition, who, when.
+result<void> read_required_fields(const field_reader& in, std::string_view path,
+                                  custody_record& r) {
     const auto* index = in.find("index");
     if (!index) return in.missing("index");
     if (!index->is_number_unsigned())
         return fail(errc::bad_field, join_path(path, "index"), "must be an integer >= 0");
     r.index = index->get<std::uint64_t>();
 
-    auto device_id = in.id("device_id");
-    if (!device_id) return std::unexpected(device_id.error());
-    r.device_id = std::move(*device_id);
-
-    auto action = in.word("action", &parse_custody_action, action_list);
-    if (!action) return std::unexpected(action.error());
-    r.action = *action;
-    auto from = in.word("from_state", &parse_custody_state, state_list);
-    if (!from) return std::unexpected(from.error());
-    r.from_state = *from;
-    auto to = in.word("to_state", &parse_custody_state, state_list);
-    if (!to) return std::unexpected(to.error());
-    r.to_state = *to;
+    EQM_TRY_LET(device_id, in.id("device_id"));
+    r.device_id = std::move(device_id);
+    EQM_TRY_LET(action, in.word("action", &parse_custody_action, action_list));
+    r.action = action;
+    EQM_TRY_LET(from, in.word("from_state", &parse_custody_state, state_list));
+    r.from_state = from;
+    EQM_TRY_LET(to, in.word("to_state", &parse_custody_state, state_list));
+    r.to_state = to;
 
     const auto* holder = in.find("holder");
     if (!holder) return in.missing("holder");
     if (!holder->is_null()) {
-        auto h = in.id_value(*holder, "holder");
-        if (!h) return std::unexpected(h.error());
-        r.holder = std::move(*h);
+        EQM_TRY_LET(h, in.id_value(*holder, "holder"));
+        r.holder = std::move(h);
     }
+    EQM_TRY_LET(actor, in.text("actor", 1, max_actor_chars));
+    r.actor = std::move(actor);
+    EQM_TRY_LET(source, in.word("source", &parse_custody_source, "dock, api, server"));
+    r.source = source;
+    EQM_TRY_LET(ts, in.timestamp("ts"));
+    r.ts = ts;
+    EQM_TRY_LET(prev_hash, in.hash("prev_hash"));
+    r.prev_hash = std::move(prev_hash);
+    EQM_TRY_LET(hash, in.hash("hash"));
+    r.hash = std::move(hash);
+    return {};
+}
 
-    auto actor = in.text("actor", 1, max_actor_chars);
-    if (!actor) return std::unexpected(actor.error());
-    r.actor = std::move(*actor);
+result<int> read_slot(const nlohmann::json& v, std::string_view path) {
+    if (!v.is_number_integer() || v.get<std::int64_t>() < std::numeric_limits<int>::min() ||
+        v.get<std::int64_t>() > std::numeric_limits<int>::max() ||
+        (v.is_number_unsigned() &&
+         v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max())))
+        return fail(errc::bad_field, join_path(path, "slot"), "must be an integer");
+    return v.get<int>();
+}
 
-    auto source = in.word("source", &parse_custody_source, "dock, api, server");
-    if (!source) return std::unexpected(source.error());
-    r.source = *source;
-
-    auto ts = in.timestamp("ts");
-    if (!ts) return std::unexpected(ts.error());
-    r.ts = *ts;
-
-    auto prev_hash = in.hash("prev_hash");
-    if (!prev_hash) return std::unexpected(prev_hash.error());
-    r.prev_hash = std::move(*prev_hash);
-    auto hash = in.hash("hash");
-    if (!hash) return std::unexpected(hash.error());
-    r.hash = std::move(*hash);
-
+/// The fields only some records have: a due time, where and why it happened, a note.
+result<void> read_optional_fields(const field_reader& in, std::string_view path,
+                                  custody_record& r) {
     if (const auto* v = in.find("due")) {
-        auto due = in.timestamp_value(*v, "due");
-        if (!due) return std::unexpected(due.error());
-        r.due = *due;
+        EQM_TRY_LET(due, in.timestamp_value(*v, "due"));
+        r.due = due;
     }
     if (const auto* v = in.find("dock_id")) {
-        auto dock = in.id_value(*v, "dock_id");
-        if (!dock) return std::unexpected(dock.error());
-        r.dock_id = std::move(*dock);
+        EQM_TRY_LET(dock, in.id_value(*v, "dock_id"));
+        r.dock_id = std::move(dock);
     }
     if (const auto* v = in.find("slot")) {
-        if (!v->is_number_integer() || v->get<std::int64_t>() < std::numeric_limits<int>::min() ||
-            v->get<std::int64_t>() > std::numeric_limits<int>::max() ||
-            (v->is_number_unsigned() &&
-             v->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max())))
-            return fail(errc::bad_field, join_path(path, "slot"), "must be an integer");
-        r.slot = v->get<int>();
+        EQM_TRY_LET(slot, read_slot(*v, path));
+        r.slot = slot;
     }
     if (const auto* v = in.find("request_id")) {
-        auto id = in.id_value(*v, "request_id");
-        if (!id) return std::unexpected(id.error());
-        r.request_id = std::move(*id);
+        EQM_TRY_LET(id, in.id_value(*v, "request_id"));
+        r.request_id = std::move(id);
     }
     if (const auto* v = in.find("condition")) {
-        auto c =
-            in.word_value(*v, "condition", &parse_item_condition, "good, damaged, needs_service");
-        if (!c) return std::unexpected(c.error());
-        r.condition = *c;
+        EQM_TRY_LET(c, in.word_value(*v, "condition", &parse_item_condition,
+                                     "good, damaged, needs_service"));
+        r.condition = c;
     }
     if (const auto* v = in.find("note")) {
-        auto note = in.text_value(*v, "note", 0, max_custody_note_chars);
-        if (!note) return std::unexpected(note.error());
-        r.note = std::move(*note);
+        EQM_TRY_LET(note, in.text_value(*v, "note", 0, max_custody_note_chars));
+        r.note = std::move(note);
     }
     if (const auto* v = in.find("transfer_id")) {
-        auto id = in.id_value(*v, "transfer_id");
-        if (!id) return std::unexpected(id.error());
-        r.transfer_id = std::move(*id);
+        EQM_TRY_LET(id, in.id_value(*v, "transfer_id"));
+        r.transfer_id = std::move(id);
     }
+    return {};
+}
+
+}  // namespace
+
+result<custody_record> parse_custody_record(const nlohmann::json& j, std::string_view path) {
+    if (!j.is_object())
+        return fail(errc::bad_field, std::string(path.empty() ? "custody" : path),
+                    "must be a JSON object");
+    EQM_TRY(check_record_fields(j, path));
+    const field_reader in(j, path);
+    custody_record r;
+    EQM_TRY(read_required_fields(in, path, r));
+    EQM_TRY(read_optional_fields(in, path, r));
     return r;
 }
 

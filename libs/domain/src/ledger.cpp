@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "eqm/domain/canonical_json.hpp"
+#include "eqm/domain/try.hpp"
 
 namespace eqm {
 namespace {
@@ -25,12 +26,11 @@ result<std::string> canonical_record_json(const custody_record& r) {
 }
 
 result<std::string> compute_record_hash(const custody_record& r) {
-    auto body = canonical_record_json(r);
-    if (!body) return std::unexpected(body.error());
+    EQM_TRY_LET(body, canonical_record_json(r));
     std::string input;
-    input.reserve(r.prev_hash.size() + body->size());
+    input.reserve(r.prev_hash.size() + body.size());
     input += r.prev_hash;
-    input += *body;
+    input += body;
     return sha256_hex(input);
 }
 

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "eqm/domain/payloads.hpp"
+#include "eqm/domain/try.hpp"
 #include "payloads_reader.hpp"
 
 namespace eqm {
@@ -227,14 +228,12 @@ result<seq_range> to_seq_range(const json& j, const std::string& path) {
         return fail(errc::bad_field, path,
                     "out of range: must have exactly 2 items [from_seq, to_seq]");
     seq_range v;
-    auto from = detail::to_uint(j[0], detail::index_path(path, 0), 1);
-    if (!from) return std::unexpected(std::move(from.error()));
-    auto to = detail::to_uint(j[1], detail::index_path(path, 1), 1);
-    if (!to) return std::unexpected(std::move(to.error()));
-    if (*to < *from)
+    EQM_TRY_LET(from, detail::to_uint(j[0], detail::index_path(path, 0), 1));
+    EQM_TRY_LET(to, detail::to_uint(j[1], detail::index_path(path, 1), 1));
+    if (to < from)
         return fail(errc::bad_field, detail::index_path(path, 1),
                     "out of range: must be >= from_seq");
-    return seq_range{*from, *to};
+    return seq_range{from, to};
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "eqm/domain/payloads.hpp"
+#include "eqm/domain/try.hpp"
 #include "payloads_reader.hpp"
 
 namespace eqm {
@@ -52,9 +53,8 @@ result<std::map<std::string, outcome>> to_results(const json& j, const std::stri
         if (!detail::is_id(key))
             return fail(errc::bad_field, field, "pattern: keys must match ^[A-Za-z0-9_-]{1,64}$");
         if (!value.is_string()) return detail::wrong_type(field, "a string");
-        auto o = parse_outcome(value.get_ref<const std::string&>(), field);
-        if (!o) return std::unexpected(std::move(o.error()));
-        out.emplace(key, std::move(*o));
+        EQM_TRY_LET(o, parse_outcome(value.get_ref<const std::string&>(), field));
+        out.emplace(key, std::move(o));
     }
     return out;
 }

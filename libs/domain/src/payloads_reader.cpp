@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "eqm/domain/payloads.hpp"
+#include "eqm/domain/try.hpp"
 
 namespace eqm::detail {
 
@@ -254,7 +255,7 @@ result<gps_fix> from_json_gps_fix(const nlohmann::json& j, std::string_view path
     r.req("lat", v.lat, detail::number(-90, 90));
     r.req("lon", v.lon, detail::number(-180, 180));
     r.opt("alt_m", v.alt_m, detail::number());
-    if (auto done = r.finish(); !done) return std::unexpected(done.error());
+    EQM_TRY(r.finish());
     return v;
 }
 

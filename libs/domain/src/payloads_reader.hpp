@@ -13,6 +13,7 @@
 
 #include "eqm/domain/error.hpp"
 #include "eqm/domain/time.hpp"
+#include "eqm/domain/try.hpp"
 
 namespace eqm::detail {
 
@@ -77,9 +78,8 @@ auto to_array(const json& j, const std::string& path, std::size_t min_items, std
     std::vector<item> out;
     out.reserve(j.size());
     for (std::size_t i = 0; i < j.size(); ++i) {
-        auto v = conv(j[i], index_path(path, i));
-        if (!v) return std::unexpected(std::move(v.error()));
-        out.push_back(std::move(*v));
+        EQM_TRY_LET(v, conv(j[i], index_path(path, i)));
+        out.push_back(std::move(v));
     }
     return out;
 }
@@ -165,7 +165,7 @@ class object_reader {
 /// The parsed value, or the reader's problem.
 template <class T>
 result<T> finish(object_reader& r, T&& v) {
-    if (auto done = r.finish(); !done) return std::unexpected(std::move(done.error()));
+    EQM_TRY(r.finish());
     return std::forward<T>(v);
 }
 
@@ -173,9 +173,8 @@ result<T> finish(object_reader& r, T&& v) {
 template <class T>
 result<T> parse_with(std::string_view text, std::size_t limit,
                      result<T> (*from)(const json&, std::string_view)) {
-    auto j = parse_text(text, limit);
-    if (!j) return std::unexpected(std::move(j.error()));
-    return from(*j, "");
+    EQM_TRY_LET(j, parse_text(text, limit));
+    return from(j, "");
 }
 
 // Converter factories for object_reader::req/opt.
@@ -223,9 +222,8 @@ auto nullable(Conv conv) {
     return [=](const json& j, const std::string& p)
                -> result<std::optional<typename decltype(conv(j, p))::value_type>> {
         if (j.is_null()) return std::nullopt;
-        auto v = conv(j, p);
-        if (!v) return std::unexpected(std::move(v.error()));
-        return std::optional(std::move(*v));
+        EQM_TRY_LET(v, conv(j, p));
+        return std::optional(std::move(v));
     };
 }
 template <class Conv>

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "asio_internal.hpp"
+#include "eqm/domain/try.hpp"
 
 namespace eqm::http {
 namespace detail {
@@ -270,15 +271,13 @@ eqm::result<void> server::start() {
     if (state_->options.tls)
         return eqm::fail(eqm::errc::unavailable, "tls",
                          "HTTPS is not part of this build of eqm_http yet");
-    auto addr = parse_listen_address(state_->options.listen);
-    if (!addr) return std::unexpected(addr.error());
-    const std::string host = addr->host == "localhost" ? "127.0.0.1" : addr->host;
-    const detail::tcp::endpoint ep{boost::asio::ip::make_address(host), addr->port};
+    EQM_TRY_LET(addr, parse_listen_address(state_->options.listen));
+    const std::string host = addr.host == "localhost" ? "127.0.0.1" : addr.host;
+    const detail::tcp::endpoint ep{boost::asio::ip::make_address(host), addr.port};
 
     auto l = std::make_shared<detail::listener>(rt.ioc, state_);
-    auto port = l->open(ep, state_->options.listen);
-    if (!port) return std::unexpected(port.error());
-    rt.port = *port;
+    EQM_TRY_LET(port, l->open(ep, state_->options.listen));
+    rt.port = port;
     rt.acceptor = l;
     rt.started = true;
     rt.work.emplace(rt.ioc.get_executor());

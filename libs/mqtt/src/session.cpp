@@ -10,7 +10,6 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -208,11 +207,7 @@ struct session::state final : ::mqtt::callback {
 
     void log(std::string_view line) noexcept {
         try {
-            if (options.log) {
-                options.log(line);
-            } else {
-                std::cerr << "[eqm-mqtt " << options.client_id << "] " << line << '\n';
-            }
+            if (options.log) options.log(line);
         } catch (...) {
             ++callback_errors;
         }
@@ -446,6 +441,10 @@ result<std::unique_ptr<session>> session::create(session_options options) {
     }
     if (options.client_id.empty() || options.client_id.size() > max_client_id_length) {
         return fail(errc::bad_field, "client_id", "must be 1..65535 bytes");
+    }
+    if (!options.log) {
+        return fail(errc::bad_field, "log",
+                    "is required: pass eqm::log_sink(level, component) from eqm/runtime/log.hpp");
     }
     if (options.reconnect_min.count() <= 0 || options.reconnect_max < options.reconnect_min) {
         return fail(errc::bad_field, "reconnect_min", "need 0 < reconnect_min <= reconnect_max");

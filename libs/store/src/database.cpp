@@ -6,6 +6,8 @@
 #include <map>
 #include <utility>
 
+#include "eqm/domain/try.hpp"
+
 namespace eqm::store {
 namespace {
 
@@ -183,9 +185,8 @@ result<bool> statement::step() {
 
 result<void> statement::exec() {
     for (;;) {
-        auto row = step();
-        if (!row) return std::unexpected(std::move(row.error()));
-        if (!*row) break;
+        EQM_TRY_LET(row, step());
+        if (!row) break;
     }
     sqlite3_reset(handle_);
     return {};
@@ -269,23 +270,17 @@ result<database> database::open(const std::filesystem::path& path, database_opti
     // journal_mode answers with the mode it actually chose; anything but "wal" means the
     // file system cannot do WAL and durability assumptions would be wrong.
     {
-        auto journal = db.prepare("PRAGMA journal_mode=WAL");
-        if (!journal) return std::unexpected(std::move(journal.error()));
-        auto row = journal->step();
-        if (!row) return std::unexpected(std::move(row.error()));
-        if (!*row || journal->column_text(0) != "wal") {
+        EQM_TRY_LET(journal, db.prepare("PRAGMA journal_mode=WAL"));
+        EQM_TRY_LET(row, journal.step());
+        if (!row || journal.column_text(0) != "wal") {
             return fail(errc::unavailable, "",
                         "cannot switch " + path.string() + " to WAL journal mode");
         }
     }
 
-    if (auto r = db.execute(synchronous_pragma(options.synchronous)); !r)
-        return std::unexpected(r.error());
-    if (auto r = db.execute("PRAGMA foreign_keys=ON"); !r) return std::unexpected(r.error());
-    if (options.max_page_count) {
-        if (auto r = db.set_max_page_count(*options.max_page_count); !r)
-            return std::unexpected(r.error());
-    }
+    EQM_TRY(db.execute(synchronous_pragma(options.synchronous)));
+    EQM_TRY(db.execute("PRAGMA foreign_keys=ON"));
+    if (options.max_page_count) EQM_TRY(db.set_max_page_count(*options.max_page_count));
     return db;
 }
 
@@ -333,12 +328,10 @@ bool database::autocommit() const noexcept {
 }
 
 result<std::int64_t> database::pragma_int(std::string_view sql) {
-    auto stmt = prepare(sql);
-    if (!stmt) return std::unexpected(std::move(stmt.error()));
-    auto row = stmt->step();
-    if (!row) return std::unexpected(std::move(row.error()));
-    if (!*row) return fail(errc::internal, "", "no result [sql: " + std::string(sql) + "]");
-    return stmt->column_int64(0);
+    EQM_TRY_LET(stmt, prepare(sql));
+    EQM_TRY_LET(row, stmt.step());
+    if (!row) return fail(errc::internal, "", "no result [sql: " + std::string(sql) + "]");
+    return stmt.column_int64(0);
 }
 
 result<std::int64_t> database::user_version() {
@@ -360,7 +353,7 @@ result<std::int64_t> database::page_count() {
 // ---- transaction ----------------------------------------------------------------------
 
 result<transaction> transaction::begin(database& db) {
-    if (auto r = db.execute("BEGIN IMMEDIATE"); !r) return std::unexpected(std::move(r.error()));
+    EQM_TRY(db.execute("BEGIN IMMEDIATE"));
     return transaction(db);
 }
 

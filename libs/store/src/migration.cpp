@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "eqm/domain/try.hpp"
+
 namespace eqm::store {
 
 result<std::int64_t> migrate(database& db, std::span<const migration> migrations) {
@@ -13,15 +15,14 @@ result<std::int64_t> migrate(database& db, std::span<const migration> migrations
                             std::to_string(migrations[i].version));
         }
     }
-    auto current = db.user_version();
-    if (!current) return std::unexpected(std::move(current.error()));
+    EQM_TRY_LET(current, db.user_version());
     const auto known = static_cast<std::int64_t>(migrations.size());
-    if (*current > known) {
+    if (current > known) {
         return fail(errc::conflict, "user_version",
-                    db.path().string() + " is at schema version " + std::to_string(*current) +
+                    db.path().string() + " is at schema version " + std::to_string(current) +
                         " but this program knows only up to " + std::to_string(known));
     }
-    for (const auto& step : migrations.subspan(static_cast<std::size_t>(*current))) {
+    for (const auto& step : migrations.subspan(static_cast<std::size_t>(current))) {
         const std::string label =
             "migration " + std::to_string(step.version) + " (" + std::string(step.name) + ")";
         auto tx = transaction::begin(db);

@@ -174,6 +174,12 @@ TEST_CASE("bad session options are rejected with the field named") {
     s = session::create(options);
     REQUIRE_FALSE(s.has_value());
     CHECK(s.error().field == "client_id");
+    // Every line goes through the program's logger: a session without one is refused.
+    options.client_id = "x";
+    options.log = nullptr;
+    s = session::create(options);
+    REQUIRE_FALSE(s.has_value());
+    CHECK(s.error().field == "log");
 }
 
 TEST_CASE("a killed client's Last Will is delivered and replaces its retained birth") {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "eqm/mqtt/session.hpp"
+#include "eqm/runtime/log.hpp"
 
 int main(int argc, char** argv) {
     if (argc != 4) {
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     options.keep_alive = std::chrono::seconds{5};
     options.reconnect_min = std::chrono::milliseconds{100};
     options.reconnect_max = std::chrono::milliseconds{1000};
+    options.log = eqm::log_sink(eqm::log_level::info, "mqtt");
     options.make_will = [&] {
         const int seq = ++bd_seq;
         return std::optional<eqm::mqtt::outgoing_message>(

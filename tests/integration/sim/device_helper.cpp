@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
     o.resend_interval = std::chrono::milliseconds(std::stoi(argv[5]));
     o.reconnect_min = std::chrono::milliseconds(50);
     o.reconnect_max = std::chrono::milliseconds(500);
-    o.log = [&](std::string_view line) { say("log " + std::string(line)); };
+    o.log = [&](eqm::log_level, std::string_view line) { say("log " + std::string(line)); };
     auto s = eqm::device::device_session::open(o);
     if (!s) {
         std::cerr << s.error().describe() << '\n';

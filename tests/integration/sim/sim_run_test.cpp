@@ -4,8 +4,11 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "eqm/domain/time.hpp"
 #include "eqm/test/support.hpp"
+#include "test_gateway.hpp"
 
 using namespace std::chrono_literals;
 using eqm::test::child_process;
@@ -116,4 +119,55 @@ TEST_CASE("eqm-sim load: sends the asked number of QoS 0 messages and reports th
     REQUIRE_FALSE(report.is_discarded());
     CHECK(report["telemetry_sent"] == 5000);
     CHECK(report["msgs_per_s"].get<double>() > 0);
+}
+
+TEST_CASE("eqm-sim: a device locked by the gateway stays in its dock, and locate is acted on") {
+    eqm::test::mosquitto_broker broker;
+    eqm::test::temp_dir dir("sim-lock");
+    {
+        std::ofstream fleet(dir / "fleet.json");
+        fleet
+            << R"({"defaults":{"body_cameras":1,"drones":0,"analyzers":0,"docks":1,"officers":1}})";
+    }
+    const std::vector<std::string> common{EQM_SIM_BIN, "--fleet", (dir / "fleet.json").string(),
+                                          "--seed",    "2",       "--quiet"};
+    // When the camera goes out in a run of this seed.
+    auto dry = common;
+    dry.insert(dry.end(),
+               {"--dry-run", "--city", "450100", "--events-out", (dir / "dry.jsonl").string()});
+    REQUIRE(run(dry, dir / "dry.log") == 0);
+    std::string checkout_ts;
+    {
+        std::ifstream in(dir / "dry.jsonl");
+        for (std::string line; checkout_ts.empty() && std::getline(in, line);) {
+            const auto j = nlohmann::json::parse(line);
+            if (j["payload"]["type"] == "slot_remove") checkout_ts = j["payload"]["ts"];
+        }
+    }
+    REQUIRE_FALSE(checkout_ts.empty());
+    const auto checkout = eqm::parse_timestamp(checkout_ts);
+    REQUIRE(checkout);
+
+    // A live run from six simulated minutes (six seconds) before it; the camera is locked as
+    // soon as it is on line.
+    eqm::test::test_gateway gateway(broker.uri());
+    auto live = common;
+    live.insert(live.end(), {"--broker", "450100=" + broker.uri(), "--start",
+                             eqm::format_timestamp(*checkout - 6min), "--speed", "60", "--days",
+                             "0.006", "--state-dir", (dir / "state").string(), "--events-out",
+                             (dir / "live.jsonl").string()});
+    int rc = -1;
+    std::thread sim([&] { rc = run(live, dir / "live.log"); });
+    const bool online = eqm::test::wait_until([&] { return gateway.births().size() >= 2; }, 30s);
+    const std::string cmd = "eqm/v1/dev/450100-bc-001/cmd";
+    gateway.publish(cmd, R"({"cmd_id":"c-1","ts":"2026-03-02T00:00:00.000Z","type":"lock"})");
+    gateway.publish(cmd, R"({"cmd_id":"c-2","ts":"2026-03-02T00:00:00.000Z","type":"locate"})");
+    sim.join();
+    REQUIRE(online);
+    CHECK(rc == 0);
+    const auto log = eqm::test::read_file(dir / "live.log.err");
+    INFO(log.substr(0, 3000));
+    CHECK(log.find("type=lock cmd_id=c-1 action=stay_in_dock") != std::string::npos);
+    CHECK(log.find("type=locate cmd_id=c-2") != std::string::npos);
+    CHECK(eqm::test::read_file(dir / "live.jsonl").find("slot_remove") == std::string::npos);
 }

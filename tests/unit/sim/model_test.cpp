@@ -1,6 +1,7 @@
 // The fleet model without any I/O: determinism, working days, class behaviour, fleet files.
 #include "eqm/sim/model.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <set>
 
@@ -189,6 +190,65 @@ TEST_CASE("a refused check-out puts the device back in its slot") {
     for (const auto& msg : run(m, 18 * 60))
         if (msg.kind == message_kind::dock_event && msg.body["device_id"] == device)
             CHECK(msg.body["type"] != "slot_insert");
+}
+
+TEST_CASE("a locked device is not taken out of its dock until it is unlocked") {
+    // The devices a dry run of the same seed checks out on day one.
+    std::set<std::string> out_on_day_one;
+    {
+        fleet_model m({"450100"}, small_fleet(), 5, morning);
+        for (const auto& msg : run(m, 12 * 60))
+            if (msg.kind == message_kind::dock_event && msg.body["type"] == "slot_remove")
+                out_on_day_one.insert(msg.body["device_id"].get<std::string>());
+    }
+    REQUIRE_FALSE(out_on_day_one.empty());
+    const std::string locked = *out_on_day_one.begin();
+
+    fleet_model m({"450100"}, small_fleet(), 5, morning);
+    m.apply_command(locked, device_cmd_type::lock);
+    m.apply_command("450100-bc-999", device_cmd_type::lock);  // unknown ids change nothing
+    std::set<std::string> taken;
+    for (const auto& msg : run(m, 12 * 60))
+        if (msg.kind == message_kind::dock_event && msg.body["type"] == "slot_remove")
+            taken.insert(msg.body["device_id"].get<std::string>());
+    CHECK_FALSE(taken.contains(locked));
+    CHECK(taken.size() == out_on_day_one.size() - 1);
+    CHECK(m.stats().locked_left_in_dock == 1);
+
+    // Unlocked, it goes out again on the following days.
+    m.apply_command(locked, device_cmd_type::unlock);
+    bool out_again = false;
+    for (const auto& msg : run(m, 3 * 24 * 60))
+        out_again =
+            out_again || (msg.kind == message_kind::dock_event &&
+                          msg.body["type"] == "slot_remove" && msg.body["device_id"] == locked);
+    CHECK(out_again);
+}
+
+TEST_CASE("locate makes the device report its position in the next minute") {
+    fleet_model m({"450100"}, small_fleet(), 5, morning);
+    const std::string id = "450100-an-002";
+    const auto telemetry_of = [&](const std::vector<message>& msgs) {
+        return std::find_if(msgs.begin(), msgs.end(), [&](const message& x) {
+            return x.kind == message_kind::telemetry && x.sender_id == id;
+        });
+    };
+    // Telemetry comes every 5 minutes: wait for one, so the next minute has none of its own.
+    for (int i = 0; i < telemetry_every_steps; ++i) {
+        const auto msgs = m.step();
+        if (telemetry_of(msgs) != msgs.end()) break;
+    }
+    m.apply_command("450100-bc-999", device_cmd_type::locate);  // unknown ids change nothing
+    m.apply_command(id, device_cmd_type::locate);
+    const auto msgs = m.step();
+    const auto it = telemetry_of(msgs);
+    REQUIRE(it != msgs.end());
+    CHECK(it->body["gps"].contains("lat"));
+    CHECK(it->body["gps"].contains("lon"));
+    CHECK(m.stats().located == 1);
+    // Only once: the minute after is quiet again.
+    const auto after = m.step();
+    CHECK(telemetry_of(after) == after.end());
 }
 
 TEST_CASE("fleet files: defaults, per-city overrides and rejected input") {

@@ -52,6 +52,30 @@ TEST_CASE("outbox keeps unacked events across a reopen, oldest first") {
     CHECK((*box)->recovery().torn_lines == 0);
 }
 
+TEST_CASE("outbox: rejected:unavailable is not a final answer, so the event stays pending") {
+    CHECK(eqm::device::is_final_result("ok"));
+    CHECK(eqm::device::is_final_result("rejected:battery_low"));
+    CHECK_FALSE(eqm::device::is_final_result("rejected:unavailable"));
+    eqm::test::temp_dir dir("sim-outbox");
+    const auto file = dir / "u.outbox";
+    {
+        auto box = outbox::open(file);
+        REQUIRE(box);
+        REQUIRE((*box)->put(event(1)));
+        auto r = (*box)->ack("cam-1-1-1", "rejected:unavailable");
+        REQUIRE_FALSE(r);
+        CHECK(r.error().field == "result");
+        CHECK((*box)->is_pending("cam-1-1-1"));
+    }
+    auto box = outbox::open(file);
+    REQUIRE(box);
+    CHECK(ids(**box) == std::vector<std::string>{"cam-1-1-1"});
+    auto r = (*box)->ack("cam-1-1-1", "rejected:locked");  // a final refusal ends it
+    REQUIRE(r);
+    CHECK(*r);
+    CHECK((*box)->pending_count() == 0);
+}
+
 TEST_CASE("outbox: a duplicate ack or an ack for an unknown event changes nothing") {
     eqm::test::temp_dir dir("sim-outbox");
     auto box = outbox::open(dir / "d.outbox");

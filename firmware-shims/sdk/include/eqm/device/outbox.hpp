@@ -21,6 +21,11 @@
 
 namespace eqm::device {
 
+/// True for a final answer of the gateway: `ok`, or `rejected:<reason>` for any reason but
+/// `unavailable`. `rejected:unavailable` says the gateway could not commit a decision (a full
+/// disk, a locked database): the event must stay in the outbox and be sent again later.
+bool is_final_result(std::string_view result_text);
+
 /// One event waiting for its ack.
 struct outbox_entry {
     std::string event_id;
@@ -58,7 +63,9 @@ class outbox {
 
     /// Appends an event. A put with an event_id already pending is a no-op (idempotent).
     result<void> put(const outbox_entry& entry);
-    /// Records the ack of `event_id`; true when it was pending, false when unknown/already acked.
+    /// Records the final answer for `event_id`; true when it was pending, false when
+    /// unknown/already acked. errc::bad_field (and nothing recorded) when `result_text` is not
+    /// final (is_final_result): such an event stays pending.
     result<bool> ack(std::string_view event_id, std::string_view result_text = "ok");
     /// Pending events, oldest first (per-device order is preserved on resend).
     std::vector<outbox_entry> pending() const;

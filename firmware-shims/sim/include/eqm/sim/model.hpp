@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "eqm/domain/error.hpp"
+#include "eqm/domain/payloads.hpp"
 #include "eqm/domain/region.hpp"
 #include "eqm/domain/time.hpp"
 #include "eqm/domain/vocabulary.hpp"
@@ -88,7 +89,7 @@ struct message {
 /// A device the runner must open a session for.
 struct device_spec {
     std::string id;
-    device_class klass{};
+    device_class cls{};
     std::string model;
     std::string fw;
     std::string city;
@@ -113,6 +114,8 @@ struct model_stats {
     std::uint64_t dropouts = 0;
     std::uint64_t unauthorised_removals = 0;
     std::uint64_t refused = 0;
+    std::uint64_t locked_left_in_dock = 0;  ///< planned check-outs skipped: the device is locked
+    std::uint64_t located = 0;              ///< positions reported on a locate command
 };
 
 /// The region's fleet. Not thread-safe; pure apart from its own state.
@@ -138,6 +141,11 @@ class fleet_model {
     /// The gateway refused a check-out at a dock: the latch never opened, so the device is
     /// back in its slot and its officer goes out without it. Unknown ids are ignored.
     void checkout_refused(std::string_view dock_id, std::string_view device_id);
+    /// A command from the gateway (`eqm/v1/dev/{id}/cmd`): `lock` keeps a docked device in its
+    /// dock (no officer takes it out) until `unlock`; `locate` makes the device report its
+    /// position (a telemetry message with gps) in the next step; `config` changes nothing here.
+    /// Unknown ids and docks are ignored.
+    void apply_command(std::string_view device_id, device_cmd_type type);
     /// Counters so far.
     const model_stats& stats() const noexcept;
 

@@ -82,7 +82,9 @@ struct session_options {
     /// reconnect in lockstep after a broker restart.
     std::chrono::milliseconds reconnect_min = default_reconnect_min;
     std::chrono::milliseconds reconnect_max = default_reconnect_max;
-    /// Where the session reports connects, losses and swallowed exceptions; default: stderr.
+    /// Where the session reports connects, losses and swallowed exceptions. Required, so every
+    /// line goes through the program's one logger: pass `eqm::log_sink(level, component)` from
+    /// eqm/runtime/log.hpp (a test may pass a lambda that drops the lines).
     std::function<void(std::string_view line)> log;
 };
 

@@ -31,7 +31,7 @@ inline CLI::Option* add_duration(CLI::App& app, const std::string& name,
                                  const std::string& default_unit = "s") {
     auto* opt = app.add_option_function<std::string>(
         name,
-        [&out, default_unit](const std::string& text) {
+        [&out, default_unit, name](const std::string& text) {
             auto units = duration_units();
             std::size_t end = 0;
             while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) != 0))
@@ -42,9 +42,10 @@ inline CLI::Option* add_duration(CLI::App& app, const std::string& name,
             auto it = units.find(unit);
             if (number.empty() || it == units.end() || number.size() > 12)
                 throw CLI::ValidationError(
+                    name,
                     "a duration is a whole number with a unit, e.g. 500ms, 30s, 15m, 12h or "
                     "7d, not '" +
-                    text + "'");
+                        text + "'");
             out = std::chrono::milliseconds{std::stoll(number) * it->second};
         },
         description + " (a duration such as 30s, 15m, 12h or 7d; a bare number is in " +
