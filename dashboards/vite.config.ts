@@ -17,7 +17,8 @@ export default defineConfig({
   },
   server: {
     proxy: {
-      "/api": { target: server, ws: true },
+      // The API checks Origin: the dev server's pages speak as the server's own origin.
+      "/api": { target: server, ws: true, changeOrigin: true, headers: { origin: server } },
       "/healthz": server,
     },
   },
