@@ -2,7 +2,7 @@
 // Every `urn:eqm:problem:<code>` the API can return has its words here; the numbers (battery
 // level, threshold, dates) come from the problem's English `detail` or else from the device.
 import { ApiError, NetworkError, codeOf, type Problem } from "./api";
-import { hasMessage, t, type MessageKey } from "./i18n";
+import { hasMessage, t, type MessageKey, type Params } from "./i18n";
 import { formatDate, formatDateTime } from "./i18n/time";
 import { batteryOf, batteryThreshold, type Device } from "./model";
 
@@ -83,16 +83,26 @@ function invalidTransition(p: Problem, ctx: Context): Plain {
   };
 }
 
-/** Rules the API states in English, in the user's words. */
-const rules: [RegExp, MessageKey][] = [
-  [/^is required$/, "rule.required"],
-  [/must match \^\[A-Za-z0-9_-\]\{1,64\}\$/, "rule.id"],
-  [/must not be empty/, "rule.required"],
-  [/14 city codes/, "rule.city"],
-  [/^at most (\d+) characters$/, "rule.max_chars"],
-  [/^must be 1\.\.(\d+) characters$/, "rule.max_chars"],
-  [/is not a field of this request/, "rule.unknown_field"],
-  [/must be a string/, "rule.string"],
+/** Rules the API states in English, in the user's words (the numbers and names kept). */
+const rules: [RegExp, MessageKey, (m: RegExpExecArray) => Params][] = [
+  [/is required$/, "rule.required", () => ({})],
+  [/must not be empty/, "rule.required", () => ({})],
+  [/must match \^\[A-Za-z0-9_-\]\{1,64\}\$/, "rule.id", () => ({})],
+  [/14 city codes|must be a 6-digit city code/, "rule.city", () => ({})],
+  [/at most (\d+) characters$/, "rule.max_chars", (m) => ({ n: m[1] })],
+  [/must be (\d+)\.\.(\d+) characters/, "rule.chars_range", (m) => ({ min: m[1], max: m[2] })],
+  [/unknown value "(.*)"; expected one of (.*)$/, "rule.one_of", (m) => ({ value: m[1], names: m[2] })],
+  [/must be (body_camera, drone, analyzer or dock|[a-z_]+(?:, [a-z_]+)* or [a-z_]+)$/, "rule.one_of_plain", (m) => ({ names: m[1] })],
+  [/out of range: must be (.+)$/, "rule.range", (m) => ({ range: m[1] })],
+  [/wrong type: must be (.+)$/, "rule.type", (m) => ({ type: m[1] })],
+  [/must be a number/, "rule.number", () => ({})],
+  [/must be a whole number >= 0/, "rule.whole_number", () => ({})],
+  [/must be true or false/, "rule.boolean", () => ({})],
+  [/^unknown column$/, "rule.unknown_column", () => ({})],
+  [/^required column is missing$/, "rule.missing_column", () => ({})],
+  [/is already registered/, "rule.already_registered", () => ({})],
+  [/is not a field of this request/, "rule.unknown_field", () => ({})],
+  [/must be a string/, "rule.string", () => ({})],
 ];
 
 /** A field's name in words ("工卡"); the API's name when the catalog has none. */
@@ -100,16 +110,17 @@ export function fieldName(field: string): string {
   return hasMessage(`field.${field}`) ? t(`field.${field}` as MessageKey) : field;
 }
 
-function badInput(p: Problem): Plain {
-  const detail = p.detail ?? "";
-  let rule = detail;
-  for (const [re, key] of rules) {
+/** A rule the API states in English ("is required"), in the user's words; as sent when unknown. */
+export function ruleWords(detail: string): string {
+  for (const [re, key, params] of rules) {
     const m = re.exec(detail);
-    if (m) {
-      rule = t(key, { n: m[1] ?? "" });
-      break;
-    }
+    if (m) return t(key, params(m));
   }
+  return detail;
+}
+
+function badInput(p: Problem): Plain {
+  const rule = ruleWords(p.detail ?? "");
   if (!p.field) return { reason: t("problem.bad_input", { rule }) };
   const field = fieldName(p.field);
   return { reason: t("problem.bad_field", { field, rule }), field };

@@ -17,6 +17,8 @@ export interface Move {
 export interface RegionMapProps {
   stats: Record<string, CityStats>;
   cities: Record<string, City>;
+  /** Quota gap per city, when the server reports it. */
+  gaps?: Record<string, number> | null;
   moves?: readonly Move[];
   selected?: string | null;
   onSelect?: (code: string) => void;
@@ -31,10 +33,11 @@ const labelOffset: Record<RegionCity["label"], { dx: number; dy: number; anchor:
   below: { dx: 0, dy: radius + 18, anchor: "middle" },
 };
 
-function Marker({ city, stats, info, selected, onSelect }: {
+function Marker({ city, stats, info, gap, selected, onSelect }: {
   city: RegionCity;
   stats: CityStats;
   info?: City;
+  gap?: number;
   selected: boolean;
   onSelect?: (code: string) => void;
 }) {
@@ -85,6 +88,7 @@ function Marker({ city, stats, info, selected, onSelect }: {
       </text>
       <text class="marker-detail" x={off.dx} y={off.dy + 17} text-anchor={off.anchor} data-testid={`detail-${city.code}`}>
         {t("map.in_use_stock", { in_use: stats.inUse, stock: stats.stock })}
+        {gap !== undefined && gap > 0 && <tspan class="marker-gap"> · {t("map.gap", { gap })}</tspan>}
       </text>
     </g>
   );
@@ -117,7 +121,7 @@ function Arrow({ move }: { move: Move }) {
   );
 }
 
-export function RegionMap({ stats, cities, moves = [], selected = null, onSelect }: RegionMapProps) {
+export function RegionMap({ stats, cities, gaps = null, moves = [], selected = null, onSelect }: RegionMapProps) {
   return (
     <svg
       class="region-map"
@@ -145,6 +149,7 @@ export function RegionMap({ stats, cities, moves = [], selected = null, onSelect
             city={c}
             stats={stats[c.code] ?? { stock: 0, inUse: 0, ready: 0, alerts: 0 }}
             info={cities[c.code]}
+            gap={gaps ? (gaps[c.code] ?? 0) : undefined}
             selected={selected === c.code}
             onSelect={onSelect}
           />

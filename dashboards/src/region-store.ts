@@ -2,7 +2,7 @@
 // up to date from the WebSocket feed. Counts change incrementally (a device's old contribution
 // out, its new one in), so a busy feed costs little whatever the size of the fleet.
 import { signal } from "@preact/signals";
-import { get, listAll } from "./api";
+import { ApiError, get, listAll } from "./api";
 import type { FeedMessage } from "./feed";
 import type { Alert, City, Device } from "./model";
 import { describeError, type Plain } from "./problems";
@@ -55,6 +55,8 @@ export class RegionStore {
   readonly alerts = signal<Alert[]>([]);
   readonly loaded = signal(false);
   readonly failure = signal<Plain | null>(null);
+  /** Per city, the units its quotas lack (GET /reports/quota-gap); null until the server has it. */
+  readonly gaps = signal<Record<string, number> | null>(null);
   /** Bumped on every device change, for views that list devices. */
   readonly revision = signal(0);
   readonly devices = new Map<string, Device>();
@@ -85,6 +87,19 @@ export class RegionStore {
       this.loaded.value = true;
     } catch (e) {
       this.failure.value = describeError(e);
+    }
+  }
+
+  /** The quota gap per city, summed over classes; left null while the server has no report. */
+  async loadGaps(): Promise<void> {
+    try {
+      const rows = await listAll<{ city: string; gap: number }>("api/v1/reports/quota-gap");
+      const gaps: Record<string, number> = {};
+      for (const r of rows) if (typeof r.gap === "number") gaps[r.city] = (gaps[r.city] ?? 0) + r.gap;
+      this.gaps.value = gaps;
+    } catch (e) {
+      // 404: this server has no quota report (yet); anything else shows on the next load.
+      if (!(e instanceof ApiError)) throw e;
     }
   }
 

@@ -7,7 +7,7 @@ import { Field, Loading, Notice, ProblemText, StatusWord } from "../components";
 import { useDraft } from "../drafts";
 import { formatNumber, t, tWord } from "../i18n";
 import { batteryOf, deviceClasses, idPattern, type Device } from "../model";
-import { describeError, describeProblem, fieldName, type Plain } from "../problems";
+import { describeError, fieldName, ruleWords, type Plain } from "../problems";
 import { cityName, regionCities } from "../region";
 import { deviceHref } from "../router";
 import { session } from "../session";
@@ -110,7 +110,8 @@ function ImportDevices({ onImported }: { onImported: () => void }) {
     } catch (err) {
       if (err instanceof ApiError && err.code === "unauthorized") return;
       const rows = err instanceof ApiError && Array.isArray(err.problem.errors) ? (err.problem.errors as RowError[]) : undefined;
-      setOutcome({ problem: describeError(err), rows });
+      const problem = rows?.length ? { reason: t("devices.import_refused", { n: rows.length }), fix: t("devices.import_fix") } : describeError(err);
+      setOutcome({ problem, rows });
     } finally {
       setBusy(false);
     }
@@ -166,7 +167,7 @@ function ImportDevices({ onImported }: { onImported: () => void }) {
                   <td class="num">{r.line}</td>
                   <td class="mono">{r.id ?? ""}</td>
                   <td>{fieldName(r.field)}</td>
-                  <td>{describeProblem({ type: "urn:eqm:problem:bad_field", status: 400, detail: r.message }).reason}</td>
+                  <td>{ruleWords(r.message)}</td>
                 </tr>
               ))}
             </tbody>

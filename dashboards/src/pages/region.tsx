@@ -11,6 +11,9 @@ import { regionCities, cityName } from "../region";
 import { RegionMap } from "../region-map";
 import { RegionStore, type CityStats } from "../region-store";
 
+/** The quota gap is a report over the registry, bookings and quotas: read again each minute. */
+const gapRefreshMs = 60_000;
+
 function Totals({ stats, online }: { stats: Record<string, CityStats>; online: number }) {
   const sum = Object.values(stats).reduce(
     (a, s) => ({ ready: a.ready + s.ready, inUse: a.inUse + s.inUse, stock: a.stock + s.stock, alerts: a.alerts + s.alerts }),
@@ -39,6 +42,7 @@ function LiveState() {
 function CityTable({ store, selected, onSelect }: { store: RegionStore; selected: string | null; onSelect: (c: string) => void }) {
   const stats = store.stats.value;
   const cities = store.cities.value;
+  const gaps = store.gaps.value;
   return (
     <div class="table-wrap">
       <table class="data-table city-table">
@@ -51,6 +55,7 @@ function CityTable({ store, selected, onSelect }: { store: RegionStore; selected
             <th scope="col" class="num">{t("word.in_use")}</th>
             <th scope="col" class="num">{t("word.stock")}</th>
             <th scope="col" class="num">{t("word.open_alerts")}</th>
+            {gaps && <th scope="col" class="num">{t("word.quota_gap")}</th>}
             <th scope="col" class="opt-col">{t("word.last_seen")}</th>
           </tr>
         </thead>
@@ -74,6 +79,7 @@ function CityTable({ store, selected, onSelect }: { store: RegionStore; selected
                 <td class="num">{s.inUse}</td>
                 <td class="num">{s.stock}</td>
                 <td class={`num${s.alerts > 0 ? " alert-count" : ""}`}>{s.alerts}</td>
+                {gaps && <td class={`num${(gaps[c.code] ?? 0) > 0 ? " gap-count" : ""}`}>{gaps[c.code] ?? 0}</td>}
                 <td class="opt-col">
                   <When ts={info?.last_seen} />
                 </td>
@@ -91,6 +97,9 @@ export default function RegionPage() {
   const [selected, setSelected] = useState<string | null>(null);
   useEffect(() => {
     void store.load();
+    void store.loadGaps().catch(() => undefined);
+    const timer = window.setInterval(() => void store.loadGaps().catch(() => undefined), gapRefreshMs);
+    return () => window.clearInterval(timer);
   }, [store]);
   useFeed({ onMessage: (m) => store.apply(m), onResync: () => void store.load() });
 
@@ -112,7 +121,7 @@ export default function RegionPage() {
       <Totals stats={store.stats.value} online={online} />
       <div class="region-grid">
         <section class="card map-card" aria-label={t("map.title")}>
-          <RegionMap stats={store.stats.value} cities={cities} selected={selected} onSelect={toggle} />
+          <RegionMap stats={store.stats.value} cities={cities} gaps={store.gaps.value} selected={selected} onSelect={toggle} />
           <p class="map-legend">{t("map.legend")}</p>
         </section>
         <section class="card alerts-card" aria-labelledby="alerts-heading">

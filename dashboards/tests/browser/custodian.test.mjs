@@ -193,6 +193,9 @@ test("a bad badge says which field is wrong and why, and nothing is sent", async
 test("the desk and the label sheet on a phone and a desktop", async () => {
   const page = await atDesk({ viewport: phone });
   await shot(page, "custodian-desk-phone");
+  await page.setViewportSize({ width: 360, height: 740 });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), "the desk fits 360 px");
+  await page.setViewportSize(phone);
   await page.goto(`${region.serverUrl}/#/labels`);
   const sheet = page.getByTestId("label-sheet");
   await sheet.locator(".label").first().waitFor();

@@ -61,6 +61,10 @@ test("each role signs in, lands on its main page and sees its own navigation", a
     await shot(page, `login-${role.name.split("-")[0]}`);
     await page.setViewportSize(phone);
     await shot(page, `login-${role.name.split("-")[0]}-phone`);
+    // Usable on a 360 px wide phone: nothing sticks out sideways.
+    await page.setViewportSize({ width: 360, height: 740 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${role.name}: the page is ${overflow} px wider than a 360 px screen`);
     // A page of another role is not shown: back to the role's own start page.
     await page.goto(`${region.serverUrl}/#/${role.name === "dispatcher" ? "desk" : "region"}`);
     if (role.name !== "admin") await page.waitForFunction((want) => location.hash === want, role.start);
@@ -141,6 +145,30 @@ test("a device model holding markup is shown as text", async () => {
   assert.equal(await page.locator("main img").count(), 0);
   assert.equal(await page.evaluate(() => window.__xss), undefined);
   await shot(page, "admin-devices");
+  await page.context().close();
+});
+
+test("the admin's forms: a bad value is refused in words before anything is sent; a CSV import shows its row report", async () => {
+  const page = await newPage(browser);
+  await signIn(page, region.serverUrl, "admin", region.passwords.admin);
+  const posts = [];
+  page.on("request", (r) => r.method() === "POST" && posts.push(new URL(r.url()).pathname));
+  await page.locator("#new-id").fill("bad id!");
+  await page.getByRole("button", { name: "新增" }).click();
+  await page.locator("#new-id-error").getByText("编号只能由字母、数字、- 和 _ 组成").waitFor();
+  await page.locator("#new-model-error").getByText("请填写型号").waitFor();
+  assert.deepEqual(posts, []);
+
+  const csv = "id,class,model,city\n450100-bc-901,body_camera,DSJ-A9,450100\nbad id,camera,,999999\n";
+  await page.locator("#import-file").setInputFiles({ name: "devices.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await page.getByRole("button", { name: "导入", exact: true }).click();
+  const report = page.getByTestId("import-report");
+  await report.waitFor();
+  assert.match(await report.locator("caption").innerText(), /整份文件未导入/);
+  // The second data row (line 3 of the file) is refused; the good row was not imported either.
+  assert.equal(await report.locator("tbody tr td:first-child").first().innerText(), "3");
+  await shot(page, "admin-import-report");
+  assert.equal((await region.api("GET", "/api/v1/devices/450100-bc-901", { token: await region.login("admin") })).status, 404);
   await page.context().close();
 });
 

@@ -61,3 +61,16 @@ describe("describeProblem", () => {
     expect(describeProblem(problem("quota_exceeded", "the quota of 450100 is 4")).reason).toBe("the quota of 450100 is 4");
   });
 });
+
+describe("rules of bad values", () => {
+  beforeEach(() => setLang("zh-CN"));
+
+  it("are said in the user's words, with the allowed values kept", () => {
+    const f = (detail: string) => describeProblem({ type: "urn:eqm:problem:bad_field", status: 400, detail, field: "class" }).reason;
+    expect(f('unknown value "camera"; expected one of body_camera, drone, analyzer, dock')).toBe(
+      "“类别”有误：“camera”不是可选的值，应为 body_camera, drone, analyzer, dock 之一",
+    );
+    expect(f("missing: this field is required")).toBe("“类别”有误：必填");
+    expect(f("out of range: must be 1..128 characters, is 0")).toBe("“类别”有误：须为 1 到 128 个字符");
+  });
+});
