@@ -14,18 +14,26 @@ function read<T>(key: string, initial: T): T {
   }
 }
 
-/** useState that survives a trip to the login page. */
-export function useDraft<T>(key: string, initial: T): [T, (v: T) => void, () => void] {
+function store(key: string, v: unknown): void {
+  try {
+    sessionStorage.setItem(prefix + key, JSON.stringify(v));
+  } catch {
+    // storage full or off: the value still lives in the page
+  }
+}
+
+export type DraftUpdate<T> = T | ((previous: T) => T);
+
+/** useState that survives a trip to the login page: [value, set, clear]. */
+export function useDraft<T>(key: string, initial: T): [T, (v: DraftUpdate<T>) => void, () => void] {
   const [value, setValue] = useState<T>(() => read(key, initial));
   const set = useCallback(
-    (v: T) => {
-      setValue(v);
-      try {
-        sessionStorage.setItem(prefix + key, JSON.stringify(v));
-      } catch {
-        // storage full or off: the value still lives in the page
-      }
-    },
+    (v: DraftUpdate<T>) =>
+      setValue((previous) => {
+        const next = typeof v === "function" ? (v as (p: T) => T)(previous) : v;
+        store(key, next);
+        return next;
+      }),
     [key],
   );
   const clear = useCallback(() => {

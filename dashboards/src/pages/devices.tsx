@@ -178,11 +178,116 @@ function ImportDevices({ onImported }: { onImported: () => void }) {
   );
 }
 
+interface Filter {
+  city: string;
+  class: string;
+  status: string;
+  text: string;
+}
+
+function matches(d: Device, f: Filter, text: string): boolean {
+  return (
+    (!f.city || d.city === f.city) &&
+    (!f.class || d.class === f.class) &&
+    (!f.status || d.status === f.status) &&
+    (!text || d.id.toLowerCase().includes(text) || (d.model ?? "").toLowerCase().includes(text))
+  );
+}
+
+function Filters({ filter, setFilter }: { filter: Filter; setFilter: (f: Filter) => void }) {
+  const pick = (key: keyof Filter) => (e: Event) => setFilter({ ...filter, [key]: (e.currentTarget as HTMLSelectElement).value });
+  return (
+    <form class="toolbar" onSubmit={(e) => e.preventDefault()} role="search">
+      <label>
+        {t("word.city")}
+        <select value={filter.city} onChange={pick("city")}>
+          <option value="">{t("word.all_cities")}</option>
+          {regionCities.map((c) => (
+            <option key={c.code} value={c.code}>
+              {cityName(c.code)}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        {t("word.class")}
+        <select value={filter.class} onChange={pick("class")}>
+          <option value="">{t("word.all_classes")}</option>
+          {deviceClasses.map((c) => (
+            <option key={c} value={c}>
+              {tWord("class", c)}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        {t("word.status")}
+        <select value={filter.status} onChange={pick("status")}>
+          <option value="">{t("word.all_statuses")}</option>
+          {statuses.map((s) => (
+            <option key={s} value={s}>
+              {tWord("status", s)}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        {t("devices.search")}
+        <input type="search" value={filter.text} onInput={(e) => setFilter({ ...filter, text: (e.currentTarget as HTMLInputElement).value })} />
+      </label>
+    </form>
+  );
+}
+
+function DeviceTable({ shown }: { shown: Device[] }) {
+  return (
+    <div class="table-wrap">
+      <table class="data-table wide-table" data-testid="device-table">
+        <thead>
+          <tr>
+            <th scope="col">{t("field.id")}</th>
+            <th scope="col">{t("field.class")}</th>
+            <th scope="col">{t("field.model")}</th>
+            <th scope="col">{t("word.city")}</th>
+            <th scope="col">{t("word.status")}</th>
+            <th scope="col">{t("word.holder")}</th>
+            <th scope="col" class="num">{t("word.battery")}</th>
+            <th scope="col">{t("word.readiness")}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {shown.slice(0, shownRows).map((d) => {
+            const pct = batteryOf(d);
+            return (
+              <tr key={d.id} data-device={d.id}>
+                <td>
+                  <a class="mono nowrap" href={deviceHref(d.id)}>
+                    {d.id}
+                  </a>
+                </td>
+                <td>{d.class ? tWord("class", d.class) : "—"}</td>
+                <td class="model-cell">{d.model ?? "—"}</td>
+                <td>{cityName(d.city)}</td>
+                <td>
+                  <StatusWord status={d.status} />
+                </td>
+                <td>{d.holder ?? "—"}</td>
+                <td class="num">{pct === undefined ? "—" : `${Math.round(pct)}%`}</td>
+                <td>{d.readiness ? (d.readiness.ready ? t("word.ready_yes") : t("word.ready_no")) : "—"}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 export default function DevicesPage() {
   const isAdmin = session.value?.role === "admin";
   const [devices, setDevices] = useState<Device[] | null>(null);
   const [failure, setFailure] = useState<Plain | null>(null);
-  const [filter, setFilter] = useState({ city: "", class: "", status: "", text: "" });
+  const [filter, setFilter] = useState<Filter>({ city: "", class: "", status: "", text: "" });
   const load = () =>
     listAll<Device>("api/v1/devices")
       .then((list) => {
@@ -195,15 +300,8 @@ export default function DevicesPage() {
   }, []);
   const shown = useMemo(() => {
     const text = filter.text.trim().toLowerCase();
-    return (devices ?? []).filter(
-      (d) =>
-        (!filter.city || d.city === filter.city) &&
-        (!filter.class || d.class === filter.class) &&
-        (!filter.status || d.status === filter.status) &&
-        (!text || d.id.toLowerCase().includes(text) || (d.model ?? "").toLowerCase().includes(text)),
-    );
+    return (devices ?? []).filter((d) => matches(d, filter, text));
   }, [devices, filter]);
-  const pick = (key: keyof typeof filter) => (e: Event) => setFilter({ ...filter, [key]: (e.currentTarget as HTMLSelectElement).value });
 
   return (
     <div class="page">
@@ -217,45 +315,7 @@ export default function DevicesPage() {
         </div>
       )}
       <section class="card">
-        <form class="toolbar" onSubmit={(e) => e.preventDefault()} role="search">
-          <label>
-            {t("word.city")}
-            <select value={filter.city} onChange={pick("city")}>
-              <option value="">{t("word.all_cities")}</option>
-              {regionCities.map((c) => (
-                <option key={c.code} value={c.code}>
-                  {cityName(c.code)}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            {t("word.class")}
-            <select value={filter.class} onChange={pick("class")}>
-              <option value="">{t("word.all_classes")}</option>
-              {deviceClasses.map((c) => (
-                <option key={c} value={c}>
-                  {tWord("class", c)}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            {t("word.status")}
-            <select value={filter.status} onChange={pick("status")}>
-              <option value="">{t("word.all_statuses")}</option>
-              {statuses.map((s) => (
-                <option key={s} value={s}>
-                  {tWord("status", s)}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            {t("devices.search")}
-            <input type="search" value={filter.text} onInput={(e) => setFilter({ ...filter, text: (e.currentTarget as HTMLInputElement).value })} />
-          </label>
-        </form>
+        <Filters filter={filter} setFilter={setFilter} />
         {failure && (
           <Notice kind="error">
             <ProblemText problem={failure} />
@@ -269,45 +329,7 @@ export default function DevicesPage() {
                 ? t("devices.count_first", { n: formatNumber(shown.length), shown: shownRows })
                 : t("devices.count", { n: formatNumber(shown.length) })}
             </p>
-            <div class="table-wrap">
-              <table class="data-table wide-table" data-testid="device-table">
-                <thead>
-                  <tr>
-                    <th scope="col">{t("field.id")}</th>
-                    <th scope="col">{t("field.class")}</th>
-                    <th scope="col">{t("field.model")}</th>
-                    <th scope="col">{t("word.city")}</th>
-                    <th scope="col">{t("word.status")}</th>
-                    <th scope="col">{t("word.holder")}</th>
-                    <th scope="col" class="num">{t("word.battery")}</th>
-                    <th scope="col">{t("word.readiness")}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {shown.slice(0, shownRows).map((d) => {
-                    const pct = batteryOf(d);
-                    return (
-                      <tr key={d.id} data-device={d.id}>
-                        <td>
-                          <a class="mono nowrap" href={deviceHref(d.id)}>
-                            {d.id}
-                          </a>
-                        </td>
-                        <td>{d.class ? tWord("class", d.class) : "—"}</td>
-                        <td class="model-cell">{d.model ?? "—"}</td>
-                        <td>{cityName(d.city)}</td>
-                        <td>
-                          <StatusWord status={d.status} />
-                        </td>
-                        <td>{d.holder ?? "—"}</td>
-                        <td class="num">{pct === undefined ? "—" : `${Math.round(pct)}%`}</td>
-                        <td>{d.readiness ? (d.readiness.ready ? t("word.ready_yes") : t("word.ready_no")) : "—"}</td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
-            </div>
+            <DeviceTable shown={shown} />
           </>
         )}
       </section>
