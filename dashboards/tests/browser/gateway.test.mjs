@@ -1,7 +1,7 @@
 // The custodian's page served by the city's eqm-gateway, against the gateway's own API: it
 // says it is working offline while the central broker is down, and still checks a device out.
 // Run directly (node tests/browser/gateway.test.mjs): exits 77 (ctest: skipped) when this
-// eqm-gateway cannot serve the pages yet (no --static-dir).
+// eqm-gateway cannot serve the pages yet (no --static-dir, or no login).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launch, newPage, phone, shot, signIn } from "./browser.mjs";
@@ -29,6 +29,13 @@ before(async () => {
   await region.startBrokers();
   await region.startServer();
   await region.startGateway(["--static-dir", distDir]);
+  // A gateway that serves the pages but cannot log anyone in yet: skipped, not failed.
+  const login = await region.api("POST", "/api/v1/auth/login", { base: region.gatewayUrl, body: { name: "x", password: "y" } });
+  if (login.status === 404 || login.status === 405) {
+    console.log("SKIP: this eqm-gateway has no POST /api/v1/auth/login yet");
+    await region.stop();
+    process.exit(77);
+  }
   await region.login("admin");
   await waitFor("the gateway online at the server", async () => (await region.api("GET", "/api/v1/cities", { token: region.tokens.admin })).json[0].online);
   await region.addDevice({ id: cam, class: "body_camera", model: "DSJ-A9", city });

@@ -41,3 +41,17 @@ describe("listAll", () => {
     expect(await listAll<number>("api/v1/alerts")).toEqual([1, 1]);
   });
 });
+
+describe("hostFrom", () => {
+  it("tells a city gateway (and its central link) from the regional server by /healthz", async () => {
+    const { hostFrom } = await import("../../src/host");
+    expect(hostFrom({ status: "ok", city: "450100", gw_id: "gw-450100", central_mqtt: false })).toEqual({
+      kind: "gateway",
+      city: "450100",
+      gwId: "gw-450100",
+      centralOnline: false,
+    });
+    expect(hostFrom({ status: "ok", mqtt_connected: true, store: "ok" })).toEqual({ kind: "server", centralOnline: true });
+    expect(hostFrom(null).kind).toBe("server");
+  });
+});
