@@ -58,12 +58,17 @@ export function Field(p: FieldProps) {
   );
 }
 
+/** A fix on a line of its own starts like a sentence ("Charge it ..."); Chinese is unchanged. */
+export function sentence(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
 /** A refusal or failure: reason, and what would make it work. */
 export function ProblemText({ problem }: { problem: Plain }) {
   return (
     <div class="problem-text">
       <p class="problem-reason">{problem.reason}</p>
-      {problem.fix && <p class="problem-fix">{problem.fix}</p>}
+      {problem.fix && <p class="problem-fix">{sentence(problem.fix)}</p>}
     </div>
   );
 }

@@ -1,7 +1,7 @@
 // The pieces of the desk: the step's field, the big result, the device card and the list of
 // devices out (overdue first).
 import type { Ref } from "preact";
-import { Field, StatusWord } from "../components";
+import { Field, StatusWord, sentence } from "../components";
 import { t, tWord } from "../i18n";
 import { formatDateTime, formatSpan, now } from "../i18n/time";
 import { batteryOf, isOverdue, type Device } from "../model";
@@ -36,7 +36,7 @@ export function Result({ outcome }: { outcome: Outcome | null }) {
       {outcome.problem && (
         <>
           <p class="desk-result-reason">{outcome.problem.reason}</p>
-          {outcome.problem.fix && <p class="desk-result-fix">{outcome.problem.fix}</p>}
+          {outcome.problem.fix && <p class="desk-result-fix">{sentence(outcome.problem.fix)}</p>}
         </>
       )}
       {outcome.lines.map((l, i) => (

@@ -88,7 +88,7 @@ test("the refusal reads in English too", async () => {
   const result = page.getByTestId("desk-result");
   await result.getByText("Check-out refused").waitFor();
   assert.match(await result.innerText(), /Battery 12%, needs at least 80%/);
-  assert.match(await result.innerText(), /charge it before checking it out/);
+  assert.match(await result.innerText(), /Charge it before checking it out/);
   await shot(page, "custodian-refused-en");
   await page.context().close();
 });
