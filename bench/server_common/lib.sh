@@ -36,10 +36,11 @@ add_user() {  # add_user NAME ROLE [CITY] [BADGE]
   echo "$bench_password" | "$server_bin" "${args[@]}" >/dev/null
 }
 
-start_server() {  # start_server CENTRAL_BROKER_PORT: sets server_port
+start_server() {  # start_server CENTRAL_BROKER_PORT [MORE FLAGS...]: sets server_port
+  local central=$1; shift
   server_port=$(free_port)
   start_bg "$work/server.log" "$server_bin" --listen "127.0.0.1:$server_port" \
-    --mqtt "tcp://127.0.0.1:$1" --db "$work/region.db" --mqtt-client-id "eqm-server-bench-$$"
+    --mqtt "tcp://127.0.0.1:$central" --db "$work/region.db" --mqtt-client-id "eqm-server-bench-$$" "$@"
   wait_for 30 "eqm-server" server_up
 }
 server_up() {

@@ -11,6 +11,9 @@ import { cityName, regionCities } from "../region";
 import { QrCode } from "../qr";
 import { session } from "../session";
 
+/** Past this many characters an id is printed smaller, so that it fits its label whole. */
+const longId = 24;
+
 function homeCity(): string {
   const h = host.value;
   if (h?.kind === "gateway" && h.city) return h.city;
@@ -81,7 +84,7 @@ export default function LabelsPage() {
           <div class="label" key={d.id} data-device={d.id}>
             <QrCode text={d.id} label={t("labels.qr_of", { id: d.id })} />
             <div class="label-text">
-              <p class="label-id mono">{d.id}</p>
+              <p class={`label-id mono${d.id.length > longId ? " label-id-long" : ""}`}>{d.id}</p>
               <p class="label-model">{d.model ?? ""}</p>
               <p class="label-meta">
                 {d.class ? tWord("class", d.class) : ""} · {cityName(d.city || city)}

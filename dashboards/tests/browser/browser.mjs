@@ -26,8 +26,9 @@ export async function launch() {
   });
 }
 
-export async function newPage(browser, { locale = "zh-CN", viewport = desktop } = {}) {
-  const context = await browser.newContext({ locale, timezoneId: "Asia/Shanghai", viewport });
+/** `scale`: device pixels per CSS pixel (3 is about a 300 dpi printer's). */
+export async function newPage(browser, { locale = "zh-CN", viewport = desktop, scale = 1 } = {}) {
+  const context = await browser.newContext({ locale, timezoneId: "Asia/Shanghai", viewport, deviceScaleFactor: scale });
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
   page.on("pageerror", (e) => console.error(`page error: ${e.message}`));

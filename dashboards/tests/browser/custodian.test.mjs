@@ -1,10 +1,13 @@
 // The custodian's desk against a real eqm-server, eqm-gateway and Mosquitto: scan and go with
 // typed keys only, a refusal in plain words, a damaged check-in, markup shown as text, an
-// expired session that keeps what was typed, and a bad badge that is never sent.
+// expired session that keeps what was typed, a bad badge that is never sent, and QR labels
+// that read back (jsQR) as their device ids from a screenshot of the printed sheet.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import jsQR from "jsqr";
+import { PNG } from "pngjs";
 import { launch, newPage, phone, shot, signIn } from "./browser.mjs";
-import { Region, requirePrerequisites, waitFor } from "./harness.mjs";
+import { Region, requirePrerequisites, screenshotDir, waitFor } from "./harness.mjs";
 
 const city = "450100";
 const custodian = `custodian-${city}`;
@@ -205,5 +208,77 @@ test("the desk and the label sheet on a phone and a desktop", async () => {
   await shot(page, "custodian-labels-phone");
   await page.setViewportSize({ width: 1440, height: 900 });
   await shot(page, "custodian-labels");
+  await page.context().close();
+});
+
+// Device ids with every character class an id may hold (^[A-Za-z0-9_-]{1,64}$): all of them in
+// one id of the longest length, ids a QR encoder writes in its numeric, alphanumeric and byte
+// modes, and single characters. Registered in another city, so the desk's tests above see
+// none of them.
+const qrCity = "450200";
+const qrIds = [
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZ-abcdefghijklmnopqrstuvwxyz_0123456789",
+  "0123456789",
+  "ABC-0123",
+  "abc_def",
+  "450200-bc-301",
+  "-",
+  "_",
+  "a",
+  "Z",
+  "9",
+];
+
+/** The QR code in the part of a PNG screenshot that `box` covers (device pixels), read by jsQR. */
+function readQr(png, box) {
+  const x0 = Math.max(0, Math.floor(box.x));
+  const y0 = Math.max(0, Math.floor(box.y));
+  const w = Math.min(png.width - x0, Math.ceil(box.width));
+  const h = Math.min(png.height - y0, Math.ceil(box.height));
+  const rgba = new Uint8ClampedArray(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    const from = ((y0 + y) * png.width + x0) * 4;
+    rgba.set(png.data.subarray(from, from + w * 4), y * w * 4);
+  }
+  return jsQR(rgba, w, h, { inversionAttempts: "dontInvert" });
+}
+
+test("every QR label of the printed sheet reads back as its device id", async () => {
+  for (const id of qrIds) await region.addDevice({ id, class: "body_camera", model: "DSJ-A9", city: qrCity });
+  // At about a printer's resolution, laid out for print (A4, 3 x 7 labels).
+  const scale = 3;
+  const page = await newPage(browser, { scale });
+  await signIn(page, region.serverUrl, "admin", region.passwords.admin);
+  await page.goto(`${region.serverUrl}/#/labels`);
+  await page.getByLabel("设区市").selectOption(qrCity);
+  const sheet = page.getByTestId("label-sheet");
+  await waitFor("the sheet of the city's labels", async () => (await sheet.locator(".label").count()) === qrIds.length);
+  await page.emulateMedia({ media: "print" });
+  const png = PNG.sync.read(await sheet.screenshot({ path: `${screenshotDir}/custodian-labels-print.png` }));
+  const origin = await sheet.boundingBox();
+  for (const id of qrIds) {
+    const label = sheet.locator(`.label[data-device="${id}"]`);
+    const qr = await label.locator("svg.qr").boundingBox();
+    // The code with the white of its label around it, as a scanner sees it.
+    const read = readQr(png, {
+      x: (qr.x - origin.x - 8) * scale,
+      y: (qr.y - origin.y - 8) * scale,
+      width: (qr.width + 16) * scale,
+      height: (qr.height + 16) * scale,
+    });
+    assert.ok(read, `no QR code found on the label of ${id}`);
+    assert.equal(read.data, id);
+    // The id, model and city printed beside the code are whole, not cut off by the label's edge.
+    const cut = await label.evaluate((e) => {
+      const edge = e.getBoundingClientRect();
+      return [...e.querySelectorAll(".label-text p")]
+        .filter((p) => {
+          const r = p.getBoundingClientRect();
+          return r.top < edge.top || r.bottom > edge.bottom || r.left < edge.left || r.right > edge.right || p.scrollWidth > p.clientWidth;
+        })
+        .map((p) => p.className);
+    });
+    assert.deepEqual(cut, [], `the label of ${id} cuts off its text`);
+  }
   await page.context().close();
 });
