@@ -168,7 +168,10 @@ std::int64_t emit(const allocation_input& in, const exact_costs& costs, const cl
 
 allocation_plan settle(const allocation_input& in, const exact_costs& costs,
                        std::vector<unit_flow> flows) {
-    std::erase_if(flows, [](const unit_flow& f) { return f.count <= 0 || f.from == f.to; });
+    std::erase_if(flows, [&](const unit_flow& f) {
+        return f.count <= 0 || f.from == f.to || f.from >= in.city_count() ||
+               f.to >= in.city_count() || f.cls >= in.class_count();
+    });
     std::sort(flows.begin(), flows.end(), [](const unit_flow& a, const unit_flow& b) {
         return std::tie(a.cls, a.from, a.to) < std::tie(b.cls, b.from, b.to);
     });

@@ -205,8 +205,9 @@ struct allocation_plan {
 /// destination the city's own remaining stock serves first, then the incoming moves, cheapest
 /// first, each serving the highest-priority demand still open; a move (or the part of one) that
 /// serves nothing is dropped, which can only happen to a move that costs nothing. What stays
-/// unmet is then counted by kind, lowest priority first given up, with its reason. Flows must
-/// respect each source's spare (check_plan() verifies).
+/// unmet is then counted by kind, lowest priority first given up, with its reason. Flows outside
+/// the input (indexes, a city to itself, no units) are ignored; flows must respect each source's
+/// spare (check_plan() verifies).
 allocation_plan settle(const allocation_input& in, const exact_costs& costs,
                        std::vector<unit_flow> flows);
 
