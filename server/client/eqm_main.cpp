@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string>
 
+#include "plan_command.hpp"
 #include "rest_client.hpp"
 
 namespace {
@@ -333,6 +334,8 @@ checkin->callback([&] {
     if (j->contains("device")) std::cout << ", now " << cell((*j)["device"], "status");
     std::cout << '\n';
 });
+
+eqm::cli::add_plan_command(app, code);
 
 CLI11_PARSE(app, argc, argv);
 return code;
