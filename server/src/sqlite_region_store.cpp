@@ -8,6 +8,7 @@
 #include <set>
 
 #include "eqm/domain/ledger.hpp"
+#include "eqm/domain/try.hpp"
 #include "eqm/store/database.hpp"
 #include "eqm/store/migration.hpp"
 #include "region_store.hpp"
@@ -474,15 +475,14 @@ class sqlite_region_store final : public region_store {
     result<page<device_view>> list_devices(const device_filter& f, const page_query& q) override {
         std::lock_guard lock(mutex_);
         page<device_view> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_,
             std::string(device_columns) +
                 " WHERE (?1 IS NULL OR d.city = ?1) AND (?2 IS NULL OR d.class = ?2)"
                 " AND (?3 IS NULL OR d.status = ?3) AND (?4 IS NULL OR d.id > ?4)"
                 " ORDER BY d.id LIMIT ?5",
             [&](const statement& st) { out.items.push_back(read_device(st)); }, f.city, f.cls,
-            f.status, q.after, one_more(q));
-        if (!r) return std::unexpected(r.error());
+            f.status, q.after, one_more(q)));
         return finish_page(std::move(out), q, [](const device_view& d) { return d.record.id; });
     }
 
@@ -514,15 +514,14 @@ class sqlite_region_store final : public region_store {
     result<std::vector<person_record>> people_for_city(std::string_view city) override {
         std::lock_guard lock(mutex_);
         std::vector<person_record> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_,
             std::string(user_columns) +
                 " WHERE u.active = 1 AND ((u.badge IS NOT NULL AND (u.city = ?1 OR u.city IS NULL"
                 " OR u.role IN ('dispatcher', 'admin'))) OR (u.role = 'custodian' AND u.city = ?1)"
                 " OR u.role IN ('dispatcher', 'admin')) ORDER BY u.id",
             [&](const statement& st) { out.push_back(person_for_gateway(read_user(st), city)); },
-            city);
-        if (!r) return std::unexpected(r.error());
+            city));
         return out;
     }
 
@@ -545,15 +544,14 @@ class sqlite_region_store final : public region_store {
         std::optional<std::string> after_ts;
         std::optional<std::int64_t> after_row;
         if (q.page.after) {
-            auto key = split_custody_key(*q.page.after);
-            if (!key) return std::unexpected(key.error());
-            after_ts = key->first;
-            after_row = key->second;
+            EQM_TRY_LET(key, split_custody_key(*q.page.after));
+            after_ts = key.first;
+            after_row = key.second;
         }
         std::lock_guard lock(mutex_);
         page<custody_entry> out;
         std::vector<std::pair<std::string, std::int64_t>> keys;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_, q.held_by ? sql_custody_held_by : sql_custody_all,
             [&](const statement& st) {
                 auto j = json::parse(st.column_text(1), nullptr, false);
@@ -564,8 +562,7 @@ class sqlite_region_store final : public region_store {
                     custody_entry{st.column_text(0), std::move(*rec), st.column_int64(2) != 0});
                 keys.emplace_back(st.column_text(3), st.column_int64(4));
             },
-            id, q.held_by, after_ts, after_row, one_more(q.page));
-        if (!r) return std::unexpected(r.error());
+            id, q.held_by, after_ts, after_row, one_more(q.page)));
         if (out.items.size() > q.page.limit) {
             out.items.resize(q.page.limit);
             if (q.page.limit > 0) {
@@ -756,15 +753,14 @@ class sqlite_region_store final : public region_store {
         }
         std::lock_guard lock(mutex_);
         page<alert_view> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_,
             std::string(alert_columns) +
                 " WHERE (?1 IS NULL OR city = ?1) AND (?2 = 0 OR state = 'raised')"
                 " AND (?3 IS NULL OR raised_at < ?3 OR (raised_at = ?3 AND id < ?4))"
                 " ORDER BY raised_at DESC, id DESC LIMIT ?5",
             [&](const statement& st) { out.items.push_back(read_alert(st)); }, f.city,
-            f.raised_only ? 1 : 0, after_raised, after_id, one_more(q));
-        if (!r) return std::unexpected(r.error());
+            f.raised_only ? 1 : 0, after_raised, after_id, one_more(q)));
         return finish_page(std::move(out), q,
                            [](const alert_view& a) { return text_ts(a.raised_at) + "|" + a.id; });
     }
@@ -828,10 +824,9 @@ class sqlite_region_store final : public region_store {
     result<std::optional<clock_ms>> token_expiry(std::string_view token_hash) override {
         std::lock_guard lock(mutex_);
         std::optional<clock_ms> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_, "SELECT expires_at FROM tokens WHERE hash = ?1",
-            [&](const statement& st) { out = read_ts(st.column_optional_text(0)); }, token_hash);
-        if (!r) return std::unexpected(r.error());
+            [&](const statement& st) { out = read_ts(st.column_optional_text(0)); }, token_hash));
         return out;
     }
 

@@ -111,7 +111,7 @@ TEST_CASE("reads are scoped by role and city", "[server][api][scope]") {
     REQUIRE(nn.wait_ack([](const srv_ack& a) { return a.upto_seq == 5; }));
     REQUIRE(lz.wait_ack([](const srv_ack& a) { return a.upto_seq == 1; }));
 
-    SECTION("a dispatcher reads the region with every holder") {
+    {  // a dispatcher reads the region with every holder
         auto disp = region.as("disp");
         auto all = all_items(disp, "/api/v1/devices");
         CHECK(ids_of(all) == std::set<std::string>{"other-1", "own-1", "own-2"});
@@ -119,7 +119,7 @@ TEST_CASE("reads are scoped by role and city", "[server][api][scope]") {
         CHECK(all_items(disp, "/api/v1/devices/own-1/custody").size() == 3);
         CHECK(all_items(disp, "/api/v1/alerts").size() == 2);
     }
-    SECTION("a custodian reads their own city only") {
+    {  // a custodian reads their own city only
         auto cust = region.as("cust-nn");
         CHECK(ids_of(all_items(cust, "/api/v1/devices")) ==
               std::set<std::string>{"own-1", "own-2"});
@@ -138,7 +138,7 @@ TEST_CASE("reads are scoped by role and city", "[server][api][scope]") {
         CHECK(all_items(cust, "/api/v1/devices/own-1/custody").size() == 3);
         CHECK(all_items(cust, "/api/v1/cities").size() == 14);
     }
-    SECTION("an officer sees the region's devices, holders only when it is them, no alerts") {
+    {  // an officer sees the region's devices, holders only when it is them, no alerts
         auto off = region.as("off-nn");
         auto all = all_items(off, "/api/v1/devices");
         CHECK(ids_of(all) == std::set<std::string>{"other-1", "own-1", "own-2"});
