@@ -209,7 +209,8 @@ measurement run_server(const workload& w, std::size_t events, std::size_t device
 
     const auto s = link.stats();
     auto gw = (*store)->gateway(city);
-    auto alerts = (*store)->list_alerts(std::nullopt, false);
+    auto alerts = (*store)->list_alerts(eqm::server::alert_filter{std::nullopt, false},
+                                        eqm::server::page_query{});
     const std::uint64_t applied_seq = gw && *gw ? (*gw)->applied_seq : 0;
     std::fprintf(
         stderr,
@@ -218,15 +219,16 @@ measurement run_server(const workload& w, std::size_t events, std::size_t device
         static_cast<unsigned long long>(s.events_applied), w.batches.size(),
         static_cast<unsigned long long>(applied_seq), static_cast<unsigned long long>(s.duplicates),
         static_cast<unsigned long long>(s.gaps), static_cast<unsigned long long>(s.dead_letters),
-        static_cast<unsigned long long>(s.store_errors), alerts ? alerts->size() : 0);
+        static_cast<unsigned long long>(s.store_errors), alerts ? alerts->items.size() : 0);
     if (s.events_applied != events || applied_seq != events || s.gaps != 0 || s.dead_letters != 0 ||
-        s.store_errors != 0 || !alerts || !alerts->empty()) {
+        s.store_errors != 0 || !alerts || !alerts->items.empty()) {
         std::fprintf(stderr, "server_ingest: the server did not apply every event cleanly\n");
         return {};
     }
     // Spot check: the last device's history is in the store and verified.
-    auto history = (*store)->custody_of_device(device_id(devices - 1), 1);
-    if (!history || history->empty() || !history->front().verified) {
+    auto history = (*store)->custody_of_device(device_id(devices - 1),
+                                               eqm::server::custody_query{{1, std::nullopt}, {}});
+    if (!history || history->items.empty() || !history->items.front().verified) {
         std::fprintf(stderr, "server_ingest: custody history missing or unverified\n");
         return {};
     }

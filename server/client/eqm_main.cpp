@@ -81,7 +81,7 @@ std::string read_password() {
     return pw;
 }
 
-/// Percent-encodes a query or path value.
+/// Percent-encodes a query or path value (cursors too).
 std::string encode(std::string_view s) {
     std::ostringstream o;
     for (unsigned char c : s) {
@@ -117,10 +117,12 @@ int report_failure(const eqm::client::http_reply& r) {
         if (j.contains("field")) std::cerr << " [field " << j.value("field", "") << "]";
         std::cerr << '\n';
         if (j.contains("errors") && j["errors"].is_array()) {
-            for (const auto& e : j["errors"])
-                std::cerr << "  line " << e.value("line", 0) << " (" << e.value("id", "")
-                          << "): " << e.value("field", "") << ": " << e.value("message", "")
-                          << '\n';
+            for (const auto& e : j["errors"]) {
+                std::cerr << "  line " << e.value("line", 0);
+                if (e.contains("column")) std::cerr << ", column " << e.value("column", 0);
+                std::cerr << " (" << e.value("id", "") << "): " << e.value("field", "") << ": "
+                          << e.value("message", "") << '\n';
+            }
         }
     } else {
         std::cerr << "error " << r.status << ": " << r.body << '\n';
@@ -198,6 +200,38 @@ void print_device(const json& d) {
         std::cout << std::setw(18) << "telemetry" << d["telemetry"].dump() << '\n';
 }
 
+/// Items asked for per page when the CLI reads a whole list.
+constexpr int page_limit = 1000;
+
+/// Every item of a paged list: follows next_cursor from `target` until the last page.
+std::optional<json> fetch_all(const context& ctx, const std::string& target, int& code) {
+    json items = json::array();
+    const std::string first = target + (target.find('?') == std::string::npos ? "?" : "&") +
+                              "limit=" + std::to_string(page_limit);
+    std::string next = first;
+    for (;;) {
+        auto page = call(ctx, "GET", next, "", code);
+        if (!page) return std::nullopt;
+        for (auto& item : (*page)["items"]) items.push_back(std::move(item));
+        const auto& cursor = (*page)["next_cursor"];
+        if (!cursor.is_string()) return items;
+        next = first + "&cursor=" + encode(cursor.get<std::string>());
+    }
+}
+
+void print_history(const json& list) {
+    std::cout << std::left << std::setw(26) << "TIME" << std::setw(16) << "ACTION" << std::setw(14)
+              << "TO" << std::setw(16) << "HOLDER" << std::setw(16) << "ACTOR"
+              << "VERIFIED\n";
+    for (const auto& e : list) {
+        const auto& r = e["record"];
+        std::cout << std::left << std::setw(26) << cell(r, "ts") << std::setw(16)
+                  << cell(r, "action") << std::setw(14) << cell(r, "to_state") << std::setw(16)
+                  << cell(r, "holder") << std::setw(16) << cell(r, "actor")
+                  << (e.value("verified", false) ? "yes" : "NO") << '\n';
+    }
+}
+
 /// Draws `[#####     ]  42%` on stderr, in place.
 void draw_progress(std::size_t sent, std::size_t total) {
     constexpr int width = 40;
@@ -207,6 +241,157 @@ void draw_progress(std::size_t sent, std::size_t total) {
               << std::string(static_cast<std::size_t>(width - filled), ' ') << "] " << std::setw(3)
               << static_cast<int>(f * 100) << "% " << sent << '/' << total << " bytes"
               << std::flush;
+}
+
+void add_login(CLI::App& app, const context& ctx, int& code) {
+    auto* login = app.add_subcommand(
+        "login", "log in; the password is read from stdin (hidden on a terminal)");
+    auto* name = login->add_option("--name", "login name")->required();
+    login->callback([&ctx, &code, name] {
+        const auto user = name->as<std::string>();
+        const auto pw = read_password();
+        auto body = json{{"name", user}, {"password", pw}}.dump();
+        auto j = call(ctx, "POST", "/api/v1/auth/login", body, code);
+        if (!j) return;
+        json saved{{"server", ctx.resolved_server()},
+                   {"token", (*j)["token"]},
+                   {"expires_at", (*j)["expires_at"]},
+                   {"name", user},
+                   {"role", (*j)["role"]},
+                   {"city", (*j)["city"]}};
+        if (!save_login(saved)) {
+            std::cerr << "eqm: cannot write " << token_path() << '\n';
+            code = exit_usage;
+            return;
+        }
+        std::cout << "logged in as " << user << " (" << cell(*j, "role") << ", city "
+                  << cell(*j, "city") << ") until " << cell(*j, "expires_at") << '\n';
+    });
+}
+
+/// Text options of one command, kept alive for its callback.
+struct device_args {
+    std::string id, city, cls, status, file, charset;
+};
+
+void add_device_list(CLI::App& devices, const context& ctx, int& code, device_args& a) {
+    auto* list = devices.add_subcommand("list", "list devices (the whole list, page by page)");
+    list->add_option("--city", a.city, "only this city (6-digit code)");
+    list->add_option("--class", a.cls, "only this class: body_camera, drone, analyzer, dock");
+    list->add_option("--status", a.status, "only this custody status, e.g. available");
+    list->callback([&ctx, &code, &a] {
+        std::string q;
+        auto add = [&](const char* k, const std::string& v) {
+            if (v.empty()) return;
+            q += q.empty() ? '?' : '&';
+            q += k;
+            q += '=';
+            q += encode(v);
+        };
+        add("city", a.city);
+        add("class", a.cls);
+        add("status", a.status);
+        auto j = fetch_all(ctx, "/api/v1/devices" + q, code);
+        if (!j) return;
+        if (ctx.json_output) {
+            std::cout << j->dump(2) << '\n';
+        } else {
+            print_device_table(*j);
+        }
+    });
+}
+
+void add_device_show(CLI::App& devices, const context& ctx, int& code, device_args& a) {
+    auto* show = devices.add_subcommand("show", "show one device");
+    show->add_option("ID", a.id, "device id")->required();
+    show->callback([&ctx, &code, &a] {
+        auto j = call(ctx, "GET", "/api/v1/devices/" + encode(a.id), "", code);
+        if (!j) return;
+        if (ctx.json_output) {
+            std::cout << j->dump(2) << '\n';
+        } else {
+            print_device(*j);
+        }
+    });
+    auto* history =
+        devices.add_subcommand("history", "a device's whole custody history, newest first");
+    history->add_option("ID", a.id, "device id")->required();
+    history->callback([&ctx, &code, &a] {
+        auto j = fetch_all(ctx, "/api/v1/devices/" + encode(a.id) + "/custody", code);
+        if (!j) return;
+        if (ctx.json_output) {
+            std::cout << j->dump(2) << '\n';
+        } else {
+            print_history(*j);
+        }
+    });
+}
+
+void add_device_import(CLI::App& devices, const context& ctx, int& code, device_args& a) {
+    auto* import = devices.add_subcommand(
+        "import",
+        "import devices from a CSV file, all or nothing (header id,class,model,city,...)");
+    import->add_option("FILE", a.file, "CSV file")->required()->check(CLI::ExistingFile);
+    import
+        ->add_option("--charset", a.charset,
+                     "the file's charset: utf-8 (default; a byte-order mark is skipped), gbk or "
+                     "gb18030 (a spreadsheet's export on a Chinese system)")
+        ->check(CLI::IsMember({"utf-8", "gbk", "gb18030"}, CLI::ignore_case));
+    import->callback([&ctx, &code, &a] {
+        std::ifstream in(a.file, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const auto body = ss.str();
+    const bool tty = ::isatty(STDERR_FILENO) != 0;
+    std::string type = "text/csv";
+    if (!a.charset.empty()) type += "; charset=" + a.charset;
+    auto j = call(ctx, "POST", "/api/v1/devices/import", body, code, {{"Content-Type", type}},
+                  [tty](std::size_t s, std::size_t t) {
+                      if (tty) draw_progress(s, t);
+                  });
+    if (tty) std::cerr << '\n';
+    if (!j) return;
+    std::cout << "imported " << j->value("imported", 0) << " devices\n";
+});
+}  // namespace
+
+/// Text options of the custody commands, kept alive for their callbacks.
+struct custody_args {
+    std::string id, badge, due, condition, note;
+};
+
+void add_custody(CLI::App& app, const context& ctx, int& code, custody_args& a) {
+    auto* checkout =
+        app.add_subcommand("checkout", "check a device out (through its city gateway)");
+    checkout->add_option("ID", a.id, "device id")->required();
+    checkout->add_option("--badge", a.badge, "badge of the person taking it")->required();
+    checkout->add_option("--due", a.due, "return due, e.g. 2026-11-26T18:00:00.000Z");
+    checkout->callback([&ctx, &code, &a] {
+        json body{{"badge", a.badge}};
+        if (!a.due.empty()) body["due"] = a.due;
+        auto j =
+            call(ctx, "POST", "/api/v1/devices/" + encode(a.id) + "/checkout", body.dump(), code);
+        if (!j) return;
+        std::cout << a.id << " checked out to " << a.badge;
+        if (j->contains("record_index"))
+            std::cout << " (ledger record " << (*j)["record_index"] << ")";
+        std::cout << '\n';
+    });
+    auto* checkin = app.add_subcommand("checkin", "check a device in (through its city gateway)");
+    checkin->add_option("ID", a.id, "device id")->required();
+    checkin->add_option("--condition", a.condition, "good, damaged or needs_service");
+    checkin->add_option("--note", a.note, "free text, up to 512 characters");
+    checkin->callback([&ctx, &code, &a] {
+        json body = json::object();
+        if (!a.condition.empty()) body["condition"] = a.condition;
+        if (!a.note.empty()) body["note"] = a.note;
+        auto j =
+            call(ctx, "POST", "/api/v1/devices/" + encode(a.id) + "/checkin", body.dump(), code);
+        if (!j) return;
+        std::cout << a.id << " checked in";
+        if (j->contains("device")) std::cout << ", now " << cell((*j)["device"], "status");
+        std::cout << '\n';
+    });
 }
 
 }  // namespace
@@ -220,123 +405,16 @@ int main(int argc, char** argv) {
     app.add_flag("--json", ctx.json_output, "print the server's JSON instead of a table");
     app.require_subcommand(1);
     int code = 0;
-
-    auto* login = app.add_subcommand(
-        "login", "log in; the password is read from stdin (hidden on a terminal)");
-    std::string name;
-    login->add_option("--name", name, "login name")->required();
-    login->callback([&] {
-        const auto pw = read_password();
-        auto body = json{{"name", name}, {"password", pw}}.dump();
-        auto j = call(ctx, "POST", "/api/v1/auth/login", body, code);
-        if (!j) return;
-        json saved{{"server", ctx.resolved_server()},
-                   {"token", (*j)["token"]},
-                   {"expires_at", (*j)["expires_at"]},
-                   {"name", name},
-                   {"role", (*j)["role"]},
-                   {"city", (*j)["city"]}};
-        if (!save_login(saved)) {
-            std::cerr << "eqm: cannot write " << token_path() << '\n';
-            code = exit_usage;
-            return;
-        }
-        std::cout << "logged in as " << name << " (" << cell(*j, "role") << ", city "
-                  << cell(*j, "city") << ") until " << cell(*j, "expires_at") << '\n';
-    });
-
-    auto* devices = app.add_subcommand("devices", "list, show and import devices");
+    add_login(app, ctx, code);
+    auto* devices = app.add_subcommand("devices", "list, show, trace and import devices");
     devices->require_subcommand(1);
-    auto* list = devices->add_subcommand("list", "list devices");
-    std::string city, cls, status;
-    list->add_option("--city", city, "only this city (6-digit code)");
-    list->add_option("--class", cls, "only this class: body_camera, drone, analyzer, dock");
-    list->add_option("--status", status, "only this custody status, e.g. available");
-    list->callback([&] {
-        std::string q;
-        auto add = [&](const char* k, const std::string& v) {
-            if (v.empty()) return;
-            q += q.empty() ? '?' : '&';
-            q += k;
-            q += '=';
-            q += encode(v);
-        };
-        add("city", city);
-        add("class", cls);
-        add("status", status);
-        auto j = call(ctx, "GET", "/api/v1/devices" + q, "", code);
-        if (!j) return;
-        if (ctx.json_output) {
-            std::cout << j->dump(2) << '\n';
-        } else {
-            print_device_table(*j);
-        }
-    });
-    auto* show = devices->add_subcommand("show", "show one device");
-    std::string id;
-    show->add_option("ID", id, "device id")->required();
-    show->callback([&] {
-        auto j = call(ctx, "GET", "/api/v1/devices/" + encode(id), "", code);
-        if (!j) return;
-        if (ctx.json_output) {
-            std::cout << j->dump(2) << '\n';
-        } else {
-            print_device(*j);
-        }
-    });
-    auto* import = devices->add_subcommand(
-        "import",
-        "import devices from a CSV file, all or nothing (header id,class,model,city,...)");
-    std::string file;
-    import->add_option("FILE", file, "CSV file")->required()->check(CLI::ExistingFile);
-    import->callback([&] {
-        std::ifstream in(file, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const auto body = ss.str();
-    const bool tty = ::isatty(STDERR_FILENO) != 0;
-    auto j = call(ctx, "POST", "/api/v1/devices/import", body, code, {{"Content-Type", "text/csv"}},
-                  [tty](std::size_t s, std::size_t t) {
-                      if (tty) draw_progress(s, t);
-                  });
-    if (tty) std::cerr << '\n';
-    if (!j) return;
-    std::cout << "imported " << j->value("imported", 0) << " devices\n";
-});
-
-auto* checkout = app.add_subcommand("checkout", "check a device out (through its city gateway)");
-std::string badge, due;
-checkout->add_option("ID", id, "device id")->required();
-checkout->add_option("--badge", badge, "badge of the person taking it")->required();
-checkout->add_option("--due", due, "return due, e.g. 2026-11-26T18:00:00.000Z");
-checkout->callback([&] {
-    json body{{"badge", badge}};
-    if (!due.empty()) body["due"] = due;
-    auto j = call(ctx, "POST", "/api/v1/devices/" + encode(id) + "/checkout", body.dump(), code);
-    if (!j) return;
-    std::cout << id << " checked out to " << badge;
-    if (j->contains("record_index")) std::cout << " (ledger record " << (*j)["record_index"] << ")";
-    std::cout << '\n';
-});
-
-auto* checkin = app.add_subcommand("checkin", "check a device in (through its city gateway)");
-std::string condition, note;
-checkin->add_option("ID", id, "device id")->required();
-checkin->add_option("--condition", condition, "good, damaged or needs_service");
-checkin->add_option("--note", note, "free text, up to 512 characters");
-checkin->callback([&] {
-    json body = json::object();
-    if (!condition.empty()) body["condition"] = condition;
-    if (!note.empty()) body["note"] = note;
-    auto j = call(ctx, "POST", "/api/v1/devices/" + encode(id) + "/checkin", body.dump(), code);
-    if (!j) return;
-    std::cout << id << " checked in";
-    if (j->contains("device")) std::cout << ", now " << cell((*j)["device"], "status");
-    std::cout << '\n';
-});
-
-eqm::cli::add_plan_command(app, code);
-
-CLI11_PARSE(app, argc, argv);
-return code;
+    device_args da;
+    add_device_list(*devices, ctx, code, da);
+    add_device_show(*devices, ctx, code, da);
+    add_device_import(*devices, ctx, code, da);
+    custody_args ca;
+    add_custody(app, ctx, code, ca);
+    eqm::cli::add_plan_command(app, code);
+    CLI11_PARSE(app, argc, argv);
+    return code;
 }

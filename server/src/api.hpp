@@ -13,6 +13,7 @@
 #include "eqm/http/router.hpp"
 #include "eqm/http/server.hpp"
 #include "eqm/http/ws_hub.hpp"
+#include "eqm/runtime/clock.hpp"
 #include "gateway_link.hpp"
 #include "region_store.hpp"
 
@@ -26,7 +27,7 @@ struct api_context {
     http::ws_hub* hub = nullptr;
     /// Set once the server exists (for its HTTP metrics); may stay null.
     const http::server* server = nullptr;
-    clock_fn clock = system_now;
+    eqm::clock_fn clock = eqm::system_now;
     std::chrono::milliseconds gateway_timeout = default_gateway_timeout;
     /// Serialized GET /devices answers; shared so copies of the context share one cache.
     std::shared_ptr<body_cache> cache = std::make_shared<body_cache>();

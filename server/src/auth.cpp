@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "eqm/domain/canonical_json.hpp"
+#include "eqm/domain/try.hpp"
 
 namespace eqm::server {
 
@@ -38,64 +39,110 @@ std::string random_hex(std::size_t bytes) {
 }
 
 namespace {
-std::string throttle_key(std::string_view name, std::string_view peer) {
-    // The peer's port changes per connection; only its address identifies it.
+/// The peer's address: its port changes per connection, so only the address identifies it.
+std::string_view peer_host(std::string_view peer) {
     const auto colon = peer.rfind(':');
-    const auto host = colon == std::string_view::npos ? peer : peer.substr(0, colon);
+    return colon == std::string_view::npos ? peer : peer.substr(0, colon);
+}
+std::string throttle_key(std::string_view name, std::string_view peer) {
     std::string key(name);
     key += '\n';
-    key += host;
+    key += peer_host(peer);
     return key;
 }
 constexpr std::size_t token_bytes = 32;
+constexpr std::size_t user_id_bytes = 6;
 }  // namespace
+
+void failure_table::prune(clock_ms now) {
+    while (!order_.empty()) {
+        auto it = entries_.find(order_.front());
+        if (now - it->second.window_start < window_ && entries_.size() <= capacity_) break;
+        entries_.erase(it);
+        order_.pop_front();
+    }
+}
+
+bool failure_table::exhausted(std::string_view key, clock_ms now) {
+    prune(now);
+    auto it = entries_.find(key);
+    return it != entries_.end() && now - it->second.window_start < window_ &&
+           it->second.count >= limit_;
+}
+
+void failure_table::record(std::string_view key, clock_ms now) {
+    auto it = entries_.find(key);
+    if (it != entries_.end() && now - it->second.window_start >= window_) {
+        order_.erase(it->second.order);
+        entries_.erase(it);
+        it = entries_.end();
+    }
+    if (it == entries_.end()) {
+        order_.emplace_back(key);
+        it = entries_.emplace(std::string(key), entry{0, now, std::prev(order_.end())}).first;
+    }
+    ++it->second.count;
+    prune(now);
+}
+
+void failure_table::forget(std::string_view key) {
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return;
+    order_.erase(it->second.order);
+    entries_.erase(it);
+}
 
 bool auth_service::throttled(std::string_view name, std::string_view peer, clock_ms now) {
     std::lock_guard lock(mutex_);
-    auto it = failures_.find(throttle_key(name, peer));
-    if (it == failures_.end()) return false;
-    if (now - it->second.window_start >= options_.failure_window) {
-        failures_.erase(it);
-        return false;
-    }
-    return it->second.count >= options_.max_failed_logins;
+    return by_peer_.exhausted(peer_host(peer), now) ||
+           by_name_.exhausted(throttle_key(name, peer), now);
+}
+
+std::size_t auth_service::tracked_failures() {
+    std::lock_guard lock(mutex_);
+    return by_name_.size() + by_peer_.size();
 }
 
 result<login_grant> auth_service::login(std::string_view name, std::string_view password,
                                         std::string_view peer, clock_ms now) {
-    auto user = store_.find_user_by_name(name);
-    if (!user) return std::unexpected(user.error());
-    const bool ok = *user && (*user)->active && verify_password((*user)->password_hash, password);
+    EQM_TRY_LET(user, store_.find_user_by_name(name));
+    const bool ok = user && user->active && verify_password(user->password_hash, password);
     if (!ok) {
         std::lock_guard lock(mutex_);
-        auto& f = failures_[throttle_key(name, peer)];
-        if (f.count == 0 || now - f.window_start >= options_.failure_window) {
-            f.count = 0;
-            f.window_start = now;
-        }
-        ++f.count;
+        by_name_.record(throttle_key(name, peer), now);
+        by_peer_.record(peer_host(peer), now);
         return fail(errc::unauthorized, "", "wrong name or password");
     }
     {
         std::lock_guard lock(mutex_);
-        failures_.erase(throttle_key(name, peer));
+        by_name_.forget(throttle_key(name, peer));
     }
     login_grant g;
     g.token = random_hex(token_bytes);
     g.expires_at = now + options_.token_ttl;
-    g.user = **user;
-    if (auto r = store_.insert_token(sha256_hex(g.token), g.user.id, g.expires_at); !r)
-        return std::unexpected(r.error());
+    g.user = std::move(*user);
+    EQM_TRY(store_.insert_token(sha256_hex(g.token), g.user.id, g.expires_at));
     return g;
+}
+
+result<user_account> new_user(const person_record& person, std::string_view password) {
+    EQM_TRY_LET(hash, hash_password(password));
+    user_account u;
+    u.id = is_valid_id(person.name) ? person.name : "u-" + random_hex(user_id_bytes);
+    u.name = person.name;
+    u.role = person.role;
+    u.city = person.city;
+    u.badge = person.badge;
+    u.password_hash = std::move(hash);
+    return u;
 }
 
 result<user_account> auth_service::authenticate(std::string_view token, clock_ms now) {
     if (token.empty())
         return fail(errc::unauthorized, "Authorization", "a bearer token is required");
-    auto user = store_.user_for_token(sha256_hex(token), now);
-    if (!user) return std::unexpected(user.error());
-    if (!*user) return fail(errc::unauthorized, "Authorization", "the token is unknown or expired");
-    return **user;
+    EQM_TRY_LET(user, store_.user_for_token(sha256_hex(token), now));
+    if (!user) return fail(errc::unauthorized, "Authorization", "the token is unknown or expired");
+    return std::move(*user);
 }
 
 result<void> authorize(const user_account& user, write_kind kind, std::string_view city) {

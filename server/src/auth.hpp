@@ -3,6 +3,7 @@
 /// SHA-256, failed-login throttling per name and peer, and the role/city rule of every write.
 #include <chrono>
 #include <cstddef>
+#include <list>
 #include <map>
 #include <mutex>
 #include <string>
@@ -30,9 +31,47 @@ std::string random_hex(std::size_t bytes);
 struct auth_options {
     std::chrono::milliseconds token_ttl = std::chrono::hours{12};
     /// After this many failed logins for one name from one peer within `failure_window`,
-    /// further attempts are refused (429) until the window has passed.
+    /// further attempts for that name from that peer are refused (429) until the window ends.
     std::size_t max_failed_logins = 5;
+    /// After this many failed logins from one peer within `failure_window`, whatever the
+    /// names, every login from it is refused: trying many names does not escape the throttle.
+    std::size_t max_failed_logins_per_peer = 50;
     std::chrono::milliseconds failure_window = std::chrono::minutes{5};
+    /// At most this many (name, peer) and this many peers are tracked; past it the oldest
+    /// windows are forgotten first, so strangers cannot grow the server's memory.
+    std::size_t max_tracked_failures = 10000;
+};
+
+/// Failed attempts per key within a window of time, bounded: entries whose window has passed
+/// are dropped as time goes on, and past `capacity` the oldest window goes first. Not
+/// thread-safe (auth_service guards it).
+class failure_table {
+  public:
+    failure_table(std::size_t limit, std::size_t capacity, std::chrono::milliseconds window)
+        : limit_(limit), capacity_(capacity), window_(window) {}
+
+    /// True when `key` has used up its attempts in its current window.
+    bool exhausted(std::string_view key, clock_ms now);
+    /// Counts one failure of `key` (a new window starts when the old one has passed).
+    void record(std::string_view key, clock_ms now);
+    /// Forgets `key` (after a successful login).
+    void forget(std::string_view key);
+    /// Keys tracked now.
+    std::size_t size() const noexcept { return entries_.size(); }
+
+  private:
+    struct entry {
+        std::size_t count = 0;
+        clock_ms window_start{};
+        std::list<std::string>::iterator order;
+    };
+    void prune(clock_ms now);
+
+    std::size_t limit_;
+    std::size_t capacity_;
+    std::chrono::milliseconds window_;
+    std::map<std::string, entry, std::less<>> entries_;
+    std::list<std::string> order_;  ///< keys by window start, oldest first
 };
 
 /// A successful login.
@@ -45,9 +84,14 @@ struct login_grant {
 /// Checks credentials and tokens. Thread-safe.
 class auth_service {
   public:
-    auth_service(region_store& store, auth_options options) : store_(store), options_(options) {}
+    auth_service(region_store& store, auth_options options)
+        : store_(store),
+          options_(options),
+          by_name_(options.max_failed_logins, options.max_tracked_failures, options.failure_window),
+          by_peer_(options.max_failed_logins_per_peer, options.max_tracked_failures,
+                   options.failure_window) {}
 
-    /// True when `name` from `peer` has used up its failed attempts for now.
+    /// True when `name` from `peer`, or `peer` as a whole, has used up its failed attempts.
     bool throttled(std::string_view name, std::string_view peer, clock_ms now);
 
     /// Checks the password and issues a token; errc::unauthorized (same message for an unknown
@@ -58,17 +102,20 @@ class auth_service {
     /// The user a bearer token belongs to; errc::unauthorized when missing, unknown or expired.
     result<user_account> authenticate(std::string_view token, clock_ms now);
 
-  private:
-    struct failures {
-        std::size_t count = 0;
-        clock_ms window_start{};
-    };
+    /// How many (name, peer) and peer entries the throttle holds now.
+    std::size_t tracked_failures();
 
+  private:
     region_store& store_;
     auth_options options_;
     std::mutex mutex_;
-    std::map<std::string, failures, std::less<>> failures_;
+    failure_table by_name_;  ///< keyed on name and peer address
+    failure_table by_peer_;  ///< keyed on the peer address
 };
+
+/// A new user from a checked person (people.hpp) and a password: an argon2id hash, and an id
+/// that is the name itself when the name is an id, else `u-` and 12 random hex digits.
+result<user_account> new_user(const person_record& person, std::string_view password);
 
 /// The kinds of write the REST API has, for the role/city rule.
 enum class write_kind {

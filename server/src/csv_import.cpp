@@ -1,11 +1,17 @@
 // CSV device import: a small RFC 4180 reader and per-row validation.
 #include "csv_import.hpp"
 
+#include <iconv.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <map>
+#include <memory>
 
+#include "eqm/domain/canonical_json.hpp"
 #include "region.hpp"
 
 namespace eqm::server {
@@ -113,7 +119,123 @@ std::optional<std::string> cell_value(std::string_view column, const std::string
     return std::nullopt;
 }
 
+std::string not_utf8_message(std::string_view cell) {
+    std::size_t valid = 0;
+    while (valid < cell.size() && is_valid_utf8(cell.substr(0, valid + 1))) ++valid;
+    char byte[8];
+    std::snprintf(
+        byte, sizeof byte, "0x%02X",
+        static_cast<unsigned>(static_cast<unsigned char>(cell[std::min(valid, cell.size() - 1)])));
+    return std::string("is not valid UTF-8 (byte ") + byte +
+           "); save the file as UTF-8, or send it with charset=gbk when it is a GBK export";
+}
+
+/// Reads a record's cells into `obj` by column; false (with the error recorded) at the first
+/// bad cell.
+bool read_cells(const csv_line& rec, const std::vector<std::string>& header, json& obj,
+                std::string& id, std::vector<csv_row_error>& errors) {
+    for (std::size_t c = 0; c < header.size(); ++c) {
+        const std::string cell = trim(rec.cells[c]);
+        if (!is_valid_utf8(cell)) {
+            errors.push_back({rec.line, id, header[c], not_utf8_message(cell), c + 1});
+            return false;
+        }
+        if (header[c] == "id") id = cell;
+        if (cell.empty()) continue;
+        json v;
+        if (auto err = cell_value(header[c], cell, v)) {
+            errors.push_back({rec.line, id, header[c], *err, c + 1});
+            return false;
+        }
+        obj[header[c]] = std::move(v);
+    }
+    return true;
+}
+
+/// An iconv descriptor, closed on scope exit.
+struct iconv_closer {
+    void operator()(void* cd) const noexcept { iconv_close(static_cast<iconv_t>(cd)); }
+};
+
+/// `bytes` decoded from GB 18030 to UTF-8; the error names the line of the first bad byte.
+result<std::string> decode_gb18030(std::string_view bytes) {
+    iconv_t raw = iconv_open("UTF-8", "GB18030");
+    if (raw == reinterpret_cast<iconv_t>(-1))
+        return fail(errc::internal, "Content-Type", "this system cannot decode GB 18030");
+    std::unique_ptr<void, iconv_closer> cd(raw);
+    std::string out(bytes.size() * 2 + 16, '\0');
+    char* in = const_cast<char*>(bytes.data());  // iconv's signature; it does not write
+    std::size_t in_left = bytes.size();
+    std::size_t done = 0;
+    while (in_left > 0) {
+        char* to = out.data() + done;
+        std::size_t out_left = out.size() - done;
+        const auto r = iconv(raw, &in, &in_left, &to, &out_left);
+        done = out.size() - out_left;
+        if (r != static_cast<std::size_t>(-1)) break;
+        if (errno == E2BIG) {
+            out.resize(out.size() * 2);
+            continue;
+        }
+        const auto at = static_cast<std::size_t>(in - bytes.data());
+        const auto line =
+            1 + static_cast<std::size_t>(std::count(bytes.begin(), bytes.begin() + at, '\n'));
+        return fail(errc::bad_field, "body",
+                    "line " + std::to_string(line) + " is not valid GBK/GB 18030 (byte " +
+                        std::to_string(at + 1) + " of the file)");
+    }
+    out.resize(done);
+    return out;
+}
+
 }  // namespace
+
+std::string charset_of(std::string_view content_type) {
+    std::size_t at = content_type.find(';');
+    while (at != std::string_view::npos) {
+        auto param = content_type.substr(at + 1);
+        const auto next = param.find(';');
+        param = param.substr(0, next);
+        at = next == std::string_view::npos ? next : at + 1 + next;
+        while (!param.empty() && (param.front() == ' ' || param.front() == '\t'))
+            param.remove_prefix(1);
+        while (!param.empty() && (param.back() == ' ' || param.back() == '\t'))
+            param.remove_suffix(1);
+        const auto eq = param.find('=');
+        if (eq == std::string_view::npos) continue;
+        std::string key(param.substr(0, eq));
+        std::transform(key.begin(), key.end(), key.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (key != "charset") continue;
+        auto value = param.substr(eq + 1);
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+            value = value.substr(1, value.size() - 2);
+        std::string v(value);
+        std::transform(v.begin(), v.end(), v.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        return v;
+    }
+    return {};
+}
+
+result<std::string> decode_upload(std::string_view bytes, std::string_view charset) {
+    constexpr std::string_view bom = "\xEF\xBB\xBF";
+    std::string text;
+    if (charset.empty() || charset == "utf-8" || charset == "utf8") {
+        text = std::string(bytes);
+    } else if (charset == "gbk" || charset == "gb2312" || charset == "cp936" ||
+               charset == "gb18030") {
+        auto decoded = decode_gb18030(bytes);
+        if (!decoded) return decoded;
+        text = std::move(*decoded);
+    } else {
+        return fail(errc::unsupported_media_type, "Content-Type",
+                    "charset " + std::string(charset) +
+                        " is not supported: send utf-8 (the default), gbk or gb18030");
+    }
+    if (std::string_view(text).starts_with(bom)) text.erase(0, bom.size());
+    return text;
+}
 
 csv_import_result parse_device_csv(std::string_view text) {
     csv_import_result result;
@@ -125,6 +247,14 @@ csv_import_result parse_device_csv(std::string_view text) {
     std::vector<std::string> header;
     for (auto& h : records.front().cells) header.push_back(trim(h));
     bool header_ok = true;
+    for (std::size_t c = 0; c < header.size(); ++c) {
+        if (!is_valid_utf8(header[c])) {
+            result.errors.push_back(
+                {records.front().line, "", "header", not_utf8_message(header[c]), c + 1});
+            header[c] = sanitize_utf8(header[c]);
+            header_ok = false;
+        }
+    }
     for (const auto& h : header) {
         if (std::find(known_columns.begin(), known_columns.end(), h) == known_columns.end()) {
             result.errors.push_back({records.front().line, "", h, "unknown column"});
@@ -152,19 +282,7 @@ csv_import_result parse_device_csv(std::string_view text) {
             continue;
         }
         json obj = json::object();
-        bool ok = true;
-        for (std::size_t c = 0; c < header.size(); ++c) {
-            const std::string cell = trim(rec.cells[c]);
-            if (header[c] == "id") id = cell;
-            if (cell.empty()) continue;
-            json v;
-            if (auto err = cell_value(header[c], cell, v)) {
-                result.errors.push_back({rec.line, id, header[c], *err});
-                ok = false;
-                break;
-            }
-            obj[header[c]] = std::move(v);
-        }
+        const bool ok = read_cells(rec, header, obj, id, result.errors);
         if (!ok) continue;
         auto d = from_json_device_record(obj);
         if (!d) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "auth.hpp"
+#include "event_feed.hpp"
 #include "views.hpp"
 
 namespace eqm::server {
@@ -368,10 +369,7 @@ void gateway_link::broadcast_devices(const std::vector<std::string>& ids) {
     auto devices = store_.find_devices(ids);
     if (!devices) return log("cannot read changed devices: " + devices.error().describe());
     const auto now = clock_();
-    for (const auto& d : *devices) {
-        json msg{{"type", "device"}, {"device", device_json(d, now)}};
-        hub_.broadcast(msg.dump(), {{"city", d.record.city}, {"kind", "device"}});
-    }
+    for (const auto& d : *devices) publish_device(hub_, d, now);
 }
 
 void gateway_link::broadcast_alert(const alert_view& a) {

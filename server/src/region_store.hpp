@@ -47,11 +47,40 @@ struct device_view {
     std::optional<telemetry_view> telemetry;
 };
 
+/// One page of a list to read (ARCHITECTURE.md: lists are pages in a stable order): at most
+/// `limit` items after the item whose key is `after` (none: from the start).
+struct page_query {
+    std::size_t limit = 100;
+    std::optional<std::string> after;
+};
+
+/// A page read: its items and, when more follow, the key of its last item (what the next
+/// page_query's `after` is). Keys are the store's own; the REST layer wraps them in cursors.
+template <class T>
+struct page {
+    std::vector<T> items;
+    std::optional<std::string> next_key;
+};
+
 /// Filters of GET /devices; empty fields match everything.
 struct device_filter {
     std::optional<std::string> city;
     std::optional<std::string> cls;
     std::optional<std::string> status;
+};
+
+/// Which custody history of a device to read (GET /devices/{id}/custody), newest first.
+struct custody_query {
+    page_query page;
+    /// Only what this person held: the records that gave them the device and the one that
+    /// ended their holding. None: every record.
+    std::optional<std::string> held_by;
+};
+
+/// Filters of GET /alerts.
+struct alert_filter {
+    std::optional<std::string> city;
+    bool raised_only = true;
 };
 
 /// One custody ledger record as the server keeps it.
@@ -157,23 +186,27 @@ class region_store {
     /// Replaces a device's registry record; errc::not_found when unknown.
     virtual result<void> update_device(const device_record& d, clock_ms now) = 0;
     virtual result<std::optional<device_view>> find_device(std::string_view id) = 0;
-    virtual result<std::vector<device_view>> list_devices(const device_filter& filter) = 0;
+    /// Devices matching `filter`, by id.
+    virtual result<page<device_view>> list_devices(const device_filter& filter,
+                                                   const page_query& page) = 0;
     /// The devices of `ids` that exist, in id order, read in one query (the WebSocket feed
     /// renders every device a batch changed).
     virtual result<std::vector<device_view>> find_devices(std::span<const std::string> ids) = 0;
     /// The registry records of the devices of a city (for a full registry sync).
     virtual result<std::vector<device_record>> registry_of_city(std::string_view city) = 0;
-    /// The people with a badge who may take equipment in `city`: its own users and the
-    /// region-wide ones (no home city).
+    /// The active people a city's gateway needs: those with a badge who may take equipment in
+    /// `city` (its own users and the region-wide ones), and those who may log in to its kiosk
+    /// page while the centre is away, with their argon2id `password_hash`: the city's
+    /// custodians, every dispatcher and admin. Officers never carry a password hash.
     virtual result<std::vector<person_record>> people_for_city(std::string_view city) = 0;
     /// Which device ids of `ids` exist already.
     virtual result<std::vector<std::string>> existing_device_ids(
         std::span<const std::string> ids) = 0;
 
     // --- custody -------------------------------------------------------------------------
-    /// A device's custody history, newest first.
-    virtual result<std::vector<custody_entry>> custody_of_device(std::string_view id,
-                                                                 std::size_t limit) = 0;
+    /// A device's custody history, newest first (by record time, then by arrival).
+    virtual result<page<custody_entry>> custody_of_device(std::string_view id,
+                                                          const custody_query& query) = 0;
 
     // --- ingest --------------------------------------------------------------------------
     /// Applies a batch in one transaction: events in seq order, each once (by msg_id), stops
@@ -189,8 +222,9 @@ class region_store {
     virtual result<std::optional<gateway_view>> gateway(std::string_view city) = 0;
 
     // --- alerts --------------------------------------------------------------------------
-    virtual result<std::vector<alert_view>> list_alerts(std::optional<std::string> city,
-                                                        bool raised_only) = 0;
+    /// Alerts, newest raised first (then by id, descending).
+    virtual result<page<alert_view>> list_alerts(const alert_filter& filter,
+                                                 const page_query& page) = 0;
     virtual result<std::optional<alert_view>> find_alert(std::string_view id) = 0;
     /// Marks an alert acknowledged; errc::not_found when unknown.
     virtual result<alert_view> ack_alert(std::string_view id, std::string_view by,
@@ -202,6 +236,8 @@ class region_store {
     virtual result<std::optional<user_account>> find_user_by_name(std::string_view name) = 0;
     virtual result<void> insert_token(std::string_view token_hash, std::string_view user_id,
                                       clock_ms expires_at) = 0;
+    /// When a token expires (none when the token is unknown).
+    virtual result<std::optional<clock_ms>> token_expiry(std::string_view token_hash) = 0;
     /// The active user a token hash belongs to, when it has not expired.
     virtual result<std::optional<user_account>> user_for_token(std::string_view token_hash,
                                                                clock_ms now) = 0;

@@ -2,11 +2,13 @@
 // method is one short critical section and every write one transaction.
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <map>
 #include <mutex>
 #include <set>
 
 #include "eqm/domain/ledger.hpp"
+#include "eqm/domain/try.hpp"
 #include "eqm/store/database.hpp"
 #include "eqm/store/migration.hpp"
 #include "region_store.hpp"
@@ -274,6 +276,65 @@ result<void> bind_record(statement& st, const device_record& d) {
                        cal, d.registration_id, d.flight_hours, cycles, retired);
 }
 
+/// The LIMIT of a page query: one more than asked, to know whether another page follows.
+std::int64_t one_more(const page_query& q) {
+    return static_cast<std::int64_t>(q.limit) + 1;
+}
+
+/// Trims the extra item a query read (see one_more) and keys the page on its last item.
+template <class T, class Key>
+page<T> finish_page(page<T> p, const page_query& q, Key&& key_of) {
+    if (p.items.size() > q.limit) {
+        p.items.resize(q.limit);
+        if (!p.items.empty()) p.next_key = key_of(p.items.back());
+    }
+    return p;
+}
+
+/// A custody page key: the record time as stored and the row id, `ts|rowid`.
+result<std::pair<std::string, std::int64_t>> split_custody_key(std::string_view key) {
+    const auto bar = key.rfind('|');
+    if (bar == std::string_view::npos || !parse_timestamp(key.substr(0, bar)))
+        return fail(errc::bad_field, "cursor", "is not a cursor of this list");
+    std::int64_t row = 0;
+    const auto digits = key.substr(bar + 1);
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), row);
+    if (ec != std::errc() || p != digits.data() + digits.size() || digits.empty())
+        return fail(errc::bad_field, "cursor", "is not a cursor of this list");
+    return std::pair<std::string, std::int64_t>{std::string(key.substr(0, bar)), row};
+}
+
+// A device's custody history, newest first; ?2 is unused (NULL) in the first, the person
+// whose holdings are asked for in the second: the records that made them the holder, and
+// the record right after each (the one that ended the holding).
+constexpr std::string_view sql_custody_all =
+    "SELECT city, record, verified, ts, rowid FROM custody WHERE device_id = ?1 AND ?2 IS NULL"
+    " AND (?3 IS NULL OR ts < ?3 OR (ts = ?3 AND rowid < ?4)) ORDER BY ts DESC, rowid DESC"
+    " LIMIT ?5";
+constexpr std::string_view sql_custody_held_by =
+    "WITH h AS (SELECT city, record, verified, ts, rowid AS rid,"
+    " json_extract(record, '$.holder') AS holder,"
+    " LAG(json_extract(record, '$.holder')) OVER (ORDER BY ts, rowid) AS holder_before"
+    " FROM custody WHERE device_id = ?1)"
+    " SELECT city, record, verified, ts, rid FROM h WHERE (holder = ?2 OR holder_before = ?2)"
+    " AND (?3 IS NULL OR ts < ?3 OR (ts = ?3 AND rid < ?4)) ORDER BY ts DESC, rid DESC"
+    " LIMIT ?5";
+
+/// A user as the gateway of `city` gets it: the password hash only for those who may log in
+/// to that city's kiosk page (its custodians, dispatchers, admins).
+person_record person_for_gateway(user_account u, std::string_view city) {
+    person_record p;
+    p.id = std::move(u.id);
+    p.name = std::move(u.name);
+    p.role = u.role;
+    p.city = u.city;
+    p.badge = std::move(u.badge);
+    const bool kiosk = u.role == person_role::dispatcher || u.role == person_role::admin ||
+                       (u.role == person_role::custodian && u.city && *u.city == city);
+    if (kiosk) p.password_hash = std::move(u.password_hash);
+    return p;
+}
+
 /// The server's copy of one city's custody hash chain.
 struct chain_state {
     ledger_verifier verifier;
@@ -411,17 +472,18 @@ class sqlite_region_store final : public region_store {
         return out;
     }
 
-    result<std::vector<device_view>> list_devices(const device_filter& f) override {
+    result<page<device_view>> list_devices(const device_filter& f, const page_query& q) override {
         std::lock_guard lock(mutex_);
-        std::vector<device_view> out;
-        auto r = each_row(
+        page<device_view> out;
+        EQM_TRY(each_row(
             db_,
             std::string(device_columns) +
                 " WHERE (?1 IS NULL OR d.city = ?1) AND (?2 IS NULL OR d.class = ?2)"
-                " AND (?3 IS NULL OR d.status = ?3) ORDER BY d.id",
-            [&](const statement& st) { out.push_back(read_device(st)); }, f.city, f.cls, f.status);
-        if (!r) return std::unexpected(r.error());
-        return out;
+                " AND (?3 IS NULL OR d.status = ?3) AND (?4 IS NULL OR d.id > ?4)"
+                " ORDER BY d.id LIMIT ?5",
+            [&](const statement& st) { out.items.push_back(read_device(st)); }, f.city, f.cls,
+            f.status, q.after, one_more(q)));
+        return finish_page(std::move(out), q, [](const device_view& d) { return d.record.id; });
     }
 
     result<std::vector<device_view>> find_devices(std::span<const std::string> ids) override {
@@ -452,23 +514,14 @@ class sqlite_region_store final : public region_store {
     result<std::vector<person_record>> people_for_city(std::string_view city) override {
         std::lock_guard lock(mutex_);
         std::vector<person_record> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_,
             std::string(user_columns) +
-                " WHERE u.badge IS NOT NULL AND u.active = 1 AND (u.city = ?1 OR u.city IS NULL)"
-                " ORDER BY u.id",
-            [&](const statement& st) {
-                auto u = read_user(st);
-                person_record p;
-                p.id = u.id;
-                p.name = u.name;
-                p.role = u.role;
-                p.city = u.city;
-                p.badge = u.badge;
-                out.push_back(std::move(p));
-            },
-            city);
-        if (!r) return std::unexpected(r.error());
+                " WHERE u.active = 1 AND ((u.badge IS NOT NULL AND (u.city = ?1 OR u.city IS NULL"
+                " OR u.role IN ('dispatcher', 'admin'))) OR (u.role = 'custodian' AND u.city = ?1)"
+                " OR u.role IN ('dispatcher', 'admin')) ORDER BY u.id",
+            [&](const statement& st) { out.push_back(person_for_gateway(read_user(st), city)); },
+            city));
         return out;
     }
 
@@ -486,24 +539,37 @@ class sqlite_region_store final : public region_store {
     }
 
     // --- custody -----------------------------------------------------------------------
-    result<std::vector<custody_entry>> custody_of_device(std::string_view id,
-                                                         std::size_t limit) override {
+    result<page<custody_entry>> custody_of_device(std::string_view id,
+                                                  const custody_query& q) override {
+        std::optional<std::string> after_ts;
+        std::optional<std::int64_t> after_row;
+        if (q.page.after) {
+            EQM_TRY_LET(key, split_custody_key(*q.page.after));
+            after_ts = key.first;
+            after_row = key.second;
+        }
         std::lock_guard lock(mutex_);
-        std::vector<custody_entry> out;
-        auto r = each_row(
-            db_,
-            "SELECT city, record, verified FROM custody WHERE device_id = ?1 "
-            "ORDER BY ts DESC, idx DESC LIMIT ?2",
+        page<custody_entry> out;
+        std::vector<std::pair<std::string, std::int64_t>> keys;
+        EQM_TRY(each_row(
+            db_, q.held_by ? sql_custody_held_by : sql_custody_all,
             [&](const statement& st) {
                 auto j = json::parse(st.column_text(1), nullptr, false);
                 if (j.is_discarded()) return;
                 auto rec = parse_custody_record(j);
                 if (!rec) return;
-                out.push_back(
+                out.items.push_back(
                     custody_entry{st.column_text(0), std::move(*rec), st.column_int64(2) != 0});
+                keys.emplace_back(st.column_text(3), st.column_int64(4));
             },
-            id, static_cast<std::int64_t>(limit));
-        if (!r) return std::unexpected(r.error());
+            id, q.held_by, after_ts, after_row, one_more(q.page)));
+        if (out.items.size() > q.page.limit) {
+            out.items.resize(q.page.limit);
+            if (q.page.limit > 0) {
+                const auto& [ts, row] = keys[q.page.limit - 1];
+                out.next_key = ts + "|" + std::to_string(row);
+            }
+        }
         return out;
     }
 
@@ -675,18 +741,28 @@ class sqlite_region_store final : public region_store {
     }
 
     // --- alerts ------------------------------------------------------------------------
-    result<std::vector<alert_view>> list_alerts(std::optional<std::string> city,
-                                                bool raised_only) override {
+    result<page<alert_view>> list_alerts(const alert_filter& f, const page_query& q) override {
+        std::optional<std::string> after_raised;
+        std::optional<std::string> after_id;
+        if (q.after) {
+            const auto bar = q.after->find('|');
+            if (bar == std::string::npos || !parse_timestamp(q.after->substr(0, bar)))
+                return fail(errc::bad_field, "cursor", "is not a cursor of this list");
+            after_raised = q.after->substr(0, bar);
+            after_id = q.after->substr(bar + 1);
+        }
         std::lock_guard lock(mutex_);
-        std::vector<alert_view> out;
-        auto r = each_row(
+        page<alert_view> out;
+        EQM_TRY(each_row(
             db_,
             std::string(alert_columns) +
                 " WHERE (?1 IS NULL OR city = ?1) AND (?2 = 0 OR state = 'raised')"
-                " ORDER BY updated_at DESC, id",
-            [&](const statement& st) { out.push_back(read_alert(st)); }, city, raised_only ? 1 : 0);
-        if (!r) return std::unexpected(r.error());
-        return out;
+                " AND (?3 IS NULL OR raised_at < ?3 OR (raised_at = ?3 AND id < ?4))"
+                " ORDER BY raised_at DESC, id DESC LIMIT ?5",
+            [&](const statement& st) { out.items.push_back(read_alert(st)); }, f.city,
+            f.raised_only ? 1 : 0, after_raised, after_id, one_more(q)));
+        return finish_page(std::move(out), q,
+                           [](const alert_view& a) { return text_ts(a.raised_at) + "|" + a.id; });
     }
 
     result<std::optional<alert_view>> find_alert(std::string_view id) override {
@@ -743,6 +819,15 @@ class sqlite_region_store final : public region_store {
             !r)
             return r;
         return tx->commit();
+    }
+
+    result<std::optional<clock_ms>> token_expiry(std::string_view token_hash) override {
+        std::lock_guard lock(mutex_);
+        std::optional<clock_ms> out;
+        EQM_TRY(each_row(
+            db_, "SELECT expires_at FROM tokens WHERE hash = ?1",
+            [&](const statement& st) { out = read_ts(st.column_optional_text(0)); }, token_hash));
+        return out;
     }
 
     result<std::optional<user_account>> user_for_token(std::string_view token_hash,

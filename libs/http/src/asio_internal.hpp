@@ -178,7 +178,7 @@ using shared_message = std::shared_ptr<const ws_message>;
 class ws_connection : public connection, public std::enable_shared_from_this<ws_connection> {
   public:
     ws_connection(tcp::socket&& socket, std::shared_ptr<server_state> state,
-                  std::shared_ptr<hub_state> hub, ws_filter filter);
+                  std::shared_ptr<hub_state> hub, ws_admission admission);
     ~ws_connection() override;
     ws_connection(const ws_connection&) = delete;
     ws_connection& operator=(const ws_connection&) = delete;
@@ -188,6 +188,10 @@ class ws_connection : public connection, public std::enable_shared_from_this<ws_
 
     /// Any thread: true when the filter takes the message.
     bool wants(const ws_message& m) const noexcept;
+    /// The labels it was admitted with (never changed).
+    const ws_labels& labels() const noexcept { return labels_; }
+    /// Any thread: sends a close frame with `code` and `reason` once the current write is done.
+    void close_with(std::uint16_t code, std::string reason);
 
     enum class enqueue_result { queued, dropped, closed };
     /// Any thread, never blocks on the network.
@@ -198,18 +202,21 @@ class ws_connection : public connection, public std::enable_shared_from_this<ws_
     void do_read();
     void do_write();
     void hard_close();
+    void start_close();
     void finish();
 
     websocket::stream<beast::tcp_stream> ws_;
     std::shared_ptr<server_state> state_;
     std::shared_ptr<hub_state> hub_;
     ws_filter filter_;
+    ws_labels labels_;
     beast::flat_buffer read_buffer_;
 
     std::mutex mutex_;  // guards the queue: broadcasters push from their own threads
     std::deque<shared_message> queue_;  // the front is the one being written
     bool writing_ = false;
     bool closed_ = false;
+    std::optional<websocket::close_reason> close_reason_;  // set by close_with
 };
 
 }  // namespace eqm::http::detail

@@ -260,9 +260,9 @@ void http_session::deliver(std::uint64_t serial, response r) {
 
 void http_session::upgrade(const ws_route& route, bhttp::request<bhttp::string_body>&& beast_req,
                            const request& req) {
-    ws_filter filter;
+    ws_admission admission;
     if (route.accept) {
-        eqm::result<ws_filter> decision =
+        eqm::result<ws_admission> decision =
             eqm::fail(eqm::errc::internal, "", "the accept hook failed");
         try {
             decision = route.accept(req);
@@ -275,7 +275,7 @@ void http_session::upgrade(const ws_route& route, bhttp::request<bhttp::string_b
             send(problem_response(decision.error()));
             return;
         }
-        filter = std::move(*decision);
+        admission = std::move(*decision);
     }
     state_->record(
         route_label_, method_label_, 101,
@@ -283,7 +283,7 @@ void http_session::upgrade(const ws_route& route, bhttp::request<bhttp::string_b
     busy_ = false;
     beast::get_lowest_layer(stream_).expires_never();
     auto conn = std::make_shared<ws_connection>(stream_.release_socket(), state_, route.hub,
-                                                std::move(filter));
+                                                std::move(admission));
     state_->add(conn);
     conn->run(std::move(beast_req));
 }

@@ -19,11 +19,12 @@ void hub_state::remove(const ws_connection* c) {
 }
 
 ws_connection::ws_connection(tcp::socket&& socket, std::shared_ptr<server_state> state,
-                             std::shared_ptr<hub_state> hub, ws_filter filter)
+                             std::shared_ptr<hub_state> hub, ws_admission admission)
     : ws_(std::move(socket)),
       state_(std::move(state)),
       hub_(std::move(hub)),
-      filter_(std::move(filter)) {}
+      filter_(std::move(admission.filter)),
+      labels_(std::move(admission.labels)) {}
 
 ws_connection::~ws_connection() {
     hub_->remove(this);
@@ -93,9 +94,12 @@ ws_connection::enqueue_result ws_connection::enqueue(const shared_message& m) {
 void ws_connection::do_write() {
     shared_message front;
     {
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         if (closed_ || queue_.empty()) {
             writing_ = false;
+            const bool close = closed_ && close_reason_.has_value();
+            lock.unlock();
+            if (close) start_close();
             return;
         }
         front = queue_.front();
@@ -131,6 +135,34 @@ void ws_connection::shutdown() {
         self->ws_.async_close(websocket::close_code::going_away,
                               [self](beast::error_code) { self->finish(); });
     });
+}
+
+void ws_connection::close_with(std::uint16_t code, std::string reason) {
+    // A close frame's reason holds at most 123 bytes.
+    constexpr std::size_t max_close_reason = 123;
+    if (reason.size() > max_close_reason) reason.resize(max_close_reason);
+    asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
+        bool busy = false;
+        {
+            std::lock_guard lock(self->mutex_);
+            if (self->close_reason_) return;
+            self->closed_ = true;
+            self->close_reason_ =
+                websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+            busy = self->writing_;
+        }
+        // While a message is being written, do_write closes once it is out.
+        if (!busy) self->start_close();
+    });
+}
+
+void ws_connection::start_close() {
+    if (!ws_.is_open()) {
+        finish();
+        return;
+    }
+    ws_.async_close(*close_reason_,
+                    [self = shared_from_this()](beast::error_code) { self->finish(); });
 }
 
 void ws_connection::hard_close() {
@@ -177,6 +209,27 @@ std::size_t ws_hub::broadcast(ws_message message) {
         if (conn->enqueue(shared) == detail::ws_connection::enqueue_result::queued) ++queued;
     }
     return queued;
+}
+
+std::size_t ws_hub::close_where(const ws_verdict& verdict, std::uint16_t code) {
+    std::vector<detail::hub_entry> targets;
+    {
+        std::lock_guard lock(state_->mutex);
+        targets.reserve(state_->conns.size());
+        for (const auto& [key, entry] : state_->conns) targets.push_back(entry);
+    }
+    std::size_t closed = 0;
+    for (const auto& entry : targets) {
+        std::shared_lock gate_lock(entry.gate->mutex);
+        if (!entry.gate->open) continue;
+        auto conn = entry.conn.lock();
+        if (!conn) continue;
+        if (auto reason = verdict(conn->labels())) {
+            conn->close_with(code, std::move(*reason));
+            ++closed;
+        }
+    }
+    return closed;
 }
 
 ws_stats ws_hub::stats() const noexcept {

@@ -118,6 +118,7 @@ struct ws_client::impl {
     std::condition_variable cv;
     std::deque<std::string> messages;
     bool done = false;
+    std::optional<websocket::close_reason> close;
 };
 
 ws_client::ws_client(std::uint16_t port, const std::string& target, const headers& extra,
@@ -144,6 +145,7 @@ ws_client::ws_client(std::uint16_t port, const std::string& target, const header
                 state->ws.read(buf, ec);
                 std::lock_guard lock(state->mutex);
                 if (ec) {
+                    if (ec == websocket::error::closed) state->close = state->ws.reason();
                     state->done = true;
                     state->cv.notify_all();
                     return;
@@ -174,6 +176,13 @@ std::optional<std::string> ws_client::next(std::chrono::milliseconds timeout) {
 bool ws_client::closed() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->done;
+}
+
+std::optional<std::pair<std::uint16_t, std::string>> ws_client::close_frame() const {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->close) return std::nullopt;
+    return std::pair<std::uint16_t, std::string>{impl_->close->code,
+                                                 std::string(impl_->close->reason.c_str())};
 }
 
 unsigned ws_upgrade_status(std::uint16_t port, const std::string& target, const headers& extra) {

@@ -60,6 +60,8 @@ class ws_client {
                                         2000});
     /// True once the reader saw the connection end.
     bool closed() const;
+    /// The server's close frame (code and reason) once one has arrived.
+    std::optional<std::pair<std::uint16_t, std::string>> close_frame() const;
 
   private:
     struct impl;

@@ -144,3 +144,33 @@ TEST_CASE("stop sends WebSocket clients a close", "[websocket]") {
     CHECK(hub.stats().connections == 0);
     CHECK(hub.broadcast("after stop") == 0);
 }
+
+TEST_CASE("close_where closes the connections its verdict names, with the code and reason",
+          "[websocket]") {
+    eqm::http::ws_hub hub;
+    eqm::http::router routes;
+    routes.add_websocket(
+        "/api/v1/events", hub, [](const request& req) -> eqm::result<eqm::http::ws_admission> {
+            auto who = req.query_param("user");
+            return eqm::http::ws_admission{{}, {{"user", std::string(who.value_or(""))}}};
+        });
+    auto srv = eqm_test::start_server(std::move(routes));
+    eqm_test::ws_client amy(srv->port(), "/api/v1/events?user=amy");
+    eqm_test::ws_client bob(srv->port(), "/api/v1/events?user=bob");
+    REQUIRE(eqm_test::eventually([&] { return hub.stats().connections == 2; }));
+
+    const auto closed = hub.close_where([](const eqm::http::ws_labels& l) {
+        return l.at("user") == "amy" ? std::optional<std::string>("the login has expired")
+                                     : std::nullopt;
+    });
+    CHECK(closed == 1);
+    REQUIRE(eqm_test::eventually([&] { return amy.closed(); }));
+    auto frame = amy.close_frame();
+    REQUIRE(frame);
+    CHECK(frame->first == 1008);
+    CHECK(frame->second == "the login has expired");
+    CHECK(eqm_test::eventually([&] { return hub.stats().connections == 1; }));
+    CHECK(hub.broadcast("still here") == 1);
+    CHECK(bob.next() == std::optional<std::string>("still here"));
+    CHECK_FALSE(bob.closed());
+}

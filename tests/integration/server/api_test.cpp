@@ -114,7 +114,7 @@ TEST_CASE("every write checks role and city (auth matrix)", "[server][api][auth]
         [&] {
             auto c = admin.get("/api/v1/cities");
             int online = 0;
-            for (const auto& x : c.body) online += x["online"].get<bool>() ? 1 : 0;
+            for (const auto& x : c.body["items"]) online += x["online"].get<bool>() ? 1 : 0;
             return online == 2;
         },
         quick));
@@ -246,7 +246,7 @@ TEST_CASE("check-out and check-in go through the owning gateway", "[server][api]
     REQUIRE(test::wait_until(
         [&] {
             return device(cust, "cam-1")["city"] == "450100" &&
-                   cust.get("/api/v1/cities").body[0]["online"] == true;
+                   cust.get("/api/v1/cities").body["items"][0]["online"] == true;
         },
         quick));
 
@@ -286,8 +286,8 @@ TEST_CASE("a gateway that does not answer gives 503 after about 3 s", "[server][
     fake_gateway gw(region.broker.uri(), "450100", "gw-nn");
     gw.connect();  // no responder: it never answers
     auto cust = region.as("cust-nn");
-    REQUIRE(test::wait_until([&] { return cust.get("/api/v1/cities").body[0]["online"] == true; },
-                             quick));
+    REQUIRE(test::wait_until(
+        [&] { return cust.get("/api/v1/cities").body["items"][0]["online"] == true; }, quick));
     const auto t0 = std::chrono::steady_clock::now();
     auto r = cust.post("/api/v1/devices/cam-1/checkout", json{{"badge", "B-OFF-NN"}});
     const auto took = std::chrono::steady_clock::now() - t0;
@@ -329,7 +329,7 @@ TEST_CASE("CSV import is all or nothing and lists every bad row", "[server][api]
     INFO(ok.text);
     REQUIRE(ok.status == 200);
     CHECK(ok.body["imported"] == 300);
-    CHECK(admin.get("/api/v1/devices?city=450100").body.size() == 301);
+    CHECK(all_items(admin, "/api/v1/devices?city=450100").size() == 301);
     CHECK(admin.get("/api/v1/devices/imp-7").body["serial"] == "S7");
 }
 
@@ -339,7 +339,7 @@ TEST_CASE("every served route is in the OpenAPI document", "[server][api][openap
     auto doc = anon.get("/api/v1/openapi.json");
     REQUIRE(doc.status == 200);
     REQUIRE(doc.body["openapi"] == "3.1.0");
-    FILE* p = ::popen((std::string(EQM_SERVER_BIN) + " routes").c_str(), "r");
+    FILE* p = ::popen((server_bin() + " routes").c_str(), "r");
     REQUIRE(p);
     std::string out;
     char buf[512];
@@ -435,16 +435,17 @@ TEST_CASE("restarting the server loses nothing", "[server][api][restart]") {
                              custody_state::available, std::nullopt)});
     REQUIRE(gw.wait_ack([](const srv_ack& a) { return a.upto_seq == 3; }));
     auto history = again.get("/api/v1/devices/cam-1/custody");
-    REQUIRE(history.body.size() == 2);
-    CHECK(history.body[0]["verified"] == true);
-    for (const auto& a : again.get("/api/v1/alerts").body) CHECK(a["type"] != "ledger_broken");
+    REQUIRE(history.body["items"].size() == 2);
+    CHECK(history.body["items"][0]["verified"] == true);
+    for (const auto& a : again.get("/api/v1/alerts").body["items"])
+        CHECK(a["type"] != "ledger_broken");
 }
 
 namespace {
 
 /// The entry of `id` in a GET /devices answer, or null json.
 json listed(const api_reply& list, const std::string& id) {
-    for (const auto& d : list.body)
+    for (const auto& d : list.body["items"])
         if (d.value("id", "") == id) return d;
     return json();
 }
@@ -461,8 +462,8 @@ TEST_CASE("the device list is never served stale after a write, whatever wrote",
     gw.connect();
     auto cust = region.as("cust-nn");
     auto admin = region.as("admin");
-    REQUIRE(test::wait_until([&] { return cust.get("/api/v1/cities").body[0]["online"] == true; },
-                             quick));
+    REQUIRE(test::wait_until(
+        [&] { return cust.get("/api/v1/cities").body["items"][0]["online"] == true; }, quick));
     const std::string path = "/api/v1/devices?city=450100";
 
     // Two reads in a row are the same answer (the second may come from the cache).

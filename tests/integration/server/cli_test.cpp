@@ -82,8 +82,8 @@ TEST_CASE("eqm logs in, lists, shows, imports and checks devices out and in", "[
     gw.set_responder(accept_everything);
     gw.connect();
     auto admin = region.as("admin");
-    REQUIRE(test::wait_until([&] { return admin.get("/api/v1/cities").body[0]["online"] == true; },
-                             quick));
+    REQUIRE(test::wait_until(
+        [&] { return admin.get("/api/v1/cities").body["items"][0]["online"] == true; }, quick));
     auto co = run_eqm(home.path(), url, "checkout cli-3 --badge B-CUST-NN");
     INFO(co.out);
     REQUIRE(co.status == 0);

@@ -29,7 +29,7 @@ TEST_CASE("a dock check-out in 450100 shows in GET /devices/{id} and on the WebS
     test::child_process gateway(o);
     auto admin = region.as("admin");
     const bool online = test::wait_until(
-        [&] { return admin.get("/api/v1/cities").body[0]["online"] == true; }, 10s);
+        [&] { return admin.get("/api/v1/cities").body["items"][0]["online"] == true; }, 10s);
     INFO(test::read_file(gw_dir.path() / "gateway.log"));
     REQUIRE(online);
 
@@ -83,6 +83,6 @@ TEST_CASE("a dock check-out in 450100 shows in GET /devices/{id} and on the WebS
         },
         1s));
     auto history = admin.get("/api/v1/devices/cam-e2e/custody");
-    REQUIRE(history.body.size() == 1);
-    CHECK(history.body[0]["verified"] == true);
+    REQUIRE(history.body["items"].size() == 1);
+    CHECK(history.body["items"][0]["verified"] == true);
 }

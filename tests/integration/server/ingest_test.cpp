@@ -20,7 +20,7 @@ bool city_online_is(api_client& c, const std::string& city, bool online) {
     return test::wait_until(
         [&] {
             auto r = c.get("/api/v1/cities");
-            for (const auto& x : r.body)
+            for (const auto& x : r.body["items"])
                 if (x["code"] == city) return x["online"].get<bool>() == online;
             return false;
         },
@@ -67,7 +67,7 @@ TEST_CASE("a gateway batch is applied once: replays and duplicate events change 
 
     auto history = admin.get("/api/v1/devices/cam-1/custody");
     REQUIRE(history.status == 200);
-    CHECK(history.body.size() == 2);  // one checkout, one checkin: nothing doubled
+    CHECK(history.body["items"].size() == 2);  // one checkout, one checkin: nothing doubled
     CHECK(device(admin, "cam-1")["status"] == "available");
     CHECK(metric_line(admin, "eqm_ingest_events_applied_total") ==
           "eqm_ingest_events_applied_total 2");
@@ -104,7 +104,7 @@ TEST_CASE("a seq gap makes the server ask for a resend, and the resend heals it"
     REQUIRE(gw.wait_ack([](const srv_ack& a) { return a.upto_seq == 3; }));
     CHECK(device(admin, "cam-1")["status"] == "available");
     CHECK(device(admin, "cam-2")["status"] == "checked_out");
-    CHECK(admin.get("/api/v1/devices/cam-1/custody").body.size() == 2);
+    CHECK(admin.get("/api/v1/devices/cam-1/custody").body["items"].size() == 2);
 }
 
 TEST_CASE("seq ranges the gateway skipped by policy count as delivered, not as a gap",
@@ -147,8 +147,8 @@ TEST_CASE("a stale Last Will does not take a live gateway offline but a matching
     REQUIRE(city_online_is(admin, "450100", false));
     // The city shows offline with its last known state.
     auto cities = admin.get("/api/v1/cities");
-    REQUIRE(cities.body.size() == 14);
-    for (const auto& c : cities.body) {
+    REQUIRE(cities.body["items"].size() == 14);
+    for (const auto& c : cities.body["items"]) {
         if (c["code"] != "450100") continue;
         CHECK(c["last_seen"].is_string());
         CHECK(c["bd_seq"] == 7);
@@ -195,7 +195,7 @@ TEST_CASE("a broken custody hash chain raises an alert naming the record", "[ser
     auto alerts = admin.get("/api/v1/alerts?city=450100");
     REQUIRE(alerts.status == 200);
     bool found = false;
-    for (const auto& a : alerts.body) {
+    for (const auto& a : alerts.body["items"]) {
         if (a["type"] != "ledger_broken") continue;
         found = true;
         CHECK(a["severity"] == "critical");
@@ -204,9 +204,9 @@ TEST_CASE("a broken custody hash chain raises an alert naming the record", "[ser
     }
     CHECK(found);
     auto history = admin.get("/api/v1/devices/cam-1/custody");
-    REQUIRE(history.body.size() == 2);
-    CHECK(history.body[0]["verified"] == false);
-    CHECK(history.body[1]["verified"] == true);
+    REQUIRE(history.body["items"].size() == 2);
+    CHECK(history.body["items"][0]["verified"] == false);
+    CHECK(history.body["items"][1]["verified"] == true);
 }
 
 TEST_CASE("commands stay in the outbox until their result and are resent after the next birth",
@@ -224,7 +224,8 @@ TEST_CASE("commands stay in the outbox until their result and are resent after t
         REQUIRE(sync);
         const auto& people = std::get<registry_upsert_cmd>(sync->body).people;
         std::set<std::string> badges;
-        for (const auto& p : people) badges.insert(p.badge.value_or(""));
+        for (const auto& p : people)
+            if (p.badge) badges.insert(*p.badge);
         CHECK(badges == std::set<std::string>{"B-CUST-NN", "B-OFF-NN"});
         gw.disconnect();
         gw.publish_will(1);

@@ -1,6 +1,8 @@
 // Shared pieces of the eqm-server integration tests (see server_fixture.hpp).
 #include "server_fixture.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -28,7 +30,30 @@ std::string now_ts() {
     return format_timestamp(now_ms());
 }
 
+std::string server_bin() {
+    if (const char* b = std::getenv("EQM_TEST_SERVER_BIN"); b && *b) return b;
+    return EQM_SERVER_BIN;
+}
+
 namespace {
+/// Appends one exchange to this process's record (see api_client).
+void record_exchange(std::string_view method, const std::string& target, unsigned status,
+                     const std::string& content_type, const std::string& body) {
+    static std::mutex mutex;
+    static const fs::path file = [] {
+        fs::create_directories(EQM_EXCHANGES_DIR);
+        return fs::path(EQM_EXCHANGES_DIR) / ("exchanges-" + std::to_string(::getpid()) + ".jsonl");
+    }();
+    json line{{"method", method},
+              {"target", target},
+              {"status", status},
+              {"content_type", content_type},
+              {"body", body}};
+    std::lock_guard lock(mutex);
+    std::ofstream out(file, std::ios::app);
+    out << line.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+}
+
 std::string shell_quote(const std::string& s) {
     std::string out = "'";
     for (char c : s) {
@@ -45,7 +70,7 @@ std::string shell_quote(const std::string& s) {
 int add_user(const fs::path& db, const std::string& name, const std::string& role,
              const std::string& city, const std::string& badge, const std::string& password) {
     std::string cmd = "printf '%s\\n' " + shell_quote(password) + " | " +
-                      shell_quote(EQM_SERVER_BIN) + " user add --db " + shell_quote(db.string()) +
+                      shell_quote(server_bin()) + " user add --db " + shell_quote(db.string()) +
                       " --name " + shell_quote(name) + " --role " + shell_quote(role);
     if (!city.empty()) cmd += " --city " + shell_quote(city);
     if (!badge.empty()) cmd += " --badge " + shell_quote(badge);
@@ -75,8 +100,8 @@ void server_process::start() {
     const auto log =
         log_.parent_path() / (log_.stem().string() + "." + std::to_string(starts_) + ".log");
     test::process_options o;
-    o.argv = {EQM_SERVER_BIN, "--listen",   "127.0.0.1:0",      "--mqtt",       broker_uri_,
-              "--db",         db_.string(), "--mqtt-client-id", "eqm-server-it"};
+    o.argv = {server_bin(), "--listen",   "127.0.0.1:0",      "--mqtt",       broker_uri_,
+              "--db",       db_.string(), "--mqtt-client-id", "eqm-server-it"};
     for (const auto& a : extra_args_) o.argv.push_back(a);
     o.stdout_path = log;
     process_ = std::make_unique<test::child_process>(o);
@@ -91,7 +116,7 @@ void server_process::start() {
     log_ = log;
     // HTTP comes up before the MQTT session has subscribed; a gateway batch published in
     // between is not for this server's session yet (a real gateway resends it, a test does not).
-    REQUIRE(test::wait_for_log_line(log, "mqtt: connected to", 15s));
+    REQUIRE(test::wait_for_log_line(log, "connected to", 15s));
 }
 
 void server_process::stop() {
@@ -113,6 +138,7 @@ api_reply api_client::call(std::string_view method, const std::string& target,
     auto r = conn_.call(method, target, body, h);
     INFO(std::string(method) << " " << target);
     REQUIRE(r.has_value());
+    record_exchange(method, target, r->status, r->content_type, r->body);
     api_reply out;
     out.status = r->status;
     out.content_type = r->content_type;
@@ -120,6 +146,23 @@ api_reply api_client::call(std::string_view method, const std::string& target,
     out.body = json::parse(r->body, nullptr, false);
     if (out.body.is_discarded()) out.body = nullptr;
     return out;
+}
+
+json all_items(api_client& c, const std::string& target) {
+    json items = json::array();
+    std::string next = target;
+    for (int pages = 0; pages < 10000; ++pages) {
+        auto r = c.get(next);
+        INFO(next << " -> " << r.text);
+        REQUIRE(r.status == 200);
+        REQUIRE(r.body["items"].is_array());
+        for (auto& i : r.body["items"]) items.push_back(i);
+        if (r.body["next_cursor"].is_null()) return items;
+        next = target + (target.find('?') == std::string::npos ? "?" : "&") +
+               "cursor=" + r.body["next_cursor"].get<std::string>();
+    }
+    FAIL("more than 10000 pages");
+    return items;
 }
 
 std::string login(std::uint16_t port, const std::string& name, const std::string& password) {
@@ -145,6 +188,8 @@ struct ws_listener::impl {
     mutable std::mutex mutex;
     std::condition_variable changed;
     std::vector<json> messages;
+    bool closed = false;
+    std::optional<std::pair<std::uint16_t, std::string>> close;
 };
 
 ws_listener::ws_listener(std::uint16_t port, const std::string& target)
@@ -157,7 +202,15 @@ ws_listener::ws_listener(std::uint16_t port, const std::string& target)
             beast::flat_buffer buf;
             boost::system::error_code ec;
             s->ws.read(buf, ec);
-            if (ec) return;
+            if (ec) {
+                std::lock_guard lock(s->mutex);
+                if (ec == beast::websocket::error::closed)
+                    s->close = std::pair<std::uint16_t, std::string>{
+                        s->ws.reason().code, std::string(s->ws.reason().reason.c_str())};
+                s->closed = true;
+                s->changed.notify_all();
+                return;
+            }
             auto j = json::parse(beast::buffers_to_string(buf.data()), nullptr, false);
             std::lock_guard lock(s->mutex);
             s->messages.push_back(std::move(j));
@@ -180,6 +233,16 @@ bool ws_listener::wait_for(const std::function<bool(const json&)>& pred,
             if (pred(m)) return true;
         return false;
     });
+}
+
+bool ws_listener::wait_closed(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(impl_->mutex);
+    return impl_->changed.wait_for(lock, timeout, [&] { return impl_->closed; });
+}
+
+std::optional<std::pair<std::uint16_t, std::string>> ws_listener::close_frame() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->close;
 }
 
 std::vector<json> ws_listener::messages() const {
@@ -421,7 +484,7 @@ std::vector<gw_event_body> accept_everything(fake_gateway& gw, const srv_cmd& cm
 
 // --- region_fixture ------------------------------------------------------------------------
 
-region_fixture::region_fixture() {
+region_fixture::region_fixture(std::vector<std::string> extra_server_args) {
     struct u {
         const char* name;
         const char* role;
@@ -434,7 +497,12 @@ region_fixture::region_fixture() {
                           u{"off-nn", "officer", "450100", "B-OFF-NN"}}) {
         REQUIRE(add_user(db(), x.name, x.role, x.city, x.badge, std::string(x.name) + "-pw") == 0);
     }
-    server = std::make_unique<server_process>(broker.uri(), db(), dir.path() / "server.log");
+    server = std::make_unique<server_process>(broker.uri(), db(), dir.path() / "server.log",
+                                              extra_server_args);
+    // The served OpenAPI document goes into the exchange record: it is what answers are
+    // checked against.
+    api_client anon(port());
+    REQUIRE(anon.get("/api/v1/openapi.json").status == 200);
 }
 
 region_fixture::~region_fixture() {

@@ -37,6 +37,10 @@ inline constexpr std::chrono::milliseconds quick = 5s;
 std::string now_ts();
 clock_ms now_ms();
 
+/// The eqm-server binary under test: $EQM_TEST_SERVER_BIN when set (to run these tests against
+/// another build, e.g. the one before a fix), else the one of this build.
+std::string server_bin();
+
 /// `eqm-server user add ...` with the password on stdin; returns the exit status.
 int add_user(const fs::path& db, const std::string& name, const std::string& role,
              const std::string& city, const std::string& badge, const std::string& password);
@@ -71,7 +75,9 @@ struct api_reply {
     std::string text;
 };
 
-/// A logged-in REST client on one keep-alive connection.
+/// A logged-in REST client on one keep-alive connection. Every exchange (method, target,
+/// status, content type, body) is appended to the exchange record that the ctest
+/// `server.openapi_answers` checks against the served OpenAPI document.
 class api_client {
   public:
     api_client(std::uint16_t port, std::string token = "");
@@ -88,6 +94,10 @@ class api_client {
     std::string token_;
 };
 
+/// Every item of a paged list (`{items, next_cursor}`), following next_cursor from `target`
+/// (which may carry `limit=`); fails the test when a page is not 200.
+json all_items(api_client& c, const std::string& target);
+
 /// Logs in; fails the test when it does not work.
 std::string login(std::uint16_t port, const std::string& name, const std::string& password);
 
@@ -99,6 +109,10 @@ class ws_listener {
     /// True once a message matching `pred` has arrived (within `timeout`).
     bool wait_for(const std::function<bool(const json&)>& pred, std::chrono::milliseconds timeout);
     std::vector<json> messages() const;
+    /// True once the server has closed the connection (within `timeout`).
+    bool wait_closed(std::chrono::milliseconds timeout);
+    /// The close frame's code and reason, once closed by the server.
+    std::optional<std::pair<std::uint16_t, std::string>> close_frame() const;
 
   private:
     struct impl;
@@ -183,7 +197,7 @@ class fake_gateway {
 /// admin; disp (dispatcher); cust-nn (custodian 450100, badge B-CUST-NN); cust-lz (custodian
 /// 450200); off-nn (officer 450100, badge B-OFF-NN).
 struct region_fixture {
-    region_fixture();
+    explicit region_fixture(std::vector<std::string> extra_server_args = {});
     ~region_fixture();
 
     fs::path db() const { return dir.path() / "region.db"; }

@@ -230,7 +230,18 @@ export XDG_CONFIG_HOME=$work/cli-admin EQM_SERVER=$server
 printf 'admin-pw-1\n' | "$cli_bin" login --name admin >/dev/null || fail "eqm login --name admin"
 token=$(jq -r .token "$XDG_CONFIG_HOME/eqm/token.json")
 api() { curl -fsS -H "Authorization: Bearer $token" "$server$1"; }
-city_online() { [ "$(api /api/v1/cities | jq -r --arg c "$1" '.[] | select(.code == $c) | .online')" = "$2" ]; }
+api_list() {  # api_list PATH: every item of a paged list ({items, next_cursor}) as one JSON array
+  local path=$1 sep='?' cursor='' page items='[]'
+  [[ $path == *\?* ]] && sep='&'
+  while :; do
+    page=$(api "$path${sep}limit=1000${cursor:+&cursor=$cursor}") || return 1
+    items=$(jq -c --argjson acc "$items" '$acc + .items' <<<"$page") || return 1
+    cursor=$(jq -r '.next_cursor // empty' <<<"$page")
+    [ -n "$cursor" ] || break
+  done
+  printf '%s\n' "$items"
+}
+city_online() { [ "$(api_list /api/v1/cities | jq -r --arg c "$1" '.[] | select(.code == $c) | .online')" = "$2" ]; }
 for c in "${cities[@]}"; do wait_for 15 "$c online at the server" city_online "$c" true; done
 log "gateways up and online at the server"
 
@@ -258,13 +269,13 @@ sim_t0=$SECONDS
 checked_out_with_holders() {
   local c
   for c in "${cities[@]}"; do
-    [ "$(api "/api/v1/devices?city=$c&status=checked_out" |
+    [ "$(api_list "/api/v1/devices?city=$c&status=checked_out" |
          jq '[.[] | select(.holder != null and (.holder | startswith($c)))] | length' --arg c "$c")" -gt 0 ] || return 1
   done
 }
 wait_for 30 "dock check-outs with holders at the server in both cities" checked_out_with_holders
-first_out=$(api "/api/v1/devices?city=$kept&status=checked_out" | jq -r '.[0].id')
-history=$(api "/api/v1/devices/$first_out/custody")
+first_out=$(api_list "/api/v1/devices?city=$kept&status=checked_out" | jq -r '.[0].id')
+history=$(api_list "/api/v1/devices/$first_out/custody")
 jq -e 'length > 0 and all(.verified) and any(.record.action == "checkout" and .record.source == "dock")' \
   <<<"$history" >/dev/null || fail "custody history of $first_out at the server: $history"
 log "2. dock check-outs at the server: e.g. $first_out held by $(api "/api/v1/devices/$first_out" | jq -r .holder), history verified"
@@ -275,7 +286,7 @@ while [ $((SECONDS - sim_t0)) -lt "$(sim_at 10 15)" ]; do sleep 0.2; done
 # In the first city with a ready, available device (which one depends on the simulated day).
 ready=()
 for co in "${cities[@]}"; do
-  mapfile -t ready < <(api "/api/v1/devices?city=$co&status=available" |
+  mapfile -t ready < <(api_list "/api/v1/devices?city=$co&status=available" |
     jq -r '.[] | select(.class != "dock" and .online and .readiness.ready) | .id')
   [ ${#ready[@]} -gt 0 ] && break
 done
@@ -295,14 +306,14 @@ done
 [ "$(gw "$co" "/api/v1/devices/$picked" | jq -r .status)" = available ] || fail "gw-$co: $picked not available after the check-in"
 [ "$(api "/api/v1/devices/$picked" | jq -r .status)" = available ] || fail "server: $picked not available after the check-in"
 jq -e '.[0].record.action == "checkin" and .[0].record.source == "server" and .[1].record.action == "checkout" and all(.verified)' \
-  <(api "/api/v1/devices/$picked/custody") >/dev/null || fail "server custody of $picked: $(api "/api/v1/devices/$picked/custody")"
+  <(api_list "/api/v1/devices/$picked/custody") >/dev/null || fail "server custody of $picked: $(api_list "/api/v1/devices/$picked/custody")"
 export XDG_CONFIG_HOME=$work/cli-admin
 log "3. server-side check-out and check-in of $picked went through gw-$co and back"
 
 # --- 4. one gateway down, the other up; restarted, it catches up -----------------------------------------
 # Down before the returns start (16:00) and up again after they end (18:30).
 while [ $((SECONDS - sim_t0)) -lt "$(sim_at 15 0)" ]; do sleep 0.2; done
-seq_before=$(api /api/v1/cities | jq --arg c "$stopped" '.[] | select(.code == $c) | .applied_seq')
+seq_before=$(api_list /api/v1/cities | jq --arg c "$stopped" '.[] | select(.code == $c) | .applied_seq')
 kill -KILL "${pid_of[$stopped]}"
 wait "${pid_of[$stopped]}" 2>/dev/null || true
 wait_for 15 "$stopped offline at the server" city_online "$stopped" false
@@ -324,23 +335,23 @@ wait_for 30 "the returns made while gw-$stopped was down to reach it" returns_at
 caught_up() {
   local h applied gw_out server_out
   h=$(gw "$stopped" /healthz 2>/dev/null) || return 1
-  applied=$(api /api/v1/cities | jq --arg c "$stopped" '.[] | select(.code == $c) | .applied_seq')
+  applied=$(api_list /api/v1/cities | jq --arg c "$stopped" '.[] | select(.code == $c) | .applied_seq')
   [ "$(jq .outbox_depth <<<"$h")" = 0 ] && [ "$(jq .outbox_last_seq <<<"$h")" = "$applied" ] || return 1
   gw_out=$(gw "$stopped" "/api/v1/devices?status=checked_out" | jq -c '[.devices[].id] | sort')
-  server_out=$(api "/api/v1/devices?city=$stopped&status=checked_out" | jq -c '[.[].id] | sort')
+  server_out=$(api_list "/api/v1/devices?city=$stopped&status=checked_out" | jq -c '[.[].id] | sort')
   [ "$gw_out" = "$server_out" ]
 }
 wait_for 30 "gw-$stopped to catch up with the server" caught_up
-seq_after=$(api /api/v1/cities | jq --arg c "$stopped" '.[] | select(.code == $c) | .applied_seq')
+seq_after=$(api_list /api/v1/cities | jq --arg c "$stopped" '.[] | select(.code == $c) | .applied_seq')
 [ "$seq_after" -gt "$seq_before" ] || fail "applied_seq of $stopped did not move ($seq_before -> $seq_after)"
 returns=$(sqlite3 -readonly "$work/gateway-$stopped.db" "SELECT count(*) FROM ledger WHERE json_extract(record, '\$.action') = 'checkin'")
 returned=$(sqlite3 -readonly "$work/gateway-$stopped.db" \
   "SELECT device_id FROM ledger WHERE json_extract(record, '\$.action') = 'checkin' LIMIT 1")
-api "/api/v1/devices/$returned/custody" | jq -e 'any(.record.action == "checkin") and all(.verified)' >/dev/null ||
+api_list "/api/v1/devices/$returned/custody" | jq -e 'any(.record.action == "checkin") and all(.verified)' >/dev/null ||
   fail "the check-in of $returned made while gw-$stopped was down did not reach the server"
 log "   restarted: $stopped online, $returns dock returns caught up (applied seq $seq_before -> $seq_after)"
 
-broken=$(api "/api/v1/alerts?state=all" | jq '[.[] | select(.type == "ledger_broken")] | length')
+broken=$(api_list "/api/v1/alerts?state=all" | jq '[.[] | select(.type == "ledger_broken")] | length')
 [ "$broken" = 0 ] || fail "the server raised $broken ledger_broken alerts"
 dead=$(curl -fsS "$server/metrics" | awk '/^eqm_dead_letters_total/ { s += $NF } END { print s + 0 }')
 [ "${dead%.*}" = 0 ] || fail "the server dead-lettered $dead envelopes"

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,9 +32,24 @@ struct ws_message {
 /// values. A filter that throws counts as "no".
 using ws_filter = std::function<bool(const ws_message&)>;
 
-/// Decides an upgrade: a filter (an empty one accepts everything) or an error whose problem
-/// response refuses it (errc::unauthorized -> 401, errc::bad_field -> 400, ...).
-using ws_accept = std::function<eqm::result<ws_filter>(const request&)>;
+/// What an accepted upgrade gets: its filter (an empty one accepts everything) and labels that
+/// say who the connection is (a user, a token) for close_where. A filter alone converts to one.
+struct ws_admission {
+    ws_admission(ws_filter f = {}, ws_labels l = {})  // NOLINT: implicit on purpose
+        : filter(std::move(f)), labels(std::move(l)) {}
+    ws_filter filter;
+    ws_labels labels;
+};
+
+/// Decides an upgrade: an admission, or an error whose problem response refuses it
+/// (errc::unauthorized -> 401, errc::bad_field -> 400, ...).
+using ws_accept = std::function<eqm::result<ws_admission>(const request&)>;
+
+/// A connection's fate, from the labels it was admitted with: nullopt keeps it, a reason closes it.
+using ws_verdict = std::function<std::optional<std::string>(const ws_labels&)>;
+
+/// RFC 6455 close code "policy violation": what close_where sends by default (a login ended).
+constexpr std::uint16_t ws_close_policy_violation = 1008;
 
 /// Default number of messages a connection may have queued (including the one being written)
 /// before it counts as too slow and is dropped.
@@ -75,6 +91,13 @@ class ws_hub {
 
     /// Shorthand for broadcast(ws_message{text, labels}).
     std::size_t broadcast(std::string text, ws_labels labels = {});
+
+    /// Closes every open connection whose verdict gives a reason: a close frame with `code` and
+    /// the reason (cut to the 123 bytes a close frame holds) after any message being written,
+    /// and nothing more is queued to it. The verdict runs on the calling thread. Returns how
+    /// many connections it closed.
+    std::size_t close_where(const ws_verdict& verdict,
+                            std::uint16_t code = ws_close_policy_violation);
 
     ws_stats stats() const noexcept;
 
