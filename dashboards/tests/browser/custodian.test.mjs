@@ -34,7 +34,7 @@ before(async () => {
   await region.startServer();
   await region.startGateway();
   await region.login("admin");
-  await waitFor("the gateway online at the server", async () => (await region.api("GET", "/api/v1/cities", { token: region.tokens.admin })).json[0].online);
+  await waitFor("the gateway online at the server", async () => (await region.api("GET", "/api/v1/cities", { token: region.tokens.admin })).json.items[0].online);
   for (const id of Object.values(ids)) {
     await region.addDevice({ id, class: "body_camera", model: id === ids.markup ? markup : "DSJ-A9", city });
   }

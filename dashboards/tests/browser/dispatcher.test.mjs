@@ -26,7 +26,7 @@ before(async () => {
   await region.startServer();
   await region.startGateway();
   await region.login("admin");
-  await waitFor("the gateway online at the server", async () => (await region.api("GET", "/api/v1/cities", { token: region.tokens.admin })).json[0].online);
+  await waitFor("the gateway online at the server", async () => (await region.api("GET", "/api/v1/cities", { token: region.tokens.admin })).json.items[0].online);
   for (const id of cams) await region.addDevice({ id, class: "body_camera", model: "DSJ-A9", city });
   await region.addDevice({ id: "450200-bc-xss", class: "body_camera", model: markup, city: "450200" });
   for (const id of cams) region.reportDevice(id, { battery: 95 });

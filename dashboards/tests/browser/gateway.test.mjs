@@ -37,7 +37,7 @@ before(async () => {
     process.exit(77);
   }
   await region.login("admin");
-  await waitFor("the gateway online at the server", async () => (await region.api("GET", "/api/v1/cities", { token: region.tokens.admin })).json[0].online);
+  await waitFor("the gateway online at the server", async () => (await region.api("GET", "/api/v1/cities", { token: region.tokens.admin })).json.items[0].online);
   await region.addDevice({ id: cam, class: "body_camera", model: "DSJ-A9", city });
   region.reportDevice(cam, { battery: 95 });
   await waitFor("the gateway to know the camera", async () => {

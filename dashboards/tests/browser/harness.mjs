@@ -206,7 +206,8 @@ export class Region {
           "--mqtt-client-id", "eqm-server-web", "--static-dir", distDir],
         log,
       ).start();
-      const up = await waitFor("eqm-server", () => !this.server.running || this.server.log().includes("mqtt: connected to"), 20000).catch(() => false);
+      // Up means: HTTP answers and the central broker session is connected (/healthz says so).
+      const up = await waitFor("eqm-server", async () => !this.server.running || (await serverReady(this.serverPort)), 20000).catch(() => false);
       if (up && this.server.running) {
         this.serverFixed = true;
         return;
@@ -320,3 +321,14 @@ export function gatewayServesPages() {
 }
 
 export const screenshotDir = resolve(buildDir, process.env.EQM_SCREENSHOT_DIR ?? "web-screenshots");
+
+/** True once eqm-server on `port` answers /healthz with its MQTT session up. */
+async function serverReady(port) {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+    const j = await r.json();
+    return j.mqtt_connected === true;
+  } catch {
+    return false;
+  }
+}
