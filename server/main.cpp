@@ -103,6 +103,10 @@ struct serve_options {
     std::string mqtt_password_file;
     std::string mqtt_client_id = "eqm-server";
     std::string mqtt_ca_file;
+    std::string mqtt_cert_file;
+    std::string mqtt_key_file;
+    std::string tls_cert_file;
+    std::string tls_key_file;
     std::string static_dir;
     unsigned threads = 2;
     int token_ttl_minutes = 12 * 60;
@@ -146,10 +150,15 @@ int serve(const serve_options& o) {
     add_routes(routes, ctx);
     if (!o.static_dir.empty()) routes.serve_directory("/", o.static_dir);
 
+    if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+        std::cerr << "eqm-server: --tls-cert-file and --tls-key-file go together\n";
+        return 2;
+    }
     http::server_options so;
     so.listen = o.listen;
     so.threads = o.threads;
     so.server_name = "eqm-server";
+    if (!o.tls_cert_file.empty()) so.tls = http::tls_files{o.tls_cert_file, o.tls_key_file};
     http::server web(so, std::move(routes));
     ctx.server = &web;
     if (auto r = web.start(); !r) {
@@ -173,15 +182,17 @@ int serve(const serve_options& o) {
         }
         mo.password = pw;
     }
-    if (!o.mqtt_ca_file.empty()) mo.tls = mqtt::tls_options{o.mqtt_ca_file, "", "", true};
+    if (!o.mqtt_ca_file.empty() || !o.mqtt_cert_file.empty())
+        mo.tls = mqtt::tls_options{o.mqtt_ca_file, o.mqtt_cert_file, o.mqtt_key_file, true};
     mo.log = [](std::string_view line) { std::cerr << "eqm-server: mqtt: " << line << '\n'; };
     if (auto r = link.start(std::move(mo)); !r) {
         std::cerr << "eqm-server: bad MQTT options: " << r.error().describe() << '\n';
         web.stop();
         return 1;
     }
-    std::cerr << "eqm-server: listening on http://127.0.0.1:" << web.port() << " (--listen "
-              << o.listen << "), broker " << o.mqtt << std::endl;
+    std::cerr << "eqm-server: listening on " << (so.tls ? "https" : "http")
+              << "://127.0.0.1:" << web.port() << " (--listen " << o.listen << "), broker "
+              << o.mqtt << std::endl;
 
     int sig = 0;
     sigwait(&signals, &sig);
@@ -215,7 +226,14 @@ int main(int argc, char** argv) {
     app.add_option("--mqtt-client-id", so.mqtt_client_id,
                    "MQTT client id; keep it stable so the broker holds messages across restarts")
         ->capture_default_str();
-    app.add_option("--mqtt-ca-file", so.mqtt_ca_file, "CA certificate (PEM) for ssl:// brokers");
+    app.add_option("--mqtt-ca-file", so.mqtt_ca_file,
+                   "CA certificate (PEM) the ssl:// broker's certificate must chain to");
+    app.add_option("--mqtt-cert-file", so.mqtt_cert_file,
+                   "client certificate (PEM) for the ssl:// broker (its CN is the MQTT user)");
+    app.add_option("--mqtt-key-file", so.mqtt_key_file, "private key (PEM) of --mqtt-cert-file");
+    app.add_option("--tls-cert-file", so.tls_cert_file,
+                   "serve HTTPS and WSS with this certificate chain (PEM); plain HTTP without");
+    app.add_option("--tls-key-file", so.tls_key_file, "private key (PEM) of --tls-cert-file");
     app.add_option(
         "--static-dir", so.static_dir,
         "serve the files of this directory (dashboards) at / for paths no route matches");
