@@ -24,6 +24,9 @@ namespace {
 constexpr std::size_t custody_history_limit = 500;
 constexpr std::size_t registry_push_chunk = 500;
 constexpr std::size_t max_password_chars = 1024;
+/// A whole region's registry as CSV fits many times over; the HTTP server reads a body this big
+/// only from a request with credentials (everything else is held to its 64 KiB default).
+constexpr std::size_t import_body_limit = std::size_t{16} << 20;
 
 response problem(const error& e) {
     return http::problem_response(e);
@@ -461,7 +464,11 @@ std::vector<route_entry> add_routes(http::router& r, api_context& ctx) {
     sync(method::get, "/api/v1/cities", list_cities);
     sync(method::get, "/api/v1/devices", list_devices);
     sync(method::post, "/api/v1/devices", create_device);
-    sync(method::post, "/api/v1/devices/import", import_devices);
+    r.add(
+        method::post, "/api/v1/devices/import",
+        [c](const request& req) { return import_devices(*c, req); },
+        http::route_options{.body_limit = import_body_limit});
+    routes.emplace_back("POST", "/api/v1/devices/import");
     sync(method::get, "/api/v1/devices/{id}", show_device);
     r.add(method::put, "/api/v1/devices/{id}",
           [c](const request& req) { return edit_device(*c, req, false); });
