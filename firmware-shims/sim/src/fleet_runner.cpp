@@ -158,8 +158,13 @@ int run_fleet(const fleet_run_options& o) {
             opt.model = d.model;
             opt.fw = d.fw;
             opt.broker_uri = broker_of.at(d.city);
-            opt.username = o.auth.user;
-            opt.password = o.auth.password;
+            if (const auto own = o.device_passwords.find(d.id); own != o.device_passwords.end()) {
+                opt.username = d.id;
+                opt.password = own->second;
+            } else {
+                opt.username = o.auth.user;
+                opt.password = o.auth.password;
+            }
             opt.state_dir = o.state_dir / d.city;
             opt.log = log;
             if (capture.enabled())

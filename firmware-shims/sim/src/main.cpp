@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "fleet_runner.hpp"
@@ -16,6 +17,21 @@ bool read_secret(const std::string& path, std::string& out) {
     std::ifstream in(path);
     if (!in) return false;
     std::getline(in, out);
+    return true;
+}
+
+/// "id,password" lines (scripts/gen-broker-auth's credentials.csv) into `out`; false when the
+/// file cannot be read or a line is not id,password.
+bool read_credentials(const std::string& path, std::map<std::string, std::string>& out) {
+    std::ifstream in(path);
+    if (!in) return false;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        const auto comma = line.find(',');
+        if (comma == std::string::npos || comma == 0 || comma + 1 == line.size()) return false;
+        out[line.substr(0, comma)] = line.substr(comma + 1);
+    }
     return true;
 }
 
@@ -38,7 +54,7 @@ int main(int argc, char** argv) {
 
     std::vector<std::string> broker_specs, city_list;
     sim::fleet_run_options run;
-    std::string fleet_file, start_text, password_file;
+    std::string fleet_file, start_text, password_file, credentials_file;
     app.add_option("--broker", broker_specs,
                    "CODE=URI, one per city: runs that city's fleet against that broker (e.g. "
                    "450100=tcp://127.0.0.1:1883)");
@@ -73,6 +89,10 @@ int main(int argc, char** argv) {
     app.add_option("--mqtt-user", run.auth.user, "broker user name (default: anonymous)");
     app.add_option("--mqtt-password-file", password_file,
                    "file whose first line is the broker password");
+    app.add_option("--mqtt-credentials", credentials_file,
+                   "id,password per line (scripts/gen-broker-auth's credentials.csv, one per "
+                   "city broker or all in one file): each device listed logs in as its own id "
+                   "with its password, as deployed devices do; the others use --mqtt-user");
     app.add_flag("--quiet", run.quiet, "no status line");
 
     auto* load = app.add_subcommand(
@@ -109,6 +129,11 @@ int main(int argc, char** argv) {
     std::string password;
     if (!password_file.empty() && !read_secret(password_file, password)) {
         std::cerr << "eqm-sim: cannot read " << password_file << '\n';
+        return 2;
+    }
+    if (!credentials_file.empty() && !read_credentials(credentials_file, run.device_passwords)) {
+        std::cerr << "eqm-sim: --mqtt-credentials " << credentials_file
+                  << " cannot be read or has a line that is not id,password\n";
         return 2;
     }
 
