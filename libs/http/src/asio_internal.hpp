@@ -146,7 +146,7 @@ class http_session : public reply_target,
     void run();
     void shutdown() override;
     void deliver(std::uint64_t serial, response r) override;
-    asio::any_io_executor executor() override { return stream_.get_executor(); }
+    asio::any_io_executor executor() override { return executor_; }
 
   private:
     static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
@@ -171,6 +171,10 @@ class http_session : public reply_target,
     tcp::socket& socket() { return beast::get_lowest_layer(stream_).socket(); }
 
     Stream stream_;
+    // The connection's strand, kept apart from the stream: after a WebSocket upgrade the stream
+    // is moved out, and stop() may still post a shutdown here.
+    asio::any_io_executor executor_;
+    bool handed_over_ = false;  // the stream went to a ws_connection: nothing left to close
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     std::shared_ptr<server_state> state_;

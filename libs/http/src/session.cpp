@@ -73,9 +73,10 @@ std::string method_label(std::string_view token) {
 template <class Stream>
 http_session<Stream>::http_session(tcp::socket&& socket, std::shared_ptr<server_state> state)
     : stream_(open_stream<Stream>(std::move(socket), *state)),
+      executor_(stream_.get_executor()),
       state_(std::move(state)),
       remote_(endpoint_text(beast::get_lowest_layer(stream_).socket())),
-      handler_timer_(stream_.get_executor()) {}
+      handler_timer_(executor_) {}
 
 template <class Stream>
 http_session<Stream>::~http_session() {
@@ -84,7 +85,7 @@ http_session<Stream>::~http_session() {
 
 template <class Stream>
 void http_session<Stream>::run() {
-    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+    asio::dispatch(executor_, [self = this->shared_from_this()] {
         if constexpr (is_tls) {
             // The handshake is bounded like a request: a client that connects and says nothing
             // holds its place for read_timeout at most.
@@ -102,8 +103,8 @@ template <class Stream>
 void http_session<Stream>::on_handshake(beast::error_code ec) {
     if (ec) {
         // Scanners, plain HTTP on this port, clients that do not trust our certificate: counted,
-        // not logged one by one.
-        state_->tls_handshake_failures.fetch_add(1);
+        // not logged one by one (a handshake cut by stop() is none of those).
+        if (!close_after_ && !state_->stopping) state_->tls_handshake_failures.fetch_add(1);
         close_now();
         return;
     }
@@ -112,7 +113,7 @@ void http_session<Stream>::on_handshake(beast::error_code ec) {
 
 template <class Stream>
 void http_session<Stream>::shutdown() {
-    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
+    asio::post(executor_, [self = this->shared_from_this()] {
         self->close_after_ = true;
         if (!self->busy_) self->close_now();
     });
@@ -401,6 +402,7 @@ void http_session<Stream>::upgrade(const ws_route& route,
     busy_ = false;
     beast::get_lowest_layer(stream_).expires_never();
     // The WebSocket takes the stream over as it is: for TLS, the session keys go with it.
+    handed_over_ = true;
     auto conn = std::make_shared<ws_connection<Stream>>(std::move(stream_), state_, route.hub,
                                                         std::move(filter));
     state_->add(conn);
@@ -459,6 +461,7 @@ template <class Stream>
 void http_session<Stream>::close_now() {
     // TLS too: the socket is closed under it without a close_notify, which costs the client
     // nothing once it has its answer (every answer carries its length).
+    if (handed_over_) return;
     beast::error_code ec;
     socket().shutdown(tcp::socket::shutdown_both, ec);
     socket().close(ec);
