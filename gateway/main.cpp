@@ -39,7 +39,9 @@ mqtt::session_options broker_options(const broker_config& b, std::string client_
     o.client_id = std::move(client_id);
     o.username = b.user;
     o.password = b.password;
-    if (b.ca_file) o.tls = mqtt::tls_options{*b.ca_file, "", "", true};
+    if (b.ca_file || b.cert_file)
+        o.tls = mqtt::tls_options{b.ca_file.value_or(""), b.cert_file.value_or(""),
+                                  b.key_file.value_or(""), true};
     o.log = [name = std::string(name)](std::string_view line) {
         log_info("mqtt", name + " " + std::string(line));
     };
@@ -136,6 +138,8 @@ int main(int argc, char** argv) {
     http_opts.listen = config.listen;
     http_opts.threads = 1;
     http_opts.server_name = "eqm-gateway";
+    if (config.tls_cert_file)
+        http_opts.tls = http::tls_files{*config.tls_cert_file, config.tls_key_file.value_or("")};
     http_opts.log = [](std::string_view line) { log_warn("http", line); };
     http::server server(http_opts, make_routes(core, server_ref));
     if (auto r = server.start(); !r) {

@@ -176,8 +176,9 @@ int serve(const serve_options& o) {
     }
     feed_guard guard(hub, **store, eqm::system_now);
     guard.start();
-    log_info("http", "listening on http://127.0.0.1:" + std::to_string(web.port()) +
-                         " listen=" + o.listen + " broker=" + log_value(o.mqtt));
+    log_info("http", std::string("listening on ") + (o.tls_cert_file.empty() ? "http" : "https") +
+                         "://127.0.0.1:" + std::to_string(web.port()) + " listen=" + o.listen +
+                         " broker=" + log_value(o.mqtt));
 
     int sig = 0;
     sigwait(&signals, &sig);
@@ -201,12 +202,14 @@ void add_serve_options(CLI::App& app, serve_options& so) {
     app.add_option("--mqtt-client-id", so.mqtt_client_id,
                    "MQTT client id; keep it stable so the broker holds messages across restarts")
         ->capture_default_str();
-    app.add_option("--mqtt-ca-file", so.mqtt_ca_file, "CA certificate (PEM) for ssl:// brokers");
+    app.add_option("--mqtt-ca-file", so.mqtt_ca_file,
+                   "CA certificate (PEM) the ssl:// broker's certificate must chain to");
     app.add_option("--mqtt-cert-file", so.mqtt_cert_file,
-                   "client certificate (PEM) for brokers that ask for one (mutual TLS)");
+                   "client certificate (PEM) for the ssl:// broker (its CN is the MQTT user)");
     app.add_option("--mqtt-key-file", so.mqtt_key_file, "private key (PEM) of --mqtt-cert-file");
-    auto* cert = app.add_option("--tls-cert-file", so.tls_cert_file,
-                                "serve HTTPS (and WSS) with this certificate chain (PEM)");
+    auto* cert =
+        app.add_option("--tls-cert-file", so.tls_cert_file,
+                       "serve HTTPS and WSS with this certificate chain (PEM); plain HTTP without");
     auto* key =
         app.add_option("--tls-key-file", so.tls_key_file, "private key (PEM) of --tls-cert-file");
     cert->needs(key);

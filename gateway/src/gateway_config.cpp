@@ -23,7 +23,7 @@ struct option_spec {
     std::string_view help;
 };
 
-constexpr std::array<option_spec, 23> specs{{
+constexpr std::array<option_spec, 29> specs{{
     {"city",
      "City code this gateway serves, one of the 14 Guangxi codes (450100 Nanning ... "
      "451400 Chongzuo). Required."},
@@ -39,9 +39,18 @@ constexpr std::array<option_spec, 23> specs{{
     {"local_mqtt_user", "User name on the city broker (default: anonymous)."},
     {"local_mqtt_password_file", "File holding the city broker password (first line)."},
     {"local_mqtt_ca_file", "CA certificate (PEM) for an ssl:// city broker."},
+    {"local_mqtt_cert_file", "Client certificate (PEM) for an ssl:// city broker."},
+    {"local_mqtt_key_file", "Private key (PEM) of --local-mqtt-cert-file."},
     {"central_mqtt_user", "User name on the central broker (default: anonymous)."},
     {"central_mqtt_password_file", "File holding the central broker password (first line)."},
     {"central_mqtt_ca_file", "CA certificate (PEM) for an ssl:// central broker."},
+    {"central_mqtt_cert_file",
+     "Client certificate (PEM) for an ssl:// central broker; its CN is the gateway id "
+     "(scripts/gen-region-pki writes gw-<city>.crt)."},
+    {"central_mqtt_key_file", "Private key (PEM) of --central-mqtt-cert-file."},
+    {"tls_cert_file",
+     "Serve HTTPS (and WSS) with this certificate chain (PEM); plain HTTP without."},
+    {"tls_key_file", "Private key (PEM) of --tls-cert-file."},
     {"telemetry_retention_days", "Days of one-minute telemetry aggregates to keep (default 30)."},
     {"outbox_max_bytes",
      "Outbox bound in bytes; above it telemetry summaries are dropped "
@@ -182,10 +191,21 @@ result<gateway_config> build(std::map<std::string, std::string>& v) {
             b.password = *pw;
         }
         if (!v[p + "_mqtt_ca_file"].empty()) b.ca_file = v[p + "_mqtt_ca_file"];
+        if (!v[p + "_mqtt_cert_file"].empty()) b.cert_file = v[p + "_mqtt_cert_file"];
+        if (!v[p + "_mqtt_key_file"].empty()) b.key_file = v[p + "_mqtt_key_file"];
+        if (b.cert_file.has_value() != b.key_file.has_value())
+            return fail(errc::bad_field, flag_of(p + "_mqtt_cert_file"),
+                        "goes together with " + flag_of(p + "_mqtt_key_file"));
         return {};
     };
     if (auto r = broker("local", c.local); !r) return std::unexpected(r.error());
     if (auto r = broker("central", c.central); !r) return std::unexpected(r.error());
+    if (v["tls_cert_file"].empty() != v["tls_key_file"].empty())
+        return fail(errc::bad_field, "--tls-cert-file", "goes together with --tls-key-file");
+    if (!v["tls_cert_file"].empty()) {
+        c.tls_cert_file = v["tls_cert_file"];
+        c.tls_key_file = v["tls_key_file"];
+    }
 
     auto integer = [&](const char* key, std::int64_t lo, std::int64_t hi,
                        auto& out) -> result<void> {

@@ -25,8 +25,10 @@ bool is_city_code(std::string_view code) noexcept;
 struct broker_config {
     std::string uri;  ///< tcp://host:port or ssl://host:port
     std::optional<std::string> user;
-    std::optional<std::string> password;  ///< read from the password file
-    std::optional<std::string> ca_file;   ///< TLS: CA the broker's certificate must chain to
+    std::optional<std::string> password;   ///< read from the password file
+    std::optional<std::string> ca_file;    ///< TLS: CA the broker's certificate must chain to
+    std::optional<std::string> cert_file;  ///< TLS: our client certificate (CN = gateway id)
+    std::optional<std::string> key_file;   ///< TLS: its private key
 };
 
 struct gateway_config {
@@ -36,6 +38,9 @@ struct gateway_config {
     broker_config central;
     std::string db_path;
     std::string listen = "127.0.0.1:8081";
+    /// HTTPS (and WSS) with this certificate chain and key when set; plain HTTP otherwise.
+    std::optional<std::string> tls_cert_file;
+    std::optional<std::string> tls_key_file;
     int telemetry_retention_days = 30;
     std::uint64_t outbox_max_bytes = 64ull * 1024 * 1024;
     std::chrono::seconds outbox_max_age = std::chrono::hours{24 * 7};

@@ -2,7 +2,8 @@
 // - `eqm login` stores a bearer token under $XDG_CONFIG_HOME/eqm (or ~/.config/eqm);
 // - `eqm devices list|show|import`, `eqm checkout`, `eqm checkin` call /api/v1.
 // The server comes from --server, else $EQM_SERVER, else the one logged in to, else
-// http://127.0.0.1:8080.
+// http://127.0.0.1:8080. An https:// server's certificate is checked against --ca-file, else
+// $EQM_CA_FILE, else the CA file of the last login, else the system's trusted CAs.
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -97,7 +98,16 @@ std::string encode(std::string_view s) {
 
 struct context {
     std::string server;
+    std::string ca_file;
     bool json_output = false;
+
+    std::string resolved_ca_file() const {
+        if (!ca_file.empty()) return ca_file;
+        if (const char* e = std::getenv("EQM_CA_FILE"); e && *e) return e;
+        auto saved = load_login();
+        if (saved.contains("ca_file") && saved["ca_file"].is_string()) return saved["ca_file"];
+        return {};
+    }
 
     std::string resolved_server() const {
         if (!server.empty()) return server;
@@ -145,11 +155,11 @@ std::optional<json> call(const context& ctx, std::string_view method, const std:
     auto saved = load_login();
     if (saved.contains("token") && saved["token"].is_string())
         headers.emplace_back("Authorization", "Bearer " + saved["token"].get<std::string>());
-    eqm::client::rest_connection conn(*url);
+    eqm::client::rest_connection conn(*url, eqm::client::tls_trust{ctx.resolved_ca_file()});
     auto r = conn.call(method, target, body, headers, progress);
     if (!r) {
         std::cerr << "eqm: " << r.error().message << '\n';
-        code = exit_offline;
+        code = r.error().code == eqm::errc::bad_field ? exit_usage : exit_offline;
         return std::nullopt;
     }
     if (r->status == 401) std::cerr << "eqm: not logged in or the token expired; run `eqm login`\n";
@@ -259,6 +269,9 @@ void add_login(CLI::App& app, const context& ctx, int& code) {
                    {"name", user},
                    {"role", (*j)["role"]},
                    {"city", (*j)["city"]}};
+        // Later commands reach the same server the same way.
+        if (const auto ca = ctx.resolved_ca_file(); !ca.empty())
+            saved["ca_file"] = fs::absolute(ca).string();
         if (!save_login(saved)) {
             std::cerr << "eqm: cannot write " << token_path() << '\n';
             code = exit_usage;
@@ -400,8 +413,12 @@ int main(int argc, char** argv) {
     CLI::App app{"eqm: operator client of the eqm regional dispatcher (eqm-server)"};
     context ctx;
     app.add_option("--server", ctx.server,
-                   "server URL, e.g. http://127.0.0.1:8080 (default: $EQM_SERVER, then the server "
-                   "of the last login, then http://127.0.0.1:8080)");
+                   "server URL, http://HOST:PORT or https://HOST:PORT (default: $EQM_SERVER, then "
+                   "the server of the last login, then http://127.0.0.1:8080)");
+    app.add_option("--ca-file", ctx.ca_file,
+                   "CA certificate (PEM) an https:// server's certificate must chain to, e.g. the "
+                   "region's ca.crt (default: $EQM_CA_FILE, then the one of the last login, then "
+                   "the system's trusted CAs)");
     app.add_flag("--json", ctx.json_output, "print the server's JSON instead of a table");
     app.require_subcommand(1);
     int code = 0;

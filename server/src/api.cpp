@@ -30,6 +30,9 @@ constexpr std::size_t registry_push_chunk = 500;
 constexpr std::size_t max_password_chars = 1024;
 /// Seconds a throttled client is told to wait (the failure window).
 constexpr std::string_view login_retry_after = "300";
+/// A whole region's registry as CSV fits many times over; the HTTP server reads a body this big
+/// only from a request with credentials (everything else is held to its 64 KiB default).
+constexpr std::size_t import_body_limit = std::size_t{16} << 20;
 
 response problem(const error& e) {
     return http::problem_response(e);
@@ -456,8 +459,10 @@ std::vector<route_entry> add_routes(http::router& r, api_context& ctx) {
         note(m, pattern);
     };
     auto checked = [&](method m, std::string_view pattern,
-                       result<response> (*h)(api_context&, const request&)) {
-        r.add(m, pattern, [c, h](const request& req) { return answer(h(*c, req)); });
+                       result<response> (*h)(api_context&, const request&),
+                       http::route_options options = {}) {
+        r.add(
+            m, pattern, [c, h](const request& req) { return answer(h(*c, req)); }, options);
         note(m, pattern);
     };
     auto custody = [&](std::string_view pattern, custody_action action) {
@@ -470,7 +475,8 @@ std::vector<route_entry> add_routes(http::router& r, api_context& ctx) {
     checked(method::get, "/api/v1/cities", list_cities);
     checked(method::get, "/api/v1/devices", list_devices);
     checked(method::post, "/api/v1/devices", create_device);
-    checked(method::post, "/api/v1/devices/import", import_devices);
+    checked(method::post, "/api/v1/devices/import", import_devices,
+            http::route_options{.body_limit = import_body_limit});
     checked(method::get, "/api/v1/devices/{id}", show_device);
     r.add(method::put, "/api/v1/devices/{id}",
           [c](const request& req) { return answer(edit_device(*c, req, false)); });

@@ -1,6 +1,7 @@
 #include "command_line.hpp"
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "eqm/runtime/cli.hpp"
@@ -54,6 +55,35 @@ CLI::Option* add_password_file(CLI::App& app, std::string& out) {
             },
             "file whose first line is the broker password (trailing spaces and line end "
             "trimmed)")
+        ->check(CLI::ExistingFile);
+}
+
+/// `--mqtt-credentials FILE`: "id,password" lines (scripts/gen-broker-auth's credentials.csv,
+/// several cities' files may be concatenated) into `out`, read while the command line is read.
+CLI::Option* add_credentials_file(CLI::App& app, std::map<std::string, std::string>& out) {
+    return app
+        .add_option_function<std::string>(
+            "--mqtt-credentials",
+            [&out](const std::string& path) {
+                std::ifstream in(path);
+                std::string line;
+                int number = 0;
+                while (std::getline(in, line)) {
+                    ++number;
+                    if (!line.empty() && line.back() == '\r') line.pop_back();
+                    if (line.empty()) continue;
+                    const auto comma = line.find(',');
+                    if (comma == std::string::npos || comma == 0 || comma + 1 == line.size() ||
+                        !is_valid_id(line.substr(0, comma)))
+                        throw CLI::ValidationError(
+                            "--mqtt-credentials",
+                            path + " line " + std::to_string(number) + " is not id,password");
+                    out[line.substr(0, comma)] = line.substr(comma + 1);
+                }
+            },
+            "id,password per line (scripts/gen-broker-auth's credentials.csv, one per city "
+            "broker or all in one file): each device listed logs in as its own id with its "
+            "password, as deployed devices do; the others use --mqtt-user")
         ->check(CLI::ExistingFile);
 }
 
@@ -128,7 +158,8 @@ void add_fleet_options(CLI::App& app, fleet_run_options& run,
     auto* user = app.add_option("--mqtt-user", run.auth.user,
                                 "broker user name for every device (default: anonymous)");
     auto* password = add_password_file(app, run.auth.password);
-    dry->excludes(user)->excludes(password);
+    auto* credentials = add_credentials_file(app, run.device_passwords);
+    dry->excludes(user)->excludes(password)->excludes(credentials);
     app.add_flag("--quiet", run.quiet, "no status line");
 }
 
@@ -185,9 +216,10 @@ void describe_command_line(CLI::App& app, sim_command& out) {
     auto* load = add_load_command(app, out.load_run, *load_broker);
 
     // A load run takes none of the fleet run's options.
-    for (const auto* name : {"--broker", "--dry-run", "--city", "--seed", "--speed", "--days",
-                             "--start", "--fleet", "--events-out", "--capture", "--state-dir",
-                             "--mqtt-user", "--mqtt-password-file", "--quiet"})
+    for (const auto* name :
+         {"--broker", "--dry-run", "--city", "--seed", "--speed", "--days", "--start", "--fleet",
+          "--events-out", "--capture", "--state-dir", "--mqtt-user", "--mqtt-password-file",
+          "--mqtt-credentials", "--quiet"})
         load->excludes(app.get_option(name));
 
     load->callback([&out, load_broker] {

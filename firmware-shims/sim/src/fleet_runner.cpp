@@ -263,8 +263,13 @@ class fleet_run {
         opt.model = d.model;
         opt.fw = d.fw;
         opt.broker_uri = broker_of_.at(d.city);
-        opt.username = o_.auth.user;
-        opt.password = o_.auth.password;
+        if (const auto own = o_.device_passwords.find(d.id); own != o_.device_passwords.end()) {
+            opt.username = d.id;  // a deployed device logs in as itself
+            opt.password = own->second;
+        } else {
+            opt.username = o_.auth.user;
+            opt.password = o_.auth.password;
+        }
         opt.state_dir = o_.state_dir / d.city;
         opt.log = [this](log_level level, std::string_view line) {
             out_.log(level, "device", line);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -33,6 +34,9 @@ struct fleet_run_options {
     std::filesystem::path capture;     ///< JSON lines {topic, payload} of everything sent
     std::filesystem::path state_dir = "eqm-sim-state";
     credentials auth;
+    /// Per-device logins (device id -> password, from a credentials.csv): a device listed here
+    /// logs in as its own id, as deployed devices do; the others use `auth`.
+    std::map<std::string, std::string> device_passwords;
     bool quiet = false;  ///< no status line
 };
 

@@ -6,14 +6,18 @@
 // The pragma applies to the rest of each translation unit that includes this header.
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 
+#include <array>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -25,6 +29,7 @@
 #include <shared_mutex>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 
 #include "eqm/http/metrics.hpp"
@@ -38,6 +43,11 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
+namespace ssl = boost::asio::ssl;
+
+/// The two transports one server may speak: plain TCP, or TLS over TCP (HTTPS and WSS).
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
 inline std::string_view to_sv(beast::string_view s) noexcept {
     return {s.data(), s.size()};
@@ -70,6 +80,8 @@ struct server_state {
 
     server_options options;
     router routes;
+    /// Set by start() when options.tls is: every connection is then a TLS one.
+    std::unique_ptr<ssl::context> tls;
     std::shared_ptr<executor_gate> gate = std::make_shared<executor_gate>();
     std::atomic<bool> stopping{false};
 
@@ -83,6 +95,8 @@ struct server_state {
     std::size_t connection_count();
 
     void record(std::string_view route, std::string_view verb, unsigned status, double seconds);
+    std::atomic<std::uint64_t> connections_refused{0};
+    std::atomic<std::uint64_t> tls_handshake_failures{0};
     void write_metrics(prometheus_writer& out);
 
   private:
@@ -95,17 +109,35 @@ struct server_state {
     std::map<std::pair<std::string, std::string>, histogram_data> durations_;
 };
 
-class http_session;
+/// What a responder talks to: the session waiting for an async handler's answer.
+class reply_target : public connection {
+  public:
+    /// On the strand: the answer for request `serial` (a responder's, or the timeout's).
+    virtual void deliver(std::uint64_t serial, response r) = 0;
+    virtual asio::any_io_executor executor() = 0;
+};
 
 struct pending_reply {
     std::atomic<bool> claimed{false};
     std::shared_ptr<executor_gate> gate;
-    std::weak_ptr<http_session> session;
+    std::weak_ptr<reply_target> session;
     std::uint64_t serial = 0;
 };
 
-class http_session : public connection, public std::enable_shared_from_this<http_session> {
+/// The methods the server routes by their names, anything else as "other": the label values of
+/// the request metrics stay a fixed set whatever clients send.
+std::string method_label(std::string_view token);
+
+/// Makes the TLS context for options.tls: TLS 1.2 or 1.3 only, forward-secret AEAD ciphers.
+/// Errors name the file (field "tls_cert_file" or "tls_key_file") and what is wrong with it.
+eqm::result<std::unique_ptr<ssl::context>> make_tls_context(const tls_files& files);
+
+/// One HTTP/1.1 keep-alive connection over `Stream` (plain_stream or tls_stream).
+template <class Stream>
+class http_session : public reply_target,
+                     public std::enable_shared_from_this<http_session<Stream>> {
   public:
+    /// Plain: `socket` is the accepted connection. TLS: the handshake runs first, with `tls`.
     http_session(tcp::socket&& socket, std::shared_ptr<server_state> state);
     ~http_session() override;
     http_session(const http_session&) = delete;
@@ -113,14 +145,21 @@ class http_session : public connection, public std::enable_shared_from_this<http
 
     void run();
     void shutdown() override;
-    /// On the strand: the answer for request `serial` (a responder's, or the timeout's).
-    void deliver(std::uint64_t serial, response r);
-    asio::any_io_executor executor() { return stream_.get_executor(); }
+    void deliver(std::uint64_t serial, response r) override;
+    asio::any_io_executor executor() override { return executor_; }
 
   private:
+    static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
+    void on_handshake(beast::error_code ec);
     void do_read();
+    void on_header(beast::error_code ec);
     void on_read(beast::error_code ec);
+    void refuse_read(beast::error_code ec);
+    void plan_body();
+    void begin_answer();
     void handle(bhttp::request<bhttp::string_body>&& req);
+    void answer_route(const route& r, request&& req);
     void start_async(const async_handler& h, request&& req);
     void upgrade(const ws_route& route, bhttp::request<bhttp::string_body>&& beast_req,
                  const request& req);
@@ -129,8 +168,13 @@ class http_session : public connection, public std::enable_shared_from_this<http
     void close_now();
     void lingering_close();
     void drain();
+    tcp::socket& socket() { return beast::get_lowest_layer(stream_).socket(); }
 
-    beast::tcp_stream stream_;
+    Stream stream_;
+    // The connection's strand, kept apart from the stream: after a WebSocket upgrade the stream
+    // is moved out, and stop() may still post a shutdown here.
+    asio::any_io_executor executor_;
+    bool handed_over_ = false;  // the stream went to a ws_connection: nothing left to close
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     std::shared_ptr<server_state> state_;
@@ -143,6 +187,7 @@ class http_session : public connection, public std::enable_shared_from_this<http
     unsigned version_ = 11;
     std::string route_label_;
     std::string method_label_;
+    std::size_t body_limit_ = 0;  // of the request being read
     std::chrono::steady_clock::time_point started_;
 
     std::uint64_t serial_ = 0;
@@ -152,10 +197,28 @@ class http_session : public connection, public std::enable_shared_from_this<http
     std::array<char, 4096> drain_buffer_{};
 };
 
-class ws_connection;
+extern template class http_session<plain_stream>;
+extern template class http_session<tls_stream>;
+
+using shared_message = std::shared_ptr<const ws_message>;
+
+/// What the hub sees of a WebSocket connection, whatever its transport.
+class ws_peer : public connection {
+  public:
+    /// Any thread: true when the filter takes the message.
+    virtual bool wants(const ws_message& m) const noexcept = 0;
+    /// The labels it was admitted with (never changed).
+    virtual const ws_labels& labels() const noexcept = 0;
+    /// Any thread: sends a close frame with `code` and `reason` once the current write is done.
+    virtual void close_with(std::uint16_t code, std::string reason) = 0;
+
+    enum class enqueue_result { queued, dropped, closed };
+    /// Any thread, never blocks on the network.
+    virtual enqueue_result enqueue(const shared_message& m) = 0;
+};
 
 struct hub_entry {
-    std::weak_ptr<ws_connection> conn;
+    std::weak_ptr<ws_peer> conn;
     std::shared_ptr<executor_gate> gate;
 };
 
@@ -164,20 +227,21 @@ struct hub_state {
 
     ws_hub_options options;
     std::mutex mutex;
-    std::unordered_map<const ws_connection*, hub_entry> conns;
+    std::unordered_map<const ws_peer*, hub_entry> conns;
     std::atomic<std::uint64_t> connections_total{0};
     std::atomic<std::uint64_t> messages_sent{0};
     std::atomic<std::uint64_t> clients_dropped{0};
 
-    void add(const std::shared_ptr<ws_connection>& c, std::shared_ptr<executor_gate> gate);
-    void remove(const ws_connection* c);
+    void add(const std::shared_ptr<ws_peer>& c, std::shared_ptr<executor_gate> gate);
+    void remove(const ws_peer* c);
 };
 
-using shared_message = std::shared_ptr<const ws_message>;
-
-class ws_connection : public connection, public std::enable_shared_from_this<ws_connection> {
+/// One WebSocket connection over `Stream` (plain_stream or tls_stream), taken over from the
+/// HTTP session that read its upgrade request.
+template <class Stream>
+class ws_connection : public ws_peer, public std::enable_shared_from_this<ws_connection<Stream>> {
   public:
-    ws_connection(tcp::socket&& socket, std::shared_ptr<server_state> state,
+    ws_connection(Stream&& stream, std::shared_ptr<server_state> state,
                   std::shared_ptr<hub_state> hub, ws_admission admission);
     ~ws_connection() override;
     ws_connection(const ws_connection&) = delete;
@@ -185,17 +249,10 @@ class ws_connection : public connection, public std::enable_shared_from_this<ws_
 
     void run(bhttp::request<bhttp::string_body> req);
     void shutdown() override;
-
-    /// Any thread: true when the filter takes the message.
-    bool wants(const ws_message& m) const noexcept;
-    /// The labels it was admitted with (never changed).
-    const ws_labels& labels() const noexcept { return labels_; }
-    /// Any thread: sends a close frame with `code` and `reason` once the current write is done.
-    void close_with(std::uint16_t code, std::string reason);
-
-    enum class enqueue_result { queued, dropped, closed };
-    /// Any thread, never blocks on the network.
-    enqueue_result enqueue(const shared_message& m);
+    bool wants(const ws_message& m) const noexcept override;
+    const ws_labels& labels() const noexcept override { return labels_; }
+    void close_with(std::uint16_t code, std::string reason) override;
+    enqueue_result enqueue(const shared_message& m) override;
 
   private:
     void on_accept(beast::error_code ec);
@@ -205,7 +262,7 @@ class ws_connection : public connection, public std::enable_shared_from_this<ws_
     void start_close();
     void finish();
 
-    websocket::stream<beast::tcp_stream> ws_;
+    websocket::stream<Stream> ws_;
     std::shared_ptr<server_state> state_;
     std::shared_ptr<hub_state> hub_;
     ws_filter filter_;
@@ -218,5 +275,8 @@ class ws_connection : public connection, public std::enable_shared_from_this<ws_
     bool closed_ = false;
     std::optional<websocket::close_reason> close_reason_;  // set by close_with
 };
+
+extern template class ws_connection<plain_stream>;
+extern template class ws_connection<tls_stream>;
 
 }  // namespace eqm::http::detail

@@ -27,6 +27,7 @@ struct route {
     http::method verb = http::method::get;
     handler sync;
     async_handler async;  // exactly one of sync/async is set
+    route_options options;
 };
 
 struct ws_route {

@@ -81,7 +81,7 @@ router::~router() = default;
 router::router(router&&) noexcept = default;
 router& router::operator=(router&&) noexcept = default;
 
-router& router::add(method m, std::string_view pattern, handler h) {
+router& router::add(method m, std::string_view pattern, handler h, route_options options) {
     auto segments = parse_pattern(pattern);
     for (const auto& r : table_->routes) {
         if (r.verb == m && same_shape(r.segments, segments)) {
@@ -94,12 +94,14 @@ router& router::add(method m, std::string_view pattern, handler h) {
     r.segments = std::move(segments);
     r.verb = m;
     r.sync = std::move(h);
+    r.options = options;
     table_->routes.push_back(std::move(r));
     return *this;
 }
 
-router& router::add_async(method m, std::string_view pattern, async_handler h) {
-    add(m, pattern, handler{});
+router& router::add_async(method m, std::string_view pattern, async_handler h,
+                          route_options options) {
+    add(m, pattern, handler{}, options);
     table_->routes.back().async = std::move(h);
     return *this;
 }

@@ -1,5 +1,5 @@
 // The listener, the server's shared state and its lifetime: start binds and spins up the I/O
-// threads, stop closes gracefully and joins them.
+// threads, stop closes gracefully and joins them. The listener holds the connection limit.
 #include <array>
 #include <charconv>
 #include <future>
@@ -18,6 +18,12 @@ constexpr std::array<double, 12> latency_buckets{0.001, 0.005, 0.01, 0.025, 0.05
                                                  0.25,  0.5,   1.0,  2.5,   5.0,  10.0};
 // Pause after a failed accept (e.g. out of file descriptors) so we do not spin on it.
 constexpr std::chrono::milliseconds accept_retry_delay{100};
+// What a connection beyond the limit gets before it is closed: a fresh socket's send buffer
+// takes it whole, so writing it never waits (and over TLS the client just sees the close).
+constexpr std::string_view busy_answer =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    "Retry-After: 1\r\nConnection: close\r\nContent-Length: 44\r\n\r\n"
+    "too many open connections; try again shortly";
 
 }  // namespace
 
@@ -113,6 +119,14 @@ void server_state::write_metrics(prometheus_writer& out) {
     }
     out.gauge("eqm_http_connections", "Open HTTP and WebSocket connections",
               static_cast<double>(connection_count()));
+    out.counter("eqm_http_connections_refused_total",
+                "Connections closed at once because max_connections were open",
+                static_cast<double>(connections_refused.load()));
+    if (tls) {
+        out.counter("eqm_http_tls_handshake_failures_total",
+                    "Connections that never completed the TLS handshake",
+                    static_cast<double>(tls_handshake_failures.load()));
+    }
 }
 
 class listener : public std::enable_shared_from_this<listener> {
@@ -183,17 +197,45 @@ class listener : public std::enable_shared_from_this<listener> {
             });
             return;
         }
-        if (!state_->stopping) {
-            // An answer is written whole; without TCP_NODELAY Nagle holds its last partial
-            // segment back until the client ACKs the rest, which delayed ACKs can stretch to
-            // tens of milliseconds on a keep-alive connection.
-            beast::error_code nodelay_ec;
-            socket.set_option(tcp::no_delay(true), nodelay_ec);
-            auto session = std::make_shared<http_session>(std::move(socket), state_);
-            state_->add(session);
-            session->run();
-        }
+        if (!state_->stopping) serve(std::move(socket));
         do_accept();
+    }
+
+    void serve(tcp::socket socket) {
+        if (state_->connection_count() >= state_->options.max_connections) {
+            refuse(socket);
+            return;
+        }
+        // An answer is written whole; without TCP_NODELAY Nagle holds its last partial
+        // segment back until the client ACKs the rest, which delayed ACKs can stretch to
+        // tens of milliseconds on a keep-alive connection.
+        beast::error_code nodelay_ec;
+        socket.set_option(tcp::no_delay(true), nodelay_ec);
+        if (state_->tls) {
+            start_session<tls_stream>(std::move(socket));
+        } else {
+            start_session<plain_stream>(std::move(socket));
+        }
+    }
+
+    template <class Stream>
+    void start_session(tcp::socket socket) {
+        auto session = std::make_shared<http_session<Stream>>(std::move(socket), state_);
+        state_->add(session);
+        session->run();
+    }
+
+    /// Beyond max_connections: a 503 if the socket takes it at once, then the close. The
+    /// connections already open are not touched, so they keep being served.
+    void refuse(tcp::socket& socket) {
+        state_->connections_refused.fetch_add(1);
+        beast::error_code ec;
+        if (!state_->tls) {
+            socket.non_blocking(true, ec);
+            if (!ec) socket.write_some(asio::buffer(busy_answer), ec);
+        }
+        socket.shutdown(tcp::socket::shutdown_both, ec);
+        socket.close(ec);
     }
 
     asio::io_context& ioc_;
@@ -268,9 +310,10 @@ server::~server() {
 eqm::result<void> server::start() {
     auto& rt = *runtime_;
     if (rt.started) return eqm::fail(eqm::errc::conflict, "", "the server was already started");
-    if (state_->options.tls)
-        return eqm::fail(eqm::errc::unavailable, "tls",
-                         "HTTPS is not part of this build of eqm_http yet");
+    if (state_->options.tls) {
+        EQM_TRY_LET(context, detail::make_tls_context(*state_->options.tls));
+        state_->tls = std::move(context);
+    }
     EQM_TRY_LET(addr, parse_listen_address(state_->options.listen));
     const std::string host = addr.host == "localhost" ? "127.0.0.1" : addr.host;
     const detail::tcp::endpoint ep{boost::asio::ip::make_address(host), addr.port};

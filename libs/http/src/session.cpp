@@ -1,6 +1,9 @@
-// One HTTP/1.1 keep-alive connection: read a request, route it, answer (now, or later through a
-// responder), repeat. Everything here runs on the connection's strand except responder::send.
+// One HTTP/1.1 keep-alive connection, over TCP or TLS: read a request's header, decide how much
+// body it may bring, read it, route it, answer (now, or later through a responder), repeat.
+// Everything here runs on the connection's strand except responder::send.
+#include <algorithm>
 #include <exception>
+#include <limits>
 
 #include "asio_internal.hpp"
 #include "eqm/http/problem.hpp"
@@ -20,7 +23,7 @@ bool responder::send(response r) const {
     // io_context under us; the shared_ptr we take is released before the lock is.
     std::shared_lock lock(state_->gate->mutex);
     if (!state_->gate->open) return false;
-    auto session = state_->session.lock();
+    std::shared_ptr<detail::reply_target> session = state_->session.lock();
     if (!session) return false;
     detail::asio::post(session->executor(),
                        [session, serial = state_->serial, r = std::move(r)]() mutable {
@@ -45,89 +48,199 @@ std::string endpoint_text(const tcp::socket& s) {
     return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+template <class Stream>
+Stream open_stream(tcp::socket&& socket, server_state& state) {
+    if constexpr (std::is_same_v<Stream, tls_stream>) {
+        return Stream(std::move(socket), *state.tls);
+    } else {
+        return Stream(std::move(socket));
+    }
+}
+
+bool ends_connection(beast::error_code ec) {
+    return ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+           ec == asio::error::operation_aborted || ec == asio::error::eof ||
+           ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated;
+}
+
 }  // namespace
 
-http_session::http_session(tcp::socket&& socket, std::shared_ptr<server_state> state)
-    : stream_(std::move(socket)),
-      state_(std::move(state)),
-      remote_(endpoint_text(stream_.socket())),
-      handler_timer_(stream_.get_executor()) {}
+std::string method_label(std::string_view token) {
+    const auto verb = method_from_string(token);
+    return verb ? std::string{to_string(*verb)} : std::string{"other"};
+}
 
-http_session::~http_session() {
+template <class Stream>
+http_session<Stream>::http_session(tcp::socket&& socket, std::shared_ptr<server_state> state)
+    : stream_(open_stream<Stream>(std::move(socket), *state)),
+      executor_(stream_.get_executor()),
+      state_(std::move(state)),
+      remote_(endpoint_text(beast::get_lowest_layer(stream_).socket())),
+      handler_timer_(executor_) {}
+
+template <class Stream>
+http_session<Stream>::~http_session() {
     state_->remove(this);
 }
 
-void http_session::run() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+template <class Stream>
+void http_session<Stream>::run() {
+    asio::dispatch(executor_, [self = this->shared_from_this()] {
+        if constexpr (is_tls) {
+            // The handshake is bounded like a request: a client that connects and says nothing
+            // holds its place for read_timeout at most.
+            beast::get_lowest_layer(self->stream_)
+                .expires_after(self->state_->options.read_timeout);
+            self->stream_.async_handshake(ssl::stream_base::server,
+                                          [self](beast::error_code ec) { self->on_handshake(ec); });
+        } else {
+            self->do_read();
+        }
+    });
 }
 
-void http_session::shutdown() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+template <class Stream>
+void http_session<Stream>::on_handshake(beast::error_code ec) {
+    if (ec) {
+        // Scanners, plain HTTP on this port, clients that do not trust our certificate: counted,
+        // not logged one by one (a handshake cut by stop() is none of those).
+        if (!close_after_ && !state_->stopping) state_->tls_handshake_failures.fetch_add(1);
+        close_now();
+        return;
+    }
+    do_read();
+}
+
+template <class Stream>
+void http_session<Stream>::shutdown() {
+    asio::post(executor_, [self = this->shared_from_this()] {
         self->close_after_ = true;
         if (!self->busy_) self->close_now();
     });
 }
 
-void http_session::do_read() {
+template <class Stream>
+void http_session<Stream>::do_read() {
     if (close_after_ || state_->stopping) {
         close_now();
         return;
     }
     parser_.emplace();
-    parser_->body_limit(state_->options.body_limit);
     parser_->header_limit(header_limit_bytes);
-    stream_.expires_after(state_->options.read_timeout);
-    bhttp::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    // How much body a request may bring depends on its route and its credentials, known once
+    // the header is in (plan_body); until then the parser must not judge Content-Length.
+    // (Beast 1.74 compares a Content-Length against an empty limit as if it were 0, so "no
+    // limit" is spelled as the largest one.)
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    route_label_ = "unmatched";
+    method_label_ = "other";
+    beast::get_lowest_layer(stream_).expires_after(state_->options.read_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                                 self->on_header(ec);
+                             });
 }
 
-void http_session::on_read(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted) {
+template <class Stream>
+void http_session<Stream>::on_header(beast::error_code ec) {
+    if (ends_connection(ec)) {
         close_now();
         return;
     }
-    busy_ = true;
-    started_ = std::chrono::steady_clock::now();
-    route_label_ = "unmatched";
-    method_label_ = "OTHER";
-    head_ = false;
     if (ec) {
-        keep_alive_ = false;
-        if (parser_ && parser_->is_header_done()) {
-            version_ = parser_->get().version();
-            method_label_ = std::string{to_sv(parser_->get().method_string())};
-        }
-        if (ec == bhttp::error::body_limit) {
-            send(problem_response(eqm::error{eqm::errc::too_large, "",
-                                             "request body is over the limit of " +
-                                                 std::to_string(state_->options.body_limit) +
-                                                 " bytes"}),
-                 true);
-        } else if (ec == bhttp::error::header_limit) {
-            send(problem_response(
-                     431, "bad_request", "Request header fields too large",
-                     "request headers are over " + std::to_string(header_limit_bytes) + " bytes"),
-                 true);
-        } else {
-            send(problem_response(400, "bad_request", "Malformed request", ec.message()), true);
-        }
+        refuse_read(ec);
         return;
     }
+    method_label_ = method_label(to_sv(parser_->get().method_string()));
+    plan_body();
+    const auto length = parser_->content_length();
+    if (length && *length > body_limit_) {
+        // Refused from the header: the body is never read, let alone buffered.
+        refuse_read(bhttp::error::body_limit);
+        return;
+    }
+    parser_->body_limit(body_limit_);  // chunked bodies are counted as they arrive
+    if (parser_->is_done()) {
+        on_read({});
+        return;
+    }
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = this->shared_from_this()](beast::error_code read_ec, std::size_t) {
+                          self->on_read(read_ec);
+                      });
+}
+
+template <class Stream>
+void http_session<Stream>::plan_body() {
+    const auto& req = parser_->get();
+    body_limit_ = state_->options.body_limit;
+    const auto verb = method_from_string(to_sv(req.method_string()));
+    const auto target = parse_target(to_sv(req.target()));
+    if (!verb || !target) return;
+    const auto match = resolve(router_access::table(state_->routes), *verb, target->segments,
+                               websocket::is_upgrade(req));
+    if (match.kind != match_kind::route) return;
+    route_label_ = match.matched_route->pattern;
+    const auto raised = match.matched_route->options.body_limit;
+    if (raised == 0) return;
+    const bool has_credentials = !req[bhttp::field::authorization].empty();
+    body_limit_ = has_credentials ? raised : std::min(raised, body_limit_);
+}
+
+template <class Stream>
+void http_session<Stream>::begin_answer() {
+    busy_ = true;
+    started_ = std::chrono::steady_clock::now();
+    head_ = false;
+}
+
+template <class Stream>
+void http_session<Stream>::on_read(beast::error_code ec) {
+    if (ends_connection(ec)) {
+        close_now();
+        return;
+    }
+    if (ec) {
+        refuse_read(ec);
+        return;
+    }
+    begin_answer();
     handle(parser_->release());
 }
 
-void http_session::handle(bhttp::request<bhttp::string_body>&& beast_req) {
+template <class Stream>
+void http_session<Stream>::refuse_read(beast::error_code ec) {
+    begin_answer();
+    keep_alive_ = false;
+    if (parser_ && parser_->is_header_done()) {
+        version_ = parser_->get().version();
+        method_label_ = method_label(to_sv(parser_->get().method_string()));
+    }
+    if (ec == bhttp::error::body_limit) {
+        send(problem_response(eqm::error{
+                 eqm::errc::too_large, "",
+                 "request body is over the limit of " + std::to_string(body_limit_) + " bytes"}),
+             true);
+    } else if (ec == bhttp::error::header_limit) {
+        send(problem_response(
+                 431, "bad_request", "Request header fields too large",
+                 "request headers are over " + std::to_string(header_limit_bytes) + " bytes"),
+             true);
+    } else {
+        send(problem_response(400, "bad_request", "Malformed request", ec.message()), true);
+    }
+}
+
+template <class Stream>
+void http_session<Stream>::handle(bhttp::request<bhttp::string_body>&& beast_req) {
     version_ = beast_req.version();
     keep_alive_ = beast_req.keep_alive();
-    method_label_ = std::string{to_sv(beast_req.method_string())};
-
-    const auto verb = method_from_string(method_label_);
+    const auto verb = method_from_string(to_sv(beast_req.method_string()));
     if (!verb) {
         keep_alive_ = false;
-        send(problem_response(501, "not_implemented", "Method not implemented",
-                              "method " + method_label_ + " is not supported"));
+        send(problem_response(
+            501, "not_implemented", "Method not implemented",
+            "method " + std::string{to_sv(beast_req.method_string())} + " is not supported"));
         return;
     }
     head_ = *verb == method::head;
@@ -155,28 +268,11 @@ void http_session::handle(bhttp::request<bhttp::string_body>&& beast_req) {
     }
 
     switch (match.kind) {
-        case match_kind::route: {
+        case match_kind::route:
             route_label_ = match.matched_route->pattern;
             req.body = std::move(beast_req.body());
-            if (match.matched_route->async) {
-                start_async(match.matched_route->async, std::move(req));
-                return;
-            }
-            response r;
-            try {
-                r = match.matched_route->sync(req);
-            } catch (const std::exception& e) {
-                state_->log("handler " + method_label_ + " " + route_label_ +
-                            " threw: " + e.what());
-                r = problem_response(eqm::error{eqm::errc::internal, "", "the handler failed"});
-            } catch (...) {
-                state_->log("handler " + method_label_ + " " + route_label_ +
-                            " threw a non-exception");
-                r = problem_response(eqm::error{eqm::errc::internal, "", "the handler failed"});
-            }
-            send(std::move(r));
+            answer_route(*match.matched_route, std::move(req));
             return;
-        }
         case match_kind::websocket:
             route_label_ = "websocket";
             upgrade(*match.matched_ws, std::move(beast_req), req);
@@ -214,16 +310,36 @@ void http_session::handle(bhttp::request<bhttp::string_body>&& beast_req) {
         eqm::error{eqm::errc::not_found, "", "no route for " + method_label_ + " " + req.path}));
 }
 
-void http_session::start_async(const async_handler& h, request&& req) {
+template <class Stream>
+void http_session<Stream>::answer_route(const route& r, request&& req) {
+    if (r.async) {
+        start_async(r.async, std::move(req));
+        return;
+    }
+    response answer;
+    try {
+        answer = r.sync(req);
+    } catch (const std::exception& e) {
+        state_->log("handler " + method_label_ + " " + route_label_ + " threw: " + e.what());
+        answer = problem_response(eqm::error{eqm::errc::internal, "", "the handler failed"});
+    } catch (...) {
+        state_->log("handler " + method_label_ + " " + route_label_ + " threw a non-exception");
+        answer = problem_response(eqm::error{eqm::errc::internal, "", "the handler failed"});
+    }
+    send(std::move(answer));
+}
+
+template <class Stream>
+void http_session<Stream>::start_async(const async_handler& h, request&& req) {
     auto pending = std::make_shared<pending_reply>();
     pending->gate = state_->gate;
-    pending->session = weak_from_this();
+    pending->session = this->weak_from_this();
     pending->serial = ++serial_;
     pending_ = pending;
 
     // The timer's handler holds the session alive until an answer is chosen.
     handler_timer_.expires_after(state_->options.handler_timeout);
-    handler_timer_.async_wait([self = shared_from_this(), pending](beast::error_code ec) {
+    handler_timer_.async_wait([self = this->shared_from_this(), pending](beast::error_code ec) {
         if (ec || pending->claimed.exchange(true)) return;
         self->state_->log("handler " + self->method_label_ + " " + self->route_label_ +
                           " did not answer within " +
@@ -251,15 +367,18 @@ void http_session::start_async(const async_handler& h, request&& req) {
     }
 }
 
-void http_session::deliver(std::uint64_t serial, response r) {
+template <class Stream>
+void http_session<Stream>::deliver(std::uint64_t serial, response r) {
     if (!pending_ || serial != serial_) return;  // a late answer for a request already closed
     pending_.reset();
     handler_timer_.cancel();
     send(std::move(r));
 }
 
-void http_session::upgrade(const ws_route& route, bhttp::request<bhttp::string_body>&& beast_req,
-                           const request& req) {
+template <class Stream>
+void http_session<Stream>::upgrade(const ws_route& route,
+                                   bhttp::request<bhttp::string_body>&& beast_req,
+                                   const request& req) {
     ws_admission admission;
     if (route.accept) {
         eqm::result<ws_admission> decision =
@@ -282,13 +401,16 @@ void http_session::upgrade(const ws_route& route, bhttp::request<bhttp::string_b
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
     busy_ = false;
     beast::get_lowest_layer(stream_).expires_never();
-    auto conn = std::make_shared<ws_connection>(stream_.release_socket(), state_, route.hub,
-                                                std::move(admission));
+    // The WebSocket takes the stream over as it is: for TLS, the session keys go with it.
+    handed_over_ = true;
+    auto conn = std::make_shared<ws_connection<Stream>>(std::move(stream_), state_, route.hub,
+                                                        std::move(admission));
     state_->add(conn);
     conn->run(std::move(beast_req));
 }
 
-void http_session::send(response r, bool force_close) {
+template <class Stream>
+void http_session<Stream>::send(response r, bool force_close) {
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version_};
     res.set(bhttp::field::server, state_->options.server_name);
     if (!r.content_type.empty()) res.set(bhttp::field::content_type, r.content_type);
@@ -306,14 +428,16 @@ void http_session::send(response r, bool force_close) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
 
     res_.emplace(std::move(res));
-    stream_.expires_after(state_->options.read_timeout);  // a client that never reads is cut
+    // A client that never reads is cut.
+    beast::get_lowest_layer(stream_).expires_after(state_->options.read_timeout);
     bhttp::async_write(stream_, *res_,
-                       [self = shared_from_this(), keep](beast::error_code ec, std::size_t) {
+                       [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
                            self->on_write(!keep, ec);
                        });
 }
 
-void http_session::on_write(bool close, beast::error_code ec) {
+template <class Stream>
+void http_session<Stream>::on_write(bool close, beast::error_code ec) {
     busy_ = false;
     res_.reset();
     if (ec) {
@@ -333,29 +457,40 @@ void http_session::on_write(bool close, beast::error_code ec) {
     do_read();
 }
 
-void http_session::close_now() {
+template <class Stream>
+void http_session<Stream>::close_now() {
+    // TLS too: the socket is closed under it without a close_notify, which costs the client
+    // nothing once it has its answer (every answer carries its length).
+    if (handed_over_) return;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
+    socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().close(ec);
 }
 
-void http_session::lingering_close() {
+template <class Stream>
+void http_session<Stream>::lingering_close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(lingering_close_time);
+    socket().shutdown(tcp::socket::shutdown_send, ec);
+    beast::get_lowest_layer(stream_).expires_after(lingering_close_time);
     drain();
 }
 
-void http_session::drain() {
-    stream_.async_read_some(asio::buffer(drain_buffer_),
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                                if (ec) {
-                                    self->close_now();
-                                    return;
-                                }
-                                self->drain();
-                            });
+template <class Stream>
+void http_session<Stream>::drain() {
+    // Below TLS: what is left is thrown away undecrypted.
+    beast::get_lowest_layer(stream_).async_read_some(
+        asio::buffer(drain_buffer_),
+        [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+            if (ec) {
+                self->close_now();
+                return;
+            }
+            self->drain();
+        });
 }
+
+template class http_session<plain_stream>;
+template class http_session<tls_stream>;
 
 }  // namespace detail
 }  // namespace eqm::http

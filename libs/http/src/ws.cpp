@@ -7,63 +7,70 @@
 namespace eqm::http {
 namespace detail {
 
-void hub_state::add(const std::shared_ptr<ws_connection>& c, std::shared_ptr<executor_gate> gate) {
+void hub_state::add(const std::shared_ptr<ws_peer>& c, std::shared_ptr<executor_gate> gate) {
     std::lock_guard lock(mutex);
     conns[c.get()] = hub_entry{c, std::move(gate)};
     connections_total.fetch_add(1);
 }
 
-void hub_state::remove(const ws_connection* c) {
+void hub_state::remove(const ws_peer* c) {
     std::lock_guard lock(mutex);
     conns.erase(c);
 }
 
-ws_connection::ws_connection(tcp::socket&& socket, std::shared_ptr<server_state> state,
-                             std::shared_ptr<hub_state> hub, ws_admission admission)
-    : ws_(std::move(socket)),
+template <class Stream>
+ws_connection<Stream>::ws_connection(Stream&& stream, std::shared_ptr<server_state> state,
+                                     std::shared_ptr<hub_state> hub, ws_admission admission)
+    : ws_(std::move(stream)),
       state_(std::move(state)),
       hub_(std::move(hub)),
       filter_(std::move(admission.filter)),
       labels_(std::move(admission.labels)) {}
 
-ws_connection::~ws_connection() {
+template <class Stream>
+ws_connection<Stream>::~ws_connection() {
     hub_->remove(this);
     state_->remove(this);
 }
 
-void ws_connection::run(bhttp::request<bhttp::string_body> req) {
+template <class Stream>
+void ws_connection<Stream>::run(bhttp::request<bhttp::string_body> req) {
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.set_option(websocket::stream_base::decorator(
         [name = state_->options.server_name](websocket::response_type& res) {
             res.set(bhttp::field::server, name);
         }));
     ws_.read_message_max(hub_->options.incoming_limit);
-    ws_.async_accept(req,
-                     [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+    ws_.async_accept(
+        req, [self = this->shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
 }
 
-void ws_connection::on_accept(beast::error_code ec) {
+template <class Stream>
+void ws_connection<Stream>::on_accept(beast::error_code ec) {
     if (ec) {
         finish();
         return;
     }
-    hub_->add(shared_from_this(), state_->gate);
+    hub_->add(std::static_pointer_cast<ws_peer>(this->shared_from_this()), state_->gate);
     do_read();
 }
 
-void ws_connection::do_read() {
+template <class Stream>
+void ws_connection<Stream>::do_read() {
     // Clients have nothing to tell us; reading keeps control frames (ping, close) flowing.
-    ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        if (ec) {
-            self->finish();
-            return;
-        }
-        self->read_buffer_.consume(self->read_buffer_.size());
-        self->do_read();
-    });
+    ws_.async_read(read_buffer_,
+                   [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec) {
+                           self->finish();
+                           return;
+                       }
+                       self->read_buffer_.consume(self->read_buffer_.size());
+                       self->do_read();
+                   });
 }
 
-bool ws_connection::wants(const ws_message& m) const noexcept {
+template <class Stream>
+bool ws_connection<Stream>::wants(const ws_message& m) const noexcept {
     if (!filter_) return true;
     try {
         return filter_(m);
@@ -72,7 +79,8 @@ bool ws_connection::wants(const ws_message& m) const noexcept {
     }
 }
 
-ws_connection::enqueue_result ws_connection::enqueue(const shared_message& m) {
+template <class Stream>
+ws_peer::enqueue_result ws_connection<Stream>::enqueue(const shared_message& m) {
     {
         std::lock_guard lock(mutex_);
         if (closed_) return enqueue_result::closed;
@@ -83,15 +91,17 @@ ws_connection::enqueue_result ws_connection::enqueue(const shared_message& m) {
         } else {
             closed_ = true;  // too slow: no more messages, and close it below
             hub_->clients_dropped.fetch_add(1);
-            asio::post(ws_.get_executor(), [self = shared_from_this()] { self->hard_close(); });
+            asio::post(ws_.get_executor(),
+                       [self = this->shared_from_this()] { self->hard_close(); });
             return enqueue_result::dropped;
         }
     }
-    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->do_write(); });
+    asio::post(ws_.get_executor(), [self = this->shared_from_this()] { self->do_write(); });
     return enqueue_result::queued;
 }
 
-void ws_connection::do_write() {
+template <class Stream>
+void ws_connection<Stream>::do_write() {
     shared_message front;
     {
         std::unique_lock lock(mutex_);
@@ -106,7 +116,7 @@ void ws_connection::do_write() {
     }
     ws_.text(true);
     ws_.async_write(asio::buffer(front->text),
-                    [self = shared_from_this(), front](beast::error_code ec, std::size_t) {
+                    [self = this->shared_from_this(), front](beast::error_code ec, std::size_t) {
                         if (ec) {
                             self->finish();
                             return;
@@ -120,8 +130,9 @@ void ws_connection::do_write() {
                     });
 }
 
-void ws_connection::shutdown() {
-    asio::post(ws_.get_executor(), [self = shared_from_this()] {
+template <class Stream>
+void ws_connection<Stream>::shutdown() {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
         bool busy = false;
         {
             std::lock_guard lock(self->mutex_);
@@ -137,35 +148,39 @@ void ws_connection::shutdown() {
     });
 }
 
-void ws_connection::close_with(std::uint16_t code, std::string reason) {
+template <class Stream>
+void ws_connection<Stream>::close_with(std::uint16_t code, std::string reason) {
     // A close frame's reason holds at most 123 bytes.
     constexpr std::size_t max_close_reason = 123;
     if (reason.size() > max_close_reason) reason.resize(max_close_reason);
-    asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
-        bool busy = false;
-        {
-            std::lock_guard lock(self->mutex_);
-            if (self->close_reason_) return;
-            self->closed_ = true;
-            self->close_reason_ =
-                websocket::close_reason(static_cast<websocket::close_code>(code), reason);
-            busy = self->writing_;
-        }
-        // While a message is being written, do_write closes once it is out.
-        if (!busy) self->start_close();
-    });
+    asio::post(
+        ws_.get_executor(), [self = this->shared_from_this(), code, reason = std::move(reason)] {
+            bool busy = false;
+            {
+                std::lock_guard lock(self->mutex_);
+                if (self->close_reason_) return;
+                self->closed_ = true;
+                self->close_reason_ =
+                    websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+                busy = self->writing_;
+            }
+            // While a message is being written, do_write closes once it is out.
+            if (!busy) self->start_close();
+        });
 }
 
-void ws_connection::start_close() {
+template <class Stream>
+void ws_connection<Stream>::start_close() {
     if (!ws_.is_open()) {
         finish();
         return;
     }
     ws_.async_close(*close_reason_,
-                    [self = shared_from_this()](beast::error_code) { self->finish(); });
+                    [self = this->shared_from_this()](beast::error_code) { self->finish(); });
 }
 
-void ws_connection::hard_close() {
+template <class Stream>
+void ws_connection<Stream>::hard_close() {
     beast::error_code ec;
     auto& socket = beast::get_lowest_layer(ws_).socket();
     socket.shutdown(tcp::socket::shutdown_both, ec);
@@ -173,7 +188,8 @@ void ws_connection::hard_close() {
     finish();
 }
 
-void ws_connection::finish() {
+template <class Stream>
+void ws_connection<Stream>::finish() {
     {
         std::lock_guard lock(mutex_);
         closed_ = true;
@@ -181,6 +197,9 @@ void ws_connection::finish() {
     }
     hub_->remove(this);
 }
+
+template class ws_connection<plain_stream>;
+template class ws_connection<tls_stream>;
 
 }  // namespace detail
 
@@ -206,7 +225,7 @@ std::size_t ws_hub::broadcast(ws_message message) {
         if (!entry.gate->open) continue;
         auto conn = entry.conn.lock();
         if (!conn || !conn->wants(*shared)) continue;
-        if (conn->enqueue(shared) == detail::ws_connection::enqueue_result::queued) ++queued;
+        if (conn->enqueue(shared) == detail::ws_peer::enqueue_result::queued) ++queued;
     }
     return queued;
 }

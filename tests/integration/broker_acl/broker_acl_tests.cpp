@@ -181,3 +181,30 @@ TEST_CASE("gen-broker-auth refuses a bad registry and names the problem", "[brok
     CHECK(result.output.find(row.message) != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(dir / "auth" / "passwd"));
 }
+
+TEST_CASE("a client cannot take over another client's session by asking for its client id",
+          "[broker_acl]") {
+    locked_city_broker broker(gateway, small_city);
+    const auto at = broker.endpoint();
+    // cam-1 is online, waiting for a command, with its own id as client id.
+    subscriber cam1(at, eqm::test::password_login("cam-1", broker.password("cam-1"), "cam-1"),
+                    {"eqm/v1/dev/cam-1/cmd"}, 1, watch_timeout);
+    cam1.wait_subscribed();
+    // cam-2, with its own valid password, connects asking for cam-1's client id.
+    REQUIRE(publish(at, eqm::test::password_login("cam-2", broker.password("cam-2"), "cam-1"),
+                    "eqm/v1/dev/cam-2/telemetry", telemetry(1)) == 0);
+    // cam-1 was not disconnected: it gets the gateway's command on its one and only connection.
+    REQUIRE(publish(broker, gateway, broker.password(gateway), "eqm/v1/dev/cam-1/cmd",
+                    R"({"cmd_id":"c-1","type":"locate"})") == 0);
+    const auto got = cam1.messages();
+    INFO(cam1.raw());
+    REQUIRE(got.size() == 1);
+    CHECK(got[0] == R"(eqm/v1/dev/cam-1/cmd {"cmd_id":"c-1","type":"locate"})");
+    const auto raw = cam1.raw();
+    std::size_t connects = 0;
+    for (auto p = raw.find("sending CONNECT"); p != std::string::npos;
+         p = raw.find("sending CONNECT", p + 1))
+        ++connects;
+    CHECK(connects == 1);
+    CHECK(eqm::test::count_in_file(broker.log_path(), "already connected") == 0);
+}

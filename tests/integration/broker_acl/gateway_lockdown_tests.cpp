@@ -1,6 +1,8 @@
 // The real eqm-gateway behind the locked-down city broker: the gateway logs in with its own
 // generated password, devices and docks with theirs. A dock's check-out goes round trip; a
-// device with valid credentials cannot inject a check-in or telemetry for another device.
+// device with valid credentials cannot inject a check-in or telemetry for another device. The
+// central side is a plain broker of its own (the city broker gives every login one session, so
+// the gateway's two links cannot share it).
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +13,7 @@
 #include <thread>
 
 #include "eqm/test/child_process.hpp"
+#include "eqm/test/mosquitto_broker.hpp"
 #include "eqm/test/net.hpp"
 #include "eqm/test/wait.hpp"
 #include "locked_broker.hpp"
@@ -19,9 +22,9 @@ namespace {
 
 using eqm::test::child_process;
 using eqm::test::locked_city_broker;
+using eqm::test::mosquitto_broker;
 using eqm::test::process_options;
 using eqm::test::publish;
-using eqm::test::subscriber;
 using nlohmann::json;
 
 constexpr auto gateway_ready_timeout = std::chrono::milliseconds{20000};
@@ -55,35 +58,19 @@ T field(const json& j, const char* key, T fallback) {
     return j.value(key, fallback);
 }
 
-/// eqm-gateway logged in to the locked broker (as both its city and its central broker).
+/// eqm-gateway logged in to the locked city broker, with a plain central broker.
 class running_gateway {
   public:
-    explicit running_gateway(const locked_city_broker& broker)
+    running_gateway(const locked_city_broker& broker, const mosquitto_broker& central)
         : broker_(broker), http_port_(eqm::test::free_port()) {
         const auto pw_file = broker.dir() / "gateway.password";
         std::ofstream(pw_file) << broker.password(gw_id) << "\n";
         process_ = std::make_unique<child_process>(process_options{
-            .argv = {EQM_GATEWAY_BINARY,
-                     "--city",
-                     city,
-                     "--gw-id",
-                     gw_id,
-                     "--local-mqtt",
-                     broker.uri(),
-                     "--central-mqtt",
-                     broker.uri(),
-                     "--db",
-                     (broker.dir() / "gateway.db").string(),
-                     "--listen",
-                     "127.0.0.1:" + std::to_string(http_port_),
-                     "--local-mqtt-user",
-                     gw_id,
-                     "--local-mqtt-password-file",
-                     pw_file.string(),
-                     "--central-mqtt-user",
-                     gw_id,
-                     "--central-mqtt-password-file",
-                     pw_file.string()},
+            .argv = {EQM_GATEWAY_BINARY, "--city", city, "--gw-id", gw_id, "--local-mqtt",
+                     broker.uri(), "--central-mqtt", central.uri(), "--db",
+                     (broker.dir() / "gateway.db").string(), "--listen",
+                     "127.0.0.1:" + std::to_string(http_port_), "--local-mqtt-user", gw_id,
+                     "--local-mqtt-password-file", pw_file.string()},
             .env = {},
             .stdout_path = broker.dir() / "gateway.log",
             .stderr_path = {},
@@ -155,10 +142,20 @@ std::string dock_event(const std::string& event_id, const std::string& type,
     return e.dump();
 }
 
+/// The server's registry command, on the central broker.
+int publish_central(const mosquitto_broker& central, const std::string& topic,
+                    const std::string& payload) {
+    return eqm::test::run_program(
+               {"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(central.port()), "-q", "1",
+                "-t", topic, "-m", payload},
+               central.dir())
+        .exit_code;
+}
+
 /// Registers the fleet and reports cam-1's and cam-2's batteries, each device with its own login.
-void prepare_fleet(const locked_city_broker& broker, const running_gateway& gateway) {
-    REQUIRE(publish(broker, gw_id, broker.password(gw_id), "eqm/v1/city/" + city + "/srv/cmd",
-                    registry_command()) == 0);
+void prepare_fleet(const locked_city_broker& broker, const mosquitto_broker& central,
+                   const running_gateway& gateway) {
+    REQUIRE(publish_central(central, "eqm/v1/city/" + city + "/srv/cmd", registry_command()) == 0);
     REQUIRE(eqm::test::wait_until(
         [&] { return field(gateway.get("/api/v1/devices/dock-1"), "registered", false); },
         effect_timeout));
@@ -177,18 +174,20 @@ TEST_CASE("a dock check-out goes round trip through the locked-down broker",
           "[broker_acl][gateway]") {
     locked_city_broker broker(
         gw_id, {{"cam-1", "body_camera"}, {"cam-2", "body_camera"}, {"dock-1", "dock"}});
-    running_gateway gateway(broker);
-    prepare_fleet(broker, gateway);
+    mosquitto_broker central;
+    running_gateway gateway(broker, central);
+    prepare_fleet(broker, central, gateway);
 
-    subscriber ack(broker, "dock-1", broker.password("dock-1"), {"eqm/v1/ack/dock-1"}, 1,
-                   ack_timeout);
-    ack.wait_subscribed();
-    REQUIRE(publish(broker, "dock-1", broker.password("dock-1"), "eqm/v1/dock/dock-1/event",
-                    dock_event("out-1", "slot_remove", "cam-1", true)) == 0);
-    const auto got = ack.messages();
+    // The dock's one connection (its login is its client id): it sends the event and waits
+    // for its ack on the same session.
+    const auto reply = eqm::test::request_reply(
+        broker.endpoint(), eqm::test::password_login("dock-1", broker.password("dock-1")),
+        "eqm/v1/dock/dock-1/event", dock_event("out-1", "slot_remove", "cam-1", true),
+        "eqm/v1/ack/dock-1", ack_timeout);
     INFO(gateway.log());
-    REQUIRE(got.size() == 1);
-    const auto body = json::parse(got[0].substr(got[0].find(' ') + 1), nullptr, false);
+    INFO(reply.output);
+    REQUIRE(reply.exit_code == 0);
+    const auto body = json::parse(reply.output, nullptr, false);
     REQUIRE_FALSE(body.is_discarded());
     CHECK(body["results"]["out-1"] == "ok");
     const auto device = gateway.get("/api/v1/devices/cam-1");
@@ -200,8 +199,9 @@ TEST_CASE("a device cannot inject events or telemetry for another device",
           "[broker_acl][gateway]") {
     locked_city_broker broker(
         gw_id, {{"cam-1", "body_camera"}, {"cam-2", "body_camera"}, {"dock-1", "dock"}});
-    running_gateway gateway(broker);
-    prepare_fleet(broker, gateway);
+    mosquitto_broker central;
+    running_gateway gateway(broker, central);
+    prepare_fleet(broker, central, gateway);
     REQUIRE(publish(broker, "dock-1", broker.password("dock-1"), "eqm/v1/dock/dock-1/event",
                     dock_event("out-1", "slot_remove", "cam-1", true)) == 0);
     REQUIRE(eqm::test::wait_until(
@@ -238,11 +238,17 @@ TEST_CASE("a device cannot inject events or telemetry for another device",
 TEST_CASE("gen-broker-auth reads the registry from the gateway's ledger", "[broker_acl][gateway]") {
     locked_city_broker broker(
         gw_id, {{"cam-1", "body_camera"}, {"cam-2", "body_camera"}, {"dock-1", "dock"}});
-    running_gateway gateway(broker);
-    prepare_fleet(broker, gateway);
-    // A device seen on the broker but never registered gets no login.
-    REQUIRE(publish(broker, gw_id, broker.password(gw_id), "eqm/v1/dev/stranger-1/telemetry",
-                    telemetry(50)) == 0);
+    mosquitto_broker central;
+    running_gateway gateway(broker, central);
+    prepare_fleet(broker, central, gateway);
+    // A device seen on the broker but never registered gets no login: give it one on the broker
+    // only (the registry the gateway knows stays without it).
+    broker.regenerate({{"cam-1", "body_camera"},
+                       {"cam-2", "body_camera"},
+                       {"dock-1", "dock"},
+                       {"stranger-1", "body_camera"}});
+    REQUIRE(publish(broker, "stranger-1", broker.password("stranger-1"),
+                    "eqm/v1/dev/stranger-1/telemetry", telemetry(50)) == 0);
     REQUIRE(eqm::test::wait_until(
         [&] {
             return field(gateway.get("/api/v1/devices/stranger-1"), "battery_pct", 0.0) == 50.0;

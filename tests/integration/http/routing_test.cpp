@@ -143,17 +143,17 @@ TEST_CASE("a body over the limit gets 413 and one under it is served", "[limits]
     CHECK(small.status == 200);
 }
 
-TEST_CASE("the default body limit is 1 MiB", "[limits]") {
+TEST_CASE("the default body limit is 64 KiB", "[limits]") {
     eqm::http::router routes;
     routes.add(method::post, "/api/v1/devices", [](const request& req) {
         return response::text(200, std::to_string(req.body.size()));
     });
     auto srv = eqm_test::start_server(std::move(routes));
-    CHECK(eqm_test::http_once(srv->port(), "POST", "/api/v1/devices", std::string(1 << 20, 'a'))
-              .body == "1048576");
-    CHECK(
-        eqm_test::http_once(srv->port(), "POST", "/api/v1/devices", std::string((1 << 20) + 1, 'a'))
-            .status == 413);
+    CHECK(eqm_test::http_once(srv->port(), "POST", "/api/v1/devices", std::string(64 << 10, 'a'))
+              .body == "65536");
+    CHECK(eqm_test::http_once(srv->port(), "POST", "/api/v1/devices",
+                              std::string((64 << 10) + 1, 'a'))
+              .status == 413);
 }
 
 TEST_CASE("a handler that throws gives 500, a log line, and the server keeps serving", "[errors]") {

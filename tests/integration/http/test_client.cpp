@@ -7,9 +7,11 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -183,6 +185,41 @@ std::optional<std::pair<std::uint16_t, std::string>> ws_client::close_frame() co
     if (!impl_->close) return std::nullopt;
     return std::pair<std::uint16_t, std::string>{impl_->close->code,
                                                  std::string(impl_->close->reason.c_str())};
+}
+
+raw_reply raw_exchange(std::uint16_t port, const std::string& bytes,
+                       std::chrono::milliseconds timeout) {
+    asio::io_context ioc;
+    tcp::socket socket(ioc);
+    socket.connect(local(port));
+    beast::error_code ec;
+    asio::write(socket, asio::buffer(bytes), ec);
+    raw_reply out;
+    std::array<char, 4096> chunk{};
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    socket.non_blocking(true);
+    while (std::chrono::steady_clock::now() < deadline) {
+        const auto n = socket.read_some(asio::buffer(chunk), ec);
+        if (ec == asio::error::would_block) {
+            std::this_thread::sleep_for(std::chrono::milliseconds{5});
+            continue;
+        }
+        if (ec) {
+            out.closed = true;
+            break;
+        }
+        out.text.append(chunk.data(), n);
+    }
+    return out;
+}
+
+double metric_value(const std::string& text, const std::string& series) {
+    std::size_t at = 0;
+    while ((at = text.find(series + " ", at)) != std::string::npos) {
+        if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + series.size() + 1));
+        at += series.size();
+    }
+    return -1;
 }
 
 unsigned ws_upgrade_status(std::uint16_t port, const std::string& target, const headers& extra) {

@@ -68,6 +68,22 @@ class ws_client {
     std::unique_ptr<impl> impl_;
 };
 
+/// What a raw exchange saw: everything the server sent until it closed (or the timeout), and
+/// whether it closed.
+struct raw_reply {
+    std::string text;
+    bool closed = false;
+};
+
+/// Connects, writes `bytes` as they are (no Host or Content-Length added) and reads until the
+/// server closes the connection or `timeout` passes. A reset counts as closed.
+raw_reply raw_exchange(std::uint16_t port, const std::string& bytes,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds{5000});
+
+/// The value of a series in Prometheus text (`name{labels}` exactly as written, or a bare name);
+/// -1 when absent.
+double metric_value(const std::string& text, const std::string& series);
+
 /// The HTTP status the server answers a WebSocket upgrade request with (101 when it accepts).
 unsigned ws_upgrade_status(std::uint16_t port, const std::string& target,
                            const headers& extra = {});

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # system.region: a small region end to end, every part real.
-#   central Mosquitto + per city (450100, 450300) a Mosquitto and an eqm-gateway, all locked down
-#   with scripts/gen-broker-auth; eqm-server on a fresh database; the fleet imported with the eqm
-#   CLI; eqm-sim playing a working day at high speed. It checks that
+#   the region's certificates from scripts/gen-region-pki; the central Mosquitto on TLS only (the
+#   gateways and the server log in with their certificates); per city (450100, 450300) a
+#   Mosquitto locked down with scripts/gen-broker-auth and an eqm-gateway; eqm-server on a fresh
+#   database; eqm-server and the gateways serving HTTPS with their certificates; the fleet
+#   imported with the eqm CLI over HTTPS; eqm-sim playing a working day at high speed, every
+#   device with its own login. It checks that
 #   1. the registry pushed by the server (devices from the CSV import, officers with badges)
 #      reaches both gateways;
 #   2. simulated dock check-outs arrive at the server: checked_out devices with holders, custody
@@ -14,7 +17,7 @@
 # Everything it started is stopped on exit, also on failure. Prints PASS or FAIL.
 #
 #   region_test.sh --source-dir DIR --gateway BIN --server BIN --cli BIN --sim BIN
-# Needs mosquitto, mosquitto-clients (mosquitto_passwd), jq, sqlite3 and curl.
+# Needs mosquitto, mosquitto-clients (mosquitto_passwd), openssl, jq, sqlite3 and curl.
 set -euo pipefail
 
 src="" gateway_bin="" server_bin="" cli_bin="" sim_bin=""
@@ -25,14 +28,14 @@ while [ $# -gt 0 ]; do
     --server) server_bin=$2; shift 2 ;;
     --cli) cli_bin=$2; shift 2 ;;
     --sim) sim_bin=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "region_test: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
 for v in src gateway_bin server_bin cli_bin sim_bin; do
   [ -n "${!v}" ] || { echo "region_test: missing --${v%_bin} (try --help)" >&2; exit 2; }
 done
-for tool in /usr/sbin/mosquitto mosquitto_passwd jq sqlite3 curl; do
+for tool in /usr/sbin/mosquitto mosquitto_passwd openssl jq sqlite3 curl; do
   command -v "$tool" >/dev/null || { echo "region_test: FAIL: $tool is missing" >&2; exit 1; }
 done
 
@@ -130,31 +133,21 @@ devices_per_city=$(awk -F, -v c="$kept" 'NR > 1 && $4 == c' "$work/devices.csv" 
 [ "$devices_per_city" -eq 7 ] || fail "expected 7 simulated devices per city, the dry run gave $devices_per_city"
 log "fleet: $(($(wc -l <"$work/devices.csv") - 1)) devices"
 
-# --- logins: gen-broker-auth, plus the simulator's fleet login on each city broker ---------------
+# --- certificates and logins: gen-region-pki, gen-broker-auth -------------------------------------
+"$src/scripts/gen-region-pki" "$work/pki" --cities "${cities[0]},${cities[1]}" >/dev/null
+ca=$work/pki/ca.crt
 "$src/scripts/gen-broker-auth" --central --server-id eqm-server \
   --gateway "${cities[0]}=gw-${cities[0]}" --gateway "${cities[1]}=gw-${cities[1]}" --out "$work/auth/central" >/dev/null
-sim_password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
-printf '%s\n' "$sim_password" >"$work/sim.password"
+: >"$work/sim-credentials.csv"
 for c in "${cities[@]}"; do
   awk -F, -v c="$c" 'NR > 1 && $4 == c { printf "{\"id\":\"%s\",\"class\":\"%s\"}\n", $1, $2 }' "$work/devices.csv" |
     jq -s . >"$work/registry-$c.json"
   "$src/scripts/gen-broker-auth" --gateway-id "gw-$c" --registry "$work/registry-$c.json" --out "$work/auth/$c" >/dev/null
-  # eqm-sim runs a city's devices over one login: a fleet login limited to device and dock
-  # topics and their acks.
-  mosquitto_passwd -b "$work/auth/$c/passwd" eqm-sim "$sim_password" 2>/dev/null
-  printf '\nuser eqm-sim\n%s\n' "topic write eqm/v1/dev/+/state
-topic write eqm/v1/dev/+/telemetry
-topic write eqm/v1/dev/+/event
-topic write eqm/v1/dock/+/event
-topic read eqm/v1/dev/+/cmd
-topic read eqm/v1/ack/+" >>"$work/auth/$c/acl"
+  # eqm-sim logs every device in with its own password, as provisioning would.
+  grep -v "^gw-$c," "$work/auth/$c/credentials.csv" >>"$work/sim-credentials.csv"
 done
 password_of() { grep "^$1," "$work/auth/$2/credentials.csv" | cut -d, -f2; }
-password_of eqm-server central >"$work/server.password"
-for c in "${cities[@]}"; do
-  password_of "gw-$c" "$c" >"$work/gw-$c-city.password"
-  password_of "gw-$c" central >"$work/gw-$c-central.password"
-done
+for c in "${cities[@]}"; do password_of "gw-$c" "$c" >"$work/gw-$c-city.password"; done
 
 # --- brokers ---------------------------------------------------------------------------------------
 declare -A broker_port=() http_port=()
@@ -163,6 +156,8 @@ start_broker() {  # start_broker NAME CONF PORT
   {
     [ "$(id -u)" = 0 ] && echo "user root"
     sed -e "s#^listener 1883 127.0.0.1#listener $port 127.0.0.1#" \
+        -e "s#^listener 8883\$#listener $port 127.0.0.1#" \
+        -e "s#^\(cafile\|certfile\|keyfile\|crlfile\) /etc/eqm/tls/#\1 $work/pki/#" \
         -e "s#^password_file .*#password_file $work/auth/$name/passwd#" \
         -e "s#^acl_file .*#acl_file $work/auth/$name/acl#" \
         -e "s#^persistence_location .*#persistence_location $work/mq-$name/#" \
@@ -198,11 +193,13 @@ for c in "${cities[@]}"; do
   done
 done
 server_port=$(free_port)
-server=http://127.0.0.1:$server_port
-"$server_bin" --listen "127.0.0.1:$server_port" --db "$db" --mqtt "tcp://127.0.0.1:$central_port" \
-  --mqtt-user eqm-server --mqtt-password-file "$work/server.password" >"$work/logs/eqm-server.log" 2>&1 &
+server=https://127.0.0.1:$server_port
+"$server_bin" --listen "127.0.0.1:$server_port" --db "$db" --mqtt "ssl://127.0.0.1:$central_port" \
+  --mqtt-ca-file "$ca" --mqtt-cert-file "$work/pki/eqm-server.crt" --mqtt-key-file "$work/pki/eqm-server.key" \
+  --tls-cert-file "$work/pki/eqm-server.crt" --tls-key-file "$work/pki/eqm-server.key" \
+  >"$work/logs/eqm-server.log" 2>&1 &
 pids+=($!)
-wait_for 15 "eqm-server /healthz" curl -fs -o /dev/null "$server/healthz"
+wait_for 15 "eqm-server /healthz over HTTPS" curl -fs --cacert "$ca" -o /dev/null "$server/healthz"
 log "eqm-server up with $((1 + 2 * ${#cities[@]} + 2 * officers_per_city)) users"
 
 # --- gateways ----------------------------------------------------------------------------------------
@@ -211,13 +208,14 @@ start_gateway() {  # start_gateway CITY
   "$gateway_bin" --city "$c" --gw-id "gw-$c" \
     --local-mqtt "tcp://127.0.0.1:${broker_port[$c]}" --local-mqtt-user "gw-$c" \
     --local-mqtt-password-file "$work/gw-$c-city.password" \
-    --central-mqtt "tcp://127.0.0.1:$central_port" --central-mqtt-user "gw-$c" \
-    --central-mqtt-password-file "$work/gw-$c-central.password" \
+    --central-mqtt "ssl://127.0.0.1:$central_port" --central-mqtt-ca-file "$ca" \
+    --central-mqtt-cert-file "$work/pki/gw-$c.crt" --central-mqtt-key-file "$work/pki/gw-$c.key" \
+    --tls-cert-file "$work/pki/gw-$c.crt" --tls-key-file "$work/pki/gw-$c.key" \
     --db "$work/gateway-$c.db" --listen "127.0.0.1:${http_port[$c]}" >>"$work/logs/gateway-$c.log" 2>&1 &
   pid_of[$c]=$!
   pids+=($!)
 }
-gw() { curl -fsS "http://127.0.0.1:${http_port[$1]}$2"; }
+gw() { curl -fsS --cacert "$ca" "https://127.0.0.1:${http_port[$1]}$2"; }
 gateway_connected() {
   local h
   h=$(gw "$1" /healthz 2>/dev/null) || return 1
@@ -226,10 +224,10 @@ gateway_connected() {
 for c in "${cities[@]}"; do http_port[$c]=$(free_port); start_gateway "$c"; done
 for c in "${cities[@]}"; do wait_for 20 "gateway $c connected" gateway_connected "$c"; done
 
-export XDG_CONFIG_HOME=$work/cli-admin EQM_SERVER=$server
+export XDG_CONFIG_HOME=$work/cli-admin EQM_SERVER=$server EQM_CA_FILE=$ca
 printf 'admin-pw-1\n' | "$cli_bin" login --name admin >/dev/null || fail "eqm login --name admin"
 token=$(jq -r .token "$XDG_CONFIG_HOME/eqm/token.json")
-api() { curl -fsS -H "Authorization: Bearer $token" "$server$1"; }
+api() { curl -fsS --cacert "$ca" -H "Authorization: Bearer $token" "$server$1"; }
 api_list() {  # api_list PATH: every item of a paged list ({items, next_cursor}) as one JSON array
   local path=$1 sep='?' cursor='' page items='[]'
   [[ $path == *\?* ]] && sep='&'
@@ -262,7 +260,7 @@ log "1. registry: $devices_per_city devices and the officers' badges at both gat
 sim_brokers=()
 for c in "${cities[@]}"; do sim_brokers+=(--broker "$c=tcp://127.0.0.1:${broker_port[$c]}"); done
 "$sim_bin" "${sim_brokers[@]}" --fleet "$work/fleet.json" --seed "$seed" --speed "$speed" --start "$sim_start" \
-  --days 1 --state-dir "$work/sim-state" --mqtt-user eqm-sim --mqtt-password-file "$work/sim.password" \
+  --days 1 --state-dir "$work/sim-state" --mqtt-credentials "$work/sim-credentials.csv" \
   >"$work/logs/eqm-sim.log" 2>&1 &
 pids+=($!)
 sim_t0=$SECONDS
@@ -353,7 +351,7 @@ log "   restarted: $stopped online, $returns dock returns caught up (applied seq
 
 broken=$(api_list "/api/v1/alerts?state=all" | jq '[.[] | select(.type == "ledger_broken")] | length')
 [ "$broken" = 0 ] || fail "the server raised $broken ledger_broken alerts"
-dead=$(curl -fsS "$server/metrics" | awk '/^eqm_dead_letters_total/ { s += $NF } END { print s + 0 }')
+dead=$(curl -fsS --cacert "$ca" "$server/metrics" | awk '/^eqm_dead_letters_total/ { s += $NF } END { print s + 0 }')
 [ "${dead%.*}" = 0 ] || fail "the server dead-lettered $dead envelopes"
 log "   no ledger_broken alert, no dead letter"
 pass=1

@@ -2,6 +2,7 @@
 /// The routing table: method + path pattern -> handler, WebSocket upgrade paths, and static
 /// directories. Built once before server construction and immutable afterwards (the server
 /// takes it by value), so lookups need no locks.
+#include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -20,6 +21,15 @@ using handler = std::function<response(const request&)>;
 /// An asynchronous handler: it gets its own copy of the request and answers through the
 /// responder whenever it is ready, from any thread. Exceptions thrown before answering become 500.
 using async_handler = std::function<void(request, responder)>;
+
+/// What a route may take beyond the server's defaults.
+struct route_options {
+    /// The largest body this route reads from a request that carries an Authorization header
+    /// (CSV imports, batch plans); 0 keeps the server's body_limit. A request without one is
+    /// held to server_options::body_limit whatever the route says, so an anonymous client can
+    /// never make the server buffer a large body.
+    std::size_t body_limit = 0;
+};
 
 namespace detail {
 struct router_table;
@@ -44,10 +54,11 @@ class router {
     router& operator=(const router&) = delete;
 
     /// Adds a synchronous route.
-    router& add(method m, std::string_view pattern, handler h);
+    router& add(method m, std::string_view pattern, handler h, route_options options = {});
 
     /// Adds an asynchronous route (see async_handler and responder).
-    router& add_async(method m, std::string_view pattern, async_handler h);
+    router& add_async(method m, std::string_view pattern, async_handler h,
+                      route_options options = {});
 
     /// Upgrades GET requests on `pattern` to WebSocket connections registered in `hub`.
     /// `accept` sees the upgrade request (token, filter query parameters) and returns the

@@ -18,8 +18,12 @@ namespace eqm::http {
 
 class prometheus_writer;
 
-/// Largest request body accepted by default (1 MiB); bigger ones get a 413 problem.
-constexpr std::size_t default_body_limit = std::size_t{1} << 20;
+/// Largest request body read by default (64 KiB); bigger ones get a 413 problem. Routes that
+/// take more (CSV imports, batch plans) say so with route_options::body_limit.
+constexpr std::size_t default_body_limit = std::size_t{64} << 10;
+/// Open HTTP and WebSocket connections a server holds at most; beyond it a new connection is
+/// answered 503 and closed at once, so the connections in progress keep their share.
+constexpr std::size_t default_max_connections = 512;
 /// How long a connection may take to send a request (and how long an idle keep-alive lasts).
 constexpr std::chrono::milliseconds default_read_timeout{30'000};
 /// How long an async handler may take before the client gets 504. Above the 3 s a server waits
@@ -49,7 +53,11 @@ struct server_options {
     /// Serve HTTPS (and WSS) with this certificate; plain HTTP when empty.
     std::optional<tls_files> tls;
     unsigned threads = 2;
+    /// Largest body of any request without credentials, and of every request on a route that
+    /// does not raise it (route_options::body_limit).
     std::size_t body_limit = default_body_limit;
+    /// Open connections (HTTP and WebSocket together) beyond which new ones are refused.
+    std::size_t max_connections = default_max_connections;
     std::chrono::milliseconds read_timeout = default_read_timeout;
     std::chrono::milliseconds handler_timeout = default_handler_timeout;
     std::chrono::milliseconds shutdown_grace = default_shutdown_grace;
@@ -74,7 +82,9 @@ class server {
 
     /// Binds, listens and starts the I/O threads. Errors: errc::bad_field (field "listen") for an
     /// unparsable address, errc::unavailable when the address cannot be bound (port in use,
-    /// address not local). A server starts at most once.
+    /// address not local), errc::bad_field (field "tls_cert_file" or "tls_key_file") when a TLS
+    /// file is missing, unreadable, not PEM, or the key is not the certificate's. A server
+    /// starts at most once.
     eqm::result<void> start();
 
     /// The bound port (the real one when the address said 0); 0 before start().
@@ -87,9 +97,11 @@ class server {
     void stop();
 
     /// `eqm_http_requests_total{route,method,status}`,
-    /// `eqm_http_request_duration_seconds{route,method}` and `eqm_http_connections` (open HTTP +
-    /// WebSocket connections). `route` is the matched pattern, "static", "websocket" or
-    /// "unmatched", so cardinality stays bounded.
+    /// `eqm_http_request_duration_seconds{route,method}`, `eqm_http_connections` (open HTTP +
+    /// WebSocket connections), `eqm_http_connections_refused_total` and, with TLS,
+    /// `eqm_http_tls_handshake_failures_total`. `route` is the matched pattern, "static",
+    /// "websocket" or "unmatched", and `method` one of eqm::http::method or "other", so
+    /// cardinality stays bounded whatever clients send.
     void write_metrics(prometheus_writer& out) const;
 
   private:
