@@ -90,6 +90,9 @@ struct server_state {
     // The registry of open connections, for stop() and the connections gauge.
     void add(const std::shared_ptr<connection>& c);
     void remove(const connection* c);
+    /// `next` takes `prev`'s place in one step (a WebSocket upgrade hands its socket over), so
+    /// one client is never counted twice against max_connections.
+    void replace(const connection* prev, const std::shared_ptr<connection>& next);
     void shutdown_all();
     bool wait_until_empty(std::chrono::milliseconds timeout);
     std::size_t connection_count();

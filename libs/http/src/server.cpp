@@ -52,6 +52,12 @@ void server_state::add(const std::shared_ptr<connection>& c) {
     conns_[c.get()] = c;
 }
 
+void server_state::replace(const connection* prev, const std::shared_ptr<connection>& next) {
+    std::lock_guard lock(conn_mutex_);
+    conns_.erase(prev);
+    conns_[next.get()] = next;
+}
+
 void server_state::remove(const connection* c) {
     {
         std::lock_guard lock(conn_mutex_);

@@ -405,7 +405,7 @@ void http_session<Stream>::upgrade(const ws_route& route,
     handed_over_ = true;
     auto conn = std::make_shared<ws_connection<Stream>>(std::move(stream_), state_, route.hub,
                                                         std::move(admission));
-    state_->add(conn);
+    state_->replace(this, conn);
     conn->run(std::move(beast_req));
 }
 
