@@ -210,10 +210,11 @@ constexpr std::string_view action_list =
 constexpr std::string_view state_list =
     "available, checked_out, in_transit, maintenance, lost, retired";
 
-constexpr std::array<std::string_view, 18> record_fields{
-    "index",   "device_id", "action",     "from_state", "to_state", "holder",
-    "actor",   "source",    "ts",         "prev_hash",  "hash",     "due",
-    "dock_id", "slot",      "request_id", "condition",  "note",     "transfer_id",
+constexpr std::array<std::string_view, 19> record_fields{
+    "index",          "device_id", "action",     "from_state", "to_state", "holder",
+    "actor",          "source",    "ts",         "prev_hash",  "hash",     "due",
+    "dock_id",        "slot",      "request_id", "condition",  "note",     "transfer_id",
+    "reservation_id",
 };
 
 }  // namespace
@@ -281,6 +282,7 @@ nlohmann::json to_json(const custody_record& r) {
     if (r.condition) j["condition"] = to_string(*r.condition);
     if (r.note) j["note"] = *r.note;
     if (r.transfer_id) j["transfer_id"] = *r.transfer_id;
+    if (r.reservation_id) j["reservation_id"] = *r.reservation_id;
     return j;
 }
 
@@ -333,7 +335,8 @@ void append_json_string(std::string& out, std::string_view s) {
 std::optional<std::string> custody_record_text(const custody_record& r, bool with_hash) {
     for (const auto* s : {&r.device_id, &r.actor, &r.prev_hash, &r.hash})
         if (!is_valid_utf8(*s)) return std::nullopt;
-    for (const auto* s : {&r.holder, &r.dock_id, &r.request_id, &r.note, &r.transfer_id})
+    for (const auto* s :
+         {&r.holder, &r.dock_id, &r.request_id, &r.note, &r.transfer_id, &r.reservation_id})
         if (*s && !is_valid_utf8(**s)) return std::nullopt;
     std::string out;
     out.reserve(384 + (r.note ? r.note->size() : 0));
@@ -368,6 +371,7 @@ std::optional<std::string> custody_record_text(const custody_record& r, bool wit
     if (r.note) text("note", *r.note);
     text("prev_hash", r.prev_hash);
     if (r.request_id) text("request_id", *r.request_id);
+    if (r.reservation_id) text("reservation_id", *r.reservation_id);
     if (r.slot) {
         key("slot");
         out += std::to_string(*r.slot);
@@ -471,6 +475,10 @@ result<void> read_optional_fields(const field_reader& in, std::string_view path,
     if (const auto* v = in.find("transfer_id")) {
         EQM_TRY_LET(id, in.id_value(*v, "transfer_id"));
         r.transfer_id = std::move(id);
+    }
+    if (const auto* v = in.find("reservation_id")) {
+        EQM_TRY_LET(id, in.id_value(*v, "reservation_id"));
+        r.reservation_id = std::move(id);
     }
     return {};
 }

@@ -134,10 +134,10 @@ bool read_opt(const slot& s, std::optional<T>& out, Read read) {
 }
 
 bool read_custody(dom::element e, custody_record& r) {
-    static constexpr std::array<std::string_view, 18> names{
-        "index",   "device_id", "action",     "from_state", "to_state", "holder",
-        "actor",   "source",    "ts",         "prev_hash",  "hash",     "due",
-        "dock_id", "slot",      "request_id", "condition",  "note",     "transfer_id"};
+    static constexpr std::array<std::string_view, 19> names{
+        "index",      "device_id", "action",    "from_state",  "to_state",      "holder",  "actor",
+        "source",     "ts",        "prev_hash", "hash",        "due",           "dock_id", "slot",
+        "request_id", "condition", "note",      "transfer_id", "reservation_id"};
     std::array<slot, names.size()> f;
     if (!collect(e, names, f)) return false;
     // The reference wants a JSON unsigned integer; "-0" reads as 0 here, so 0 is left to it.
@@ -181,7 +181,7 @@ bool read_custody(dom::element e, custody_record& r) {
             return read_text(s, 0, max_custody_note_chars, out);
         }))
         return false;
-    return read_opt(f[17], r.transfer_id, read_id);
+    return read_opt(f[17], r.transfer_id, read_id) && read_opt(f[18], r.reservation_id, read_id);
 }
 
 bool read_device_state(dom::element e, device_state_body& v) {

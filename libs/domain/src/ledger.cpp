@@ -45,6 +45,7 @@ custody_record seal(custody_record draft, std::string_view prev_hash, std::uint6
     sanitize(draft.request_id);
     sanitize(draft.note);
     sanitize(draft.transfer_id);
+    sanitize(draft.reservation_id);
     // Every string is valid UTF-8 now and a record holds no floats, so hashing cannot fail.
     draft.hash = compute_record_hash(draft).value();
     return draft;

@@ -394,26 +394,43 @@ result<reservation_record> from_json_reservation_record(const json& j, std::stri
     object_reader r(j, path, "reservation");
     reservation_record v;
     r.req("id", v.id, detail::id());
-    r.req("device_id", v.device_id, detail::id());
+    r.opt("device_id", v.device_id, detail::id());
     r.req("person_id", v.person_id, detail::id());
     r.req("start", v.start, detail::ts());
     r.req("end", v.end, detail::ts());
     r.req("status", v.status,
-          detail::enumeration(parse_reservation_status, "pending, approved, cancelled"));
+          detail::enumeration(parse_reservation_status,
+                              "requested, approved, declined, active, completed, cancelled, "
+                              "no_show, overdue (pending is read as requested)"));
+    r.opt("class", v.cls, detail::enumeration(parse_device_class, class_names));
+    r.opt("analyte", v.analyte, detail::enumeration(parse_analyte, analyte_names));
+    r.opt("city", v.city, detail::city());
     if (r.ok() && v.end <= v.start)
         r.reject(errc::bad_field, detail::join_path(path, "end"),
                  "out of range: must be after start");
+    if (r.ok() && !v.device_id && !v.cls)
+        r.reject(errc::bad_field, detail::join_path(path, "device_id"),
+                 "missing: a named booking needs device_id, a class booking class and city");
+    if (r.ok() && v.cls && !v.city)
+        r.reject(errc::bad_field, detail::join_path(path, "city"),
+                 "missing: a class booking needs the city whose units it books");
+    if (r.ok() && v.analyte && v.cls != device_class::analyzer)
+        r.reject(errc::bad_field, detail::join_path(path, "analyte"),
+                 "out of range: only a class booking of analyzers carries an analyte");
     return finish(r, std::move(v));
 }
 
 json to_json(const reservation_record& v) {
     json j = json::object();
     j["id"] = v.id;
-    j["device_id"] = v.device_id;
+    if (v.device_id) j["device_id"] = *v.device_id;
     j["person_id"] = v.person_id;
     j["start"] = format_timestamp(v.start);
     j["end"] = format_timestamp(v.end);
     j["status"] = to_string(v.status);
+    if (v.cls) j["class"] = to_string(*v.cls);
+    if (v.analyte) j["analyte"] = to_string(*v.analyte);
+    if (v.city) j["city"] = *v.city;
     return j;
 }
 

@@ -80,10 +80,15 @@ constexpr name_table<srv_cmd_type, 6> srv_cmd_type_names{{
     {srv_cmd_type::device_lock, "device_lock"},
     {srv_cmd_type::custody_request, "custody_request"},
 }};
-constexpr name_table<reservation_status, 3> reservation_status_names{{
-    {reservation_status::pending, "pending"},
+constexpr name_table<reservation_status, 8> reservation_status_names{{
+    {reservation_status::requested, "requested"},
     {reservation_status::approved, "approved"},
     {reservation_status::cancelled, "cancelled"},
+    {reservation_status::declined, "declined"},
+    {reservation_status::active, "active"},
+    {reservation_status::completed, "completed"},
+    {reservation_status::no_show, "no_show"},
+    {reservation_status::overdue, "overdue"},
 }};
 constexpr name_table<transfer_step, 2> transfer_step_names{{
     {transfer_step::hand_over, "hand_over"},
@@ -163,6 +168,7 @@ std::optional<srv_cmd_type> parse_srv_cmd_type(std::string_view s) noexcept {
     return value_of(srv_cmd_type_names, s);
 }
 std::optional<reservation_status> parse_reservation_status(std::string_view s) noexcept {
+    if (s == "pending") return reservation_status::requested;  // older servers' name
     return value_of(reservation_status_names, s);
 }
 std::optional<transfer_step> parse_transfer_step(std::string_view s) noexcept {

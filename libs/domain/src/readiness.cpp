@@ -70,9 +70,15 @@ void check_person(problem_list& out, const person_record* who, std::string_view 
                     " and may not check out equipment in " + std::string(city));
 }
 
-void check_device(problem_list& out, const device_snapshot& d,
-                  std::span<const reservation> reservations, const person_record* who,
-                  bool any_reservation_counts, const readiness_policy& policy, clock_ms now) {
+/// What the bookings say about taking the device now (row 7 of the table).
+struct booking_view {
+    std::span<const reservation> reservations;
+    std::optional<std::span<const ready_unit>> ready_units;
+    std::string_view city;
+};
+
+void check_device(problem_list& out, const device_snapshot& d, const booking_view& bookings,
+                  const person_record* who, const readiness_policy& policy, clock_ms now) {
     if (d.custody.locked) out.add(errc::locked, "device", "the device is locked by the dispatcher");
     if (d.custody.state == custody_state::maintenance)
         out.add(errc::in_maintenance, "device", "the device is in maintenance");
@@ -80,15 +86,11 @@ void check_device(problem_list& out, const device_snapshot& d,
         out.add(errc::invalid_transition, "device",
                 "the device is " + state_phrase(d.custody) + ", not available");
 
-    for (const auto& r : reservations) {
-        if (r.status != reservation_status::approved || r.device_id != d.id || !covers(r, now))
-            continue;
-        if (!any_reservation_counts && who && who->id == r.person_id) continue;
-        out.add(errc::reserved_for_other, "device",
-                "reserved for " + r.person_id + " until " + format_timestamp(r.end) +
-                    " (reservation " + r.id + ")");
-        break;
-    }
+    if (auto claim =
+            claim_for_checkout(checkout_subject_of(d, bookings.city, who), bookings.reservations,
+                               bookings.ready_units, now, policy.booking_lead);
+        !claim)
+        out.add(claim.error().code, claim.error().field, claim.error().message);
 
     const double min_pct = policy.min_battery_pct(d.cls);
     const auto cls = std::string(to_string(d.cls));
@@ -130,13 +132,13 @@ void check_device(problem_list& out, const device_snapshot& d,
 }
 
 std::vector<error> collect(const device_snapshot& device, const person_record* who,
-                           std::string_view city, std::span<const reservation> reservations,
+                           std::string_view city, const booking_view& bookings,
                            const readiness_policy& policy, clock_ms now, bool first_only) {
     problem_list out(first_only);
     if (!device.registered)
         out.add(errc::unregistered, "device", "device " + device.id + " is not registered");
     check_person(out, who, city);
-    check_device(out, device, reservations, who, false, policy, now);
+    check_device(out, device, bookings, who, policy, now);
     return out.take();
 }
 
@@ -156,10 +158,18 @@ double readiness_policy::min_battery_pct(device_class c) const noexcept {
     return 0;
 }
 
+checkout_subject checkout_subject_of(const device_snapshot& device, std::string_view city,
+                                     const person_record* who) {
+    return checkout_subject{device.id, device.cls, device.analyte, city,
+                            who ? std::string_view(who->id) : std::string_view{}};
+}
+
 result<void> check_checkout(const device_snapshot& device, const person_record* badge_holder,
                             std::string_view city, std::span<const reservation> reservations,
-                            const readiness_policy& policy, clock_ms now) {
-    auto problems = collect(device, badge_holder, city, reservations, policy, now, true);
+                            const readiness_policy& policy, clock_ms now,
+                            std::optional<std::span<const ready_unit>> ready_units) {
+    auto problems =
+        collect(device, badge_holder, city, {reservations, ready_units, city}, policy, now, true);
     if (problems.empty()) return {};
     return std::unexpected(std::move(problems.front()));
 }
@@ -167,8 +177,10 @@ result<void> check_checkout(const device_snapshot& device, const person_record* 
 std::vector<error> checkout_problems(const device_snapshot& device,
                                      const person_record* badge_holder, std::string_view city,
                                      std::span<const reservation> reservations,
-                                     const readiness_policy& policy, clock_ms now) {
-    return collect(device, badge_holder, city, reservations, policy, now, false);
+                                     const readiness_policy& policy, clock_ms now,
+                                     std::optional<std::span<const ready_unit>> ready_units) {
+    return collect(device, badge_holder, city, {reservations, ready_units, city}, policy, now,
+                   false);
 }
 
 readiness_report assess_readiness(const device_snapshot& device,
@@ -177,7 +189,8 @@ readiness_report assess_readiness(const device_snapshot& device,
     problem_list out(false);
     if (!device.registered)
         out.add(errc::unregistered, "device", "device " + device.id + " is not registered");
-    check_device(out, device, reservations, nullptr, true, policy, now);
+    // Nobody in particular asks, so every named booking that needs the device now shows.
+    check_device(out, device, {reservations, std::nullopt, {}}, nullptr, policy, now);
     return readiness_report{out.take()};
 }
 

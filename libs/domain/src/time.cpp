@@ -1,5 +1,6 @@
 #include "eqm/domain/time.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace eqm {
@@ -46,6 +47,47 @@ result<clock_ms> parse_timestamp(std::string_view s, std::string_view field) {
     if (hh > 23 || mm > 59 || ss > 59) return bad();
     return clock_ms{std::chrono::sys_days{ymd}} + std::chrono::hours{hh} +
            std::chrono::minutes{mm} + std::chrono::seconds{ss} + std::chrono::milliseconds{ms};
+}
+
+result<clock_ms> parse_rfc3339(std::string_view s, std::string_view field) {
+    const auto bad = [&](std::string_view why) {
+        return fail(errc::bad_field, std::string(field),
+                    std::string(why) +
+                        "; expected an RFC 3339 time with an offset, like "
+                        "2026-11-27T09:00:00+08:00 or 2026-11-27T01:00:00.000Z");
+    };
+    std::chrono::year_month_day ymd{};
+    if (s.size() < 20 || !read_date(s, ymd)) return bad("not a date-time");
+    if (s[10] != 'T' && s[10] != 't') return bad("the date and time must be joined by T");
+    int hh = 0, mm = 0, ss = 0;
+    if (s[13] != ':' || s[16] != ':' || !digits(s, 11, 2, hh) || !digits(s, 14, 2, mm) ||
+        !digits(s, 17, 2, ss))
+        return bad("not a time of day");
+    if (hh > 23 || mm > 59 || ss > 59) return bad("hour, minute or second out of range");
+    std::size_t pos = 19;
+    int ms = 0;
+    if (s[pos] == '.') {
+        std::size_t n = 0;
+        for (++pos; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos, ++n)
+            if (n < 3) ms = ms * 10 + (s[pos] - '0');
+        if (n == 0) return bad("a fraction of a second needs digits");
+        for (; n < 3; ++n) ms *= 10;
+    }
+    std::chrono::minutes offset{0};
+    const auto zone = s.substr(std::min(pos, s.size()));
+    if (zone == "Z" || zone == "z") {
+    } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
+        int oh = 0, om = 0;
+        if (!digits(zone, 1, 2, oh) || !digits(zone, 4, 2, om) || oh > 23 || om > 59)
+            return bad("the offset is not +hh:mm or -hh:mm");
+        offset = std::chrono::hours{oh} + std::chrono::minutes{om};
+        if (zone[0] == '-') offset = -offset;
+    } else {
+        return bad("the offset (Z, +hh:mm or -hh:mm) is missing or malformed");
+    }
+    return clock_ms{std::chrono::sys_days{ymd}} + std::chrono::hours{hh} +
+           std::chrono::minutes{mm} + std::chrono::seconds{ss} + std::chrono::milliseconds{ms} -
+           offset;
 }
 
 std::string format_timestamp(clock_ms t) {

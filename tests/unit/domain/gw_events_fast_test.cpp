@@ -79,6 +79,7 @@ eqm::gw_events sample_batch(std::mt19937& rng) {
     r.condition = eqm::item_condition::damaged;
     r.note = "screen cracked\nsee photo \u00e9";
     r.due = t0 + 3h;
+    if (rng() % 2) r.reservation_id = "r-" + std::to_string(rng() % 9);
     r = eqm::seal(r, eqm::genesis_prev_hash, 1 + rng() % 50);
     auto e = next();
     e.body = r;
@@ -171,6 +172,7 @@ TEST_CASE("the fast gw_events reader declines what it must leave to the referenc
         {"/events/0/body/hash", "ABC"},
         {"/events/0/body/note", std::string(513, 'n')},
         {"/events/0/body/colour", "red"},
+        {"/events/0/body/reservation_id", "r 1"},
         {"/events/1/body/class", "tank"},
         {"/events/1/body/model", ""},
         {"/events/2/body/battery_pct_min", 100.5},
@@ -271,6 +273,7 @@ TEST_CASE("custody_record_text writes what to_json(record).dump() writes") {
         if (rng() % 2) r.condition = static_cast<eqm::item_condition>(rng() % 3);
         if (rng() % 2) r.note = texts[rng() % texts.size()];
         if (rng() % 2) r.transfer_id = "tr-" + std::to_string(rng() % 9);
+        if (rng() % 2) r.reservation_id = "r-" + std::to_string(rng() % 9);
         const auto text = eqm::custody_record_text(r);
         REQUIRE(text.has_value());
         CHECK(*text == eqm::to_json(r).dump());

@@ -164,6 +164,7 @@ TEST_CASE("tampering any field of a middle record is caught at that record", "[l
          ledger_break::hash_mismatch},
         {"note", [](auto& r) { r.note = ""; }, ledger_break::hash_mismatch},
         {"transfer_id", [](auto& r) { r.transfer_id = "tr-1"; }, ledger_break::hash_mismatch},
+        {"reservation_id", [](auto& r) { r.reservation_id = "r-1"; }, ledger_break::hash_mismatch},
     }));
     INFO("tampered field: " << name);
     auto ledger = sample_ledger();
@@ -264,4 +265,40 @@ TEST_CASE("sanitize_utf8 keeps valid text and replaces each bad byte", "[ledger]
     CHECK(eqm::is_valid_utf8("\xF0\x9F\x93\xB7"));                          // U+1F4F7, four bytes
     CHECK_FALSE(eqm::is_valid_utf8("\xF4\x90\x80\x80"));                    // above U+10FFFF
     CHECK(eqm::sanitize_utf8("a\xE5\x8D") == "a\xEF\xBF\xBD\xEF\xBF\xBD");  // truncated
+}
+
+TEST_CASE("a check-out naming its booking is hashed with it, and older records keep their hash",
+          "[ledger]") {
+    // Hashes computed outside this code (Python's json + hashlib) from the definition.
+    const auto old_record = json::parse(
+        R"({"action":"checkout","actor":"custodian-3","device_id":"dr-01",)"
+        R"("due":"2026-11-27T09:00:00.000Z","from_state":"available","holder":"p-1","index":0,)"
+        R"("prev_hash":"0000000000000000000000000000000000000000000000000000000000000000",)"
+        R"("source":"api","to_state":"checked_out","ts":"2026-11-27T01:00:00.000Z",)"
+        R"("hash":"8cbc9028aa009530d618adc0fc0ccb43a8bde2c191be233a5aff04644992d90c"})");
+    const auto booked = json::parse(
+        R"({"action":"checkout","actor":"custodian-3","device_id":"dr-02","dock_id":"dock-1",)"
+        R"("from_state":"available","holder":"p-2","index":1,)"
+        R"("prev_hash":"8cbc9028aa009530d618adc0fc0ccb43a8bde2c191be233a5aff04644992d90c",)"
+        R"("request_id":"ev-9","reservation_id":"r-7","slot":3,"source":"dock",)"
+        R"("to_state":"checked_out","ts":"2026-11-27T01:05:00.000Z",)"
+        R"("hash":"7837af6937609c76fd2e812652c23ea96cdd044e5d34692672e17710d3caff58"})");
+    const auto a = eqm::parse_custody_record(old_record);
+    const auto b = eqm::parse_custody_record(booked);
+    REQUIRE(a.has_value());
+    REQUIRE(b.has_value());
+    CHECK_FALSE(a->reservation_id.has_value());
+    CHECK(b->reservation_id == "r-7");
+    const std::vector<eqm::custody_record> chain{*a, *b};
+    CHECK(eqm::verify(chain).ok());
+    CHECK_FALSE(eqm::to_json(*a).contains("reservation_id"));
+    CHECK(eqm::to_json(*b).dump() == booked.dump());
+    // Naming another booking breaks the chain.
+    auto forged = chain;
+    forged[1].reservation_id = "r-8";
+    CHECK(eqm::verify(forged).reason == ledger_break::hash_mismatch);
+    // seal() fills the hash over the field too.
+    auto draft = *b;
+    draft.hash.clear();
+    CHECK(eqm::seal(draft, a->hash, 1).hash == b->hash);
 }

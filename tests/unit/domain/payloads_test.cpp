@@ -296,6 +296,14 @@ TEST_CASE("bad payloads are refused with the field's JSON path and the reason", 
         {"srv_cmd", 0, "-/people", bad, "people"},
         {"srv_cmd", 2, "/reservation/status=\"maybe\"", bad, "reservation.status"},
         {"srv_cmd", 2, "/reservation/end=\"2026-11-26T00:00:00.000Z\"", bad, "reservation.end"},
+        {"srv_cmd", 2, "-/reservation/device_id", bad, "reservation.device_id"},
+        {"srv_cmd", 2, "/reservation/purpose=\"x\"", unknown, "reservation.purpose"},
+        {"srv_cmd", 10, "-/reservation/city", bad, "reservation.city"},
+        {"srv_cmd", 10, "/reservation/city=\"4503\"", bad, "reservation.city"},
+        {"srv_cmd", 10, "/reservation/class=\"tank\"", bad, "reservation.class"},
+        {"srv_cmd", 10, "/reservation/class=\"drone\"", bad, "reservation.analyte"},
+        {"srv_cmd", 11, "/reservation/analyte=\"cod\"", bad, "reservation.analyte"},
+        {"srv_cmd", 10, "/reservation/status=\"rejected\"", bad, "reservation.status"},
         {"srv_cmd", 3, "/device_id=\"cam-1\"", unknown, "device_id"},
         {"srv_cmd", 4, "/step=\"teleport\"", bad, "step"},
         {"srv_cmd", 6, "/locked=\"yes\"", bad, "locked"},
@@ -402,7 +410,10 @@ TEST_CASE("every enum wire name parses back to its value", "[payloads]") {
     check(eqm::alert_state::cleared, eqm::parse_alert_state);
     check(eqm::alert_severity::critical, eqm::parse_alert_severity);
     check(eqm::srv_cmd_type::custody_request, eqm::parse_srv_cmd_type);
-    check(eqm::reservation_status::cancelled, eqm::parse_reservation_status);
+    check(eqm::reservation_status::overdue, eqm::parse_reservation_status);
+    // Older servers and gateway ledgers wrote "pending"; it reads as requested.
+    CHECK(eqm::parse_reservation_status("pending") == eqm::reservation_status::requested);
+    CHECK(eqm::to_string(eqm::reservation_status::pending) == "requested");
     check(eqm::transfer_step::receive, eqm::parse_transfer_step);
     check(eqm::topic_kind::srv_cmd, eqm::parse_topic_kind);
     CHECK(eqm::to_string(eqm::alert_type::docked_while_checked_out) == "docked_while_checked_out");

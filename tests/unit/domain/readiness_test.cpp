@@ -271,3 +271,60 @@ TEST_CASE("the dashboard report lists every device problem, whoever asks", "[rea
     CHECK(j.at("problems")[2].at("message") ==
           "battery 30% is below the analyzer threshold of 50%");
 }
+
+TEST_CASE("check-out refuses the last free unit of a class an approved class booking needs",
+          "[readiness][reservation]") {
+    auto d = ready_device(device_class::drone);
+    eqm::reservation by_class;
+    by_class.id = "r-c";
+    by_class.person_id = "p-2";
+    by_class.start = now() + std::chrono::minutes{10};  // starts within the 30-minute lead
+    by_class.end = now() + std::chrono::hours{3};
+    by_class.status = eqm::reservation_status::approved;
+    by_class.cls = device_class::drone;
+    by_class.city = std::string(nanning);
+    const std::vector<eqm::reservation> rs{by_class};
+    const std::vector<eqm::ready_unit> only_this{{"dev-1", device_class::drone, std::nullopt}};
+    const std::span<const eqm::ready_unit> ready(only_this);
+    const auto person = officer();
+
+    auto refused = eqm::check_checkout(d, &person, nanning, rs, {}, now(), ready);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().code == errc::reserved_for_other);
+    CHECK(refused.error().message.find("reservation r-c") != std::string::npos);
+    // Refusals keep their order: a low battery comes after the booking.
+    d.battery_pct = 10;
+    const auto all = eqm::checkout_problems(d, &person, nanning, rs, {}, now(), ready);
+    REQUIRE(all.size() == 2);
+    CHECK(all[0].code == errc::reserved_for_other);
+    CHECK(all[1].code == errc::battery_low);
+    d.battery_pct = 100;
+    // The booker may take it; so may anyone once a second drone is ready.
+    auto booker = officer();
+    booker.id = "p-2";
+    CHECK(eqm::check_checkout(d, &booker, nanning, rs, {}, now(), ready).has_value());
+    const std::vector<eqm::ready_unit> two{{"dev-1", device_class::drone, std::nullopt},
+                                           {"dev-2", device_class::drone, std::nullopt}};
+    CHECK(eqm::check_checkout(d, &person, nanning, rs, {}, now(),
+                              std::span<const eqm::ready_unit>(two))
+              .has_value());
+    // Without the ready units (the old call), class bookings are not enforced.
+    CHECK(eqm::check_checkout(d, &person, nanning, rs, {}, now()).has_value());
+}
+
+TEST_CASE("a named booking holds its device from 30 minutes before its start",
+          "[readiness][reservation]") {
+    auto r = approved_for("p-2");
+    r.start = now() + std::chrono::minutes{20};
+    const std::vector<eqm::reservation> rs{r};
+    const auto d = ready_device(device_class::body_camera);
+    const auto p = officer();
+    auto soon = eqm::check_checkout(d, &p, nanning, rs, {}, now());
+    REQUIRE_FALSE(soon.has_value());
+    CHECK(soon.error().message == "reserved for p-2 from " + eqm::format_timestamp(r.start) +
+                                      " until " + eqm::format_timestamp(r.end) +
+                                      " (reservation r-1)");
+    eqm::readiness_policy no_lead;
+    no_lead.booking_lead = std::chrono::milliseconds{0};
+    CHECK(eqm::check_checkout(d, &p, nanning, rs, no_lead, now()).has_value());
+}

@@ -87,6 +87,9 @@ struct custody_record {
     std::optional<item_condition> condition{};
     std::optional<std::string> note{};
     std::optional<std::string> transfer_id{};
+    /// A check-out that fulfils a booking names it (named or class booking); absent otherwise,
+    /// and absent in every record written before bookings existed, whose hash stays valid.
+    std::optional<std::string> reservation_id{};
     bool operator==(const custody_record&) const = default;
 };
 

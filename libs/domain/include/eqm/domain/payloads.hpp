@@ -383,16 +383,38 @@ struct person_record {
 nlohmann::json to_json(const person_record& v);
 result<person_record> from_json_person_record(const nlohmann::json& j, std::string_view path = "");
 
-enum class reservation_status { pending, approved, cancelled };
+/// The eight statuses of a booking (docs/reservations.md has the transitions). `pending` is the
+/// name older servers and gateway ledgers used for `requested`: it is read, never written.
+enum class reservation_status {
+    requested,
+    approved,
+    cancelled,
+    declined,
+    active,     ///< checked out
+    completed,  ///< checked in
+    no_show,    ///< nothing picked up within 30 minutes of the start
+    overdue,    ///< still out after the end
+    pending = requested,
+};
 
-/// A reservation as pushed to the gateway of the device's city. `end` is after `start`.
+/// A reservation as pushed to the gateway of its city. `end` is after `start`.
+///
+/// A named-device booking has `device_id` and no `cls`. A class booking has `cls` (and, for
+/// analyzers, `analyte`) and `city`; its `device_id` is absent until a unit is checked out for
+/// it, then names that unit. Records from older servers carry only {id, device_id, person_id,
+/// start, end, status} and read as named-device bookings.
 struct reservation_record {
     std::string id;
-    std::string device_id;
+    std::optional<std::string> device_id;
     std::string person_id;
     clock_ms start{};
     clock_ms end{};
     reservation_status status{};
+    std::optional<device_class> cls{};  ///< JSON `class`: set for class bookings only
+    std::optional<eqm::analyte> analyte{};
+    std::optional<std::string> city{};
+    /// True for a class booking (bound to a unit late, at check-out).
+    bool by_class() const noexcept { return cls.has_value(); }
     bool operator==(const reservation_record&) const = default;
 };
 nlohmann::json to_json(const reservation_record& v);
