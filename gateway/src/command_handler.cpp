@@ -117,7 +117,8 @@ result<command_result_body> command_handler::lock(const std::string& cmd_id,
     dc.ts = now;
     dc.type = c.locked ? device_cmd_type::lock : device_cmd_type::unlock;
     if (c.locked) dc.reason = c.reason;
-    effects.local_messages.emplace_back("eqm/v1/dev/" + c.device_id + "/cmd", to_json_text(dc));
+    effects.local_messages.emplace_back(format_topic({topic_kind::device_cmd, c.device_id}),
+                                        to_json_text(dc));
     effects.devices.push_back(c.device_id);
     log_info("custody", std::string(c.locked ? "lock" : "unlock") +
                             " device=" + log_value(c.device_id) + " cmd=" + log_value(cmd_id));

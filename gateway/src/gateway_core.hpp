@@ -5,12 +5,12 @@
 /// transaction (group commit): it commits once, and only then publishes the acks and answers
 /// the HTTP requests of that round, so an ack never precedes its commit.
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -19,6 +19,7 @@
 #include "command_handler.hpp"
 #include "custody_desk.hpp"
 #include "eqm/mqtt/message_queue.hpp"
+#include "gateway_clock.hpp"
 #include "gateway_config.hpp"
 #include "gateway_metrics.hpp"
 #include "outbox_pump.hpp"
@@ -27,6 +28,10 @@
 namespace eqm::gateway {
 
 class gateway_core;
+
+/// Which broker a message or a connection change came from.
+enum class broker { local, central };
+std::string_view to_string(broker b) noexcept;
 
 /// The transaction of one round plus everything that waits for its commit.
 struct unit_of_work {
@@ -55,15 +60,16 @@ using core_task = std::function<void(gateway_core&, unit_of_work&)>;
 class gateway_core {
   public:
     /// Opens the ledger and loads the state. Fails when the database cannot be opened.
-    static result<std::unique_ptr<gateway_core>> open(gateway_config config);
+    static result<std::unique_ptr<gateway_core>> open(gateway_config config,
+                                                      gateway_clock clock = {});
     ~gateway_core();
 
     // --- called from any thread ---
-    /// A message from a broker (Paho's thread). Never blocks for long: the queue is bounded and
-    /// applies back-pressure to the broker connection when the core falls behind.
-    void on_message(bool central, std::string topic, std::string payload);
-    void on_connection(bool central, bool up);
-    /// Queues a task; false when the core is stopping.
+    /// A message from a broker (Paho's thread). Never waits: a message that does not fit in
+    /// the queue is refused (its sender redelivers it).
+    void on_message(broker from, std::string topic, std::string payload);
+    void on_connection(broker which, bool up);
+    /// Queues a task; false when it cannot be queued now.
     bool post(core_task task);
     /// bd_seq for the next central connect: bumped and made durable (written and fsynced to
     /// `<db>-bd_seq`) before it returns, i.e. before the CONNECT that carries it, so a power
@@ -84,6 +90,8 @@ class gateway_core {
     gateway_metrics& metrics() noexcept { return metrics_; }
     const gateway_config& config() const noexcept { return config_; }
     const telemetry_cache& telemetry() const noexcept { return telemetry_; }
+    /// The wall clock the core decides with.
+    clock_ms now() const { return clock_.now(); }
     /// Begins the round's transaction if needed; false (with u.failure set) when it cannot.
     bool ensure_tx(unit_of_work& u);
     /// Marks the round failed and rolls back at once.
@@ -93,39 +101,50 @@ class gateway_core {
 
   private:
     struct inbound {
-        bool central = false;
+        broker from = broker::local;
         std::string topic;
         std::string payload;
     };
     struct link_change {
-        bool central = false;
+        broker which = broker::local;
         bool up = false;
     };
     using work_item = std::variant<inbound, link_change, core_task>;
 
-    gateway_core(gateway_config config, city_ledger ledger);
+    gateway_core(gateway_config config, gateway_clock clock, city_ledger ledger);
     result<void> load();
+    result<void> verify_chain();
     void reload_after_rollback();
 
+    // gateway_core.cpp: the loop
     void process(std::vector<work_item>& items);
+    void apply_link(const link_change& change);
+    void finish(unit_of_work& u);
+    void evaluate_alerts(unit_of_work& u);
+    void publish_acks(unit_of_work& u);
+    void periodic();
+    void flush_telemetry();
+    void sweep_alerts();
+    void prune();
+    /// Runs `work` in a transaction of its own; false (logged as `what`) when it failed.
+    bool run_maintenance(std::string_view what, const std::function<result<void>()>& work);
+
+    // gateway_input.cpp: what arrives on the brokers
     void handle(inbound& m, unit_of_work& u);
     void handle_local(const topic& t, const std::string& payload, unit_of_work& u);
     void handle_central(const topic& t, const std::string& payload, unit_of_work& u);
-    void on_dock_event(const std::string& dock_id, const std::string& payload, unit_of_work& u);
-    void on_device_event(const std::string& device_id, const std::string& payload, unit_of_work& u);
-    void on_device_state(const std::string& device_id, const std::string& payload, unit_of_work& u);
-    void on_srv_cmd(const std::string& payload, unit_of_work& u);
-    void on_srv_ack(const std::string& payload, unit_of_work& u);
-    void reject_input(std::string_view kind, const error& e, std::string_view topic_text);
-    void finish(unit_of_work& u);
-    void publish_acks(unit_of_work& u);
-
-    void periodic(clock_ms now);
-    void flush_telemetry(clock_ms now);
-    void sweep_alerts(clock_ms now);
-    void prune(clock_ms now);
+    void on_telemetry(const topic& t, const std::string& payload);
+    void on_dock_event(const topic& t, const std::string& payload, unit_of_work& u);
+    void on_device_event(const topic& t, const std::string& payload, unit_of_work& u);
+    void on_device_state(const topic& t, const std::string& payload, unit_of_work& u);
+    void on_srv_cmd(const topic& t, const std::string& payload, unit_of_work& u);
+    void answer_unreadable_cmd(const std::string& payload, const error& e, unit_of_work& u);
+    void on_srv_ack(const topic& t, const std::string& payload, unit_of_work& u);
+    void reject_input(std::string_view kind, const error& e, const topic& t);
+    void reject_topic(std::string_view topic_text, std::string_view detail);
 
     gateway_config config_;
+    gateway_clock clock_;
     city_ledger ledger_;
     gateway_metrics metrics_;
     telemetry_cache telemetry_;
@@ -140,8 +159,7 @@ class gateway_core {
     std::atomic<std::uint64_t> bd_seq_{0};
     std::string bd_seq_path_;  ///< the durable bd_seq file next to the database
     std::vector<std::pair<std::string, clock_ms>> seen_;  ///< telemetry senders since last flush
-    using steady = std::chrono::steady_clock;
-    steady::time_point last_flush_{}, last_sweep_{}, last_prune_{};
+    steady_time last_flush_{}, last_sweep_{}, last_prune_{};
 };
 
 }  // namespace eqm::gateway

@@ -6,6 +6,13 @@
 
 namespace eqm::gateway {
 
+std::optional<date> effective_calibration_due(const std::optional<date>& registry,
+                                              const telemetry_entry* reported) {
+    if (!reported || !reported->calibration_due) return registry;
+    if (!registry || *reported->calibration_due > *registry) return reported->calibration_due;
+    return registry;
+}
+
 result<void> telemetry_cache::load(city_ledger& ledger) {
     EQM_TRY_LET(rows, ledger.all_latest());
     entries_.reserve(rows.size());

@@ -24,6 +24,11 @@ struct telemetry_entry : telemetry_latest {
     double temp_max = 0;
 };
 
+/// A device's calibration due date as the rules see it: the registry's, unless the device
+/// reported a later one (it has been calibrated since the registry was written).
+std::optional<date> effective_calibration_due(const std::optional<date>& registry,
+                                              const telemetry_entry* reported);
+
 class telemetry_cache {
   public:
     /// Loads the latest values written before a restart.
