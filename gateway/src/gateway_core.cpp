@@ -71,7 +71,10 @@ gateway_core::gateway_core(gateway_config config, gateway_clock clock, city_ledg
                  const auto* m = std::get_if<inbound>(&w);
                  return m ? m->topic.size() + m->payload.size() : std::size_t{0};
              }),
-      bd_seq_path_(config_.db_path + "-bd_seq") {}
+      bd_seq_path_(config_.db_path + "-bd_seq"),
+      flush_timer_{flush_interval},
+      sweep_timer_{sweep_interval},
+      prune_timer_{prune_interval} {}
 
 gateway_core::~gateway_core() = default;
 
@@ -316,18 +319,9 @@ void gateway_core::publish_acks(unit_of_work& u) {
 
 void gateway_core::periodic() {
     const auto t = clock_.ticks();
-    if (t - last_flush_ >= flush_interval) {
-        last_flush_ = t;
-        flush_telemetry();
-    }
-    if (t - last_sweep_ >= sweep_interval) {
-        last_sweep_ = t;
-        sweep_alerts();
-    }
-    if (t - last_prune_ >= prune_interval) {
-        last_prune_ = t;
-        prune();
-    }
+    if (flush_timer_.due(t)) flush_telemetry();
+    if (sweep_timer_.due(t)) sweep_alerts();
+    if (prune_timer_.due(t)) prune();
 }
 
 bool gateway_core::run_maintenance(std::string_view what,

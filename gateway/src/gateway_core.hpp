@@ -159,7 +159,7 @@ class gateway_core {
     std::atomic<std::uint64_t> bd_seq_{0};
     std::string bd_seq_path_;  ///< the durable bd_seq file next to the database
     std::vector<std::pair<std::string, clock_ms>> seen_;  ///< telemetry senders since last flush
-    steady_time last_flush_{}, last_sweep_{}, last_prune_{};
+    interval_timer flush_timer_, sweep_timer_, prune_timer_;
 };
 
 }  // namespace eqm::gateway

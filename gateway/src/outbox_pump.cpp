@@ -23,7 +23,8 @@ outbox_pump::outbox_pump(city_ledger& ledger, const gateway_config& config,
       publish_(std::move(publish)),
       topic_(format_topic({topic_kind::gw_events, config.city})),
       ticks_(std::move(ticks)),
-      last_progress_(ticks_()) {}
+      last_progress_(ticks_()),
+      bound_timer_{bound_check_interval} {}
 
 result<void> outbox_pump::reload() {
     EQM_TRY_LET(acked, ledger_.meta(acked_key));
@@ -113,8 +114,7 @@ std::chrono::milliseconds outbox_pump::idle_for() const {
 
 void outbox_pump::tick(clock_ms now, std::uint64_t bd_seq) {
     const auto t = ticks_();
-    if (t - last_bound_check_ >= bound_check_interval) {
-        last_bound_check_ = t;
+    if (bound_timer_.due(t)) {
         if (auto r = enforce_bound(now); !r) {
             log_warn("outbox", "bound enforcement failed: " + r.error().describe());
             (void)reload();

@@ -101,7 +101,7 @@ class outbox_pump {
     ticks_fn ticks_;
     std::optional<steady_time> waiting_since_;  ///< oldest unsent committed event
     steady_time last_progress_;                 ///< last ack progress or (re)start
-    steady_time last_bound_check_{};
+    interval_timer bound_timer_;
 };
 
 }  // namespace eqm::gateway
