@@ -128,6 +128,18 @@ result<command_result_body> command_handler::lock(const std::string& cmd_id,
 result<command_result_body> command_handler::custody(const std::string& cmd_id,
                                                      const custody_request_cmd& c, clock_ms now,
                                                      command_effects& effects) {
+    // The requester stopped waiting at expires_at and its client was told so: acting now
+    // would check a device out that nobody is waiting for.
+    if (c.expires_at && now > *c.expires_at) {
+        log_warn("custody", std::string(to_string(c.action)) + " device=" + log_value(c.device_id) +
+                                " cmd=" + log_value(cmd_id) +
+                                " result=rejected:expired expires_at=" +
+                                format_timestamp(*c.expires_at) + " now=" + format_timestamp(now));
+        return refused_result(cmd_id, srv_cmd_type::custody_request,
+                              error{errc::expired, "expires_at",
+                                    "the request expired at " + format_timestamp(*c.expires_at) +
+                                        " and was not carried out"});
+    }
     if (c.action != custody_action::checkout && c.action != custody_action::checkin)
         return refused_result(cmd_id, srv_cmd_type::custody_request,
                               error{errc::bad_field, "action", "must be checkout or checkin"});

@@ -329,3 +329,31 @@ TEST_CASE("the latest telemetry of each device is back after a restart, and stil
     CHECK(f.dock_event("ev-low", "slot_remove", "bc-low", "b-1") == "rejected:battery_low");
     CHECK(f.dock_event("ev-full", "slot_remove", "bc-full", "b-1") == "ok");
 }
+
+TEST_CASE("a custody_request seen after its expires_at is refused as expired and changes nothing",
+          "[commands]") {
+    city_fixture f(lenient_options());
+    f.register_fleet(json::array({device("bc-1")}), json::array({person("p-1", "b-1")}));
+    const auto records_before = f.db_count("SELECT COUNT(*) FROM ledger");
+
+    // The server gave up waiting a second ago (its client was told 503); the command arrives
+    // only now.
+    CHECK(f.command({{"type", "custody_request"},
+                     {"device_id", "bc-1"},
+                     {"action", "checkout"},
+                     {"badge", "b-1"},
+                     {"actor", "cust-1"},
+                     {"expires_at", now_ts(-1s)}}) == "rejected:expired");
+    CHECK(f.db_count("SELECT COUNT(*) FROM ledger") == records_before);
+    CHECK(device_json(f, "bc-1")["status"] == "available");
+    CHECK(f.log().find("expired") != std::string::npos);
+
+    // In time, the same request is decided.
+    CHECK(f.command({{"type", "custody_request"},
+                     {"device_id", "bc-1"},
+                     {"action", "checkout"},
+                     {"badge", "b-1"},
+                     {"actor", "cust-1"},
+                     {"expires_at", now_ts(30s)}}) == "ok");
+    CHECK(device_json(f, "bc-1")["status"] == "checked_out");
+}
