@@ -14,7 +14,7 @@ namespace {
 /// rows; hot rows stay in the OS page cache anyway. Negative: KiB.
 constexpr std::string_view cache_pragma = "PRAGMA cache_size=-2048";
 
-constexpr std::array<store::migration, 1> migrations{{
+constexpr std::array<store::migration, 2> migrations{{
     {1, "city ledger",
      R"sql(
 CREATE TABLE gateway_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -78,6 +78,10 @@ CREATE TABLE outbox(
 );
 CREATE INDEX outbox_by_kind ON outbox(kind, seq);
 CREATE TABLE outbox_skipped(from_seq INTEGER PRIMARY KEY, to_seq INTEGER NOT NULL);
+)sql"},
+    {2, "telemetry session",
+     R"sql(
+ALTER TABLE telemetry_latest ADD COLUMN bd_seq INTEGER NOT NULL DEFAULT 0;
 )sql"},
 }};
 
@@ -480,7 +484,7 @@ result<void> city_ledger::upsert_latest(std::string_view device_id, const teleme
         s,
         db_.prepare("INSERT OR REPLACE INTO telemetry_latest(device_id, ts_ms, seq, battery_pct, "
                     "storage_free_mb, temp_c, charging, docked, footage_pending_since_ms, "
-                    "calibration_due, lat, lon) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"));
+                    "calibration_due, lat, lon, bd_seq) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     EQM_TRY(s.bind_all(std::string(device_id), ms(t.ts), static_cast<std::int64_t>(t.seq),
                        t.battery_pct, t.storage_free_mb, t.temp_c));
     EQM_TRY(s.bind(7, opt_bool(t.charging)));
@@ -489,6 +493,7 @@ result<void> city_ledger::upsert_latest(std::string_view device_id, const teleme
     EQM_TRY(s.bind(10, opt_date_text(t.calibration_due)));
     EQM_TRY(s.bind(11, t.lat));
     EQM_TRY(s.bind(12, t.lon));
+    EQM_TRY(s.bind(13, static_cast<std::int64_t>(t.bd_seq)));
     return s.exec();
 }
 
@@ -496,7 +501,7 @@ result<std::vector<telemetry_latest_row>> city_ledger::all_latest() {
     EQM_TRY_LET(
         s,
         db_.prepare("SELECT device_id, ts_ms, seq, battery_pct, storage_free_mb, temp_c, charging, "
-                    "docked, footage_pending_since_ms, calibration_due, lat, lon "
+                    "docked, footage_pending_since_ms, calibration_due, lat, lon, bd_seq "
                     "FROM telemetry_latest"));
     std::vector<telemetry_latest_row> out;
     while (true) {
@@ -516,6 +521,7 @@ result<std::vector<telemetry_latest_row>> city_ledger::all_latest() {
         t.calibration_due = opt_date(s.column_optional_text(9));
         t.lat = s.column_optional_double(10);
         t.lon = s.column_optional_double(11);
+        t.bd_seq = static_cast<std::uint64_t>(s.column_int64(12));
         out.push_back(std::move(row_out));
     }
     return out;

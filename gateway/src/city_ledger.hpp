@@ -51,6 +51,8 @@ struct custody_row {
 struct telemetry_latest {
     clock_ms ts{};
     std::uint64_t seq = 0;
+    /// The device's session (bd_seq of its birth) that `seq` counts in.
+    std::uint64_t bd_seq = 0;
     double battery_pct = 0;
     double storage_free_mb = 0;
     double temp_c = 0;

@@ -16,6 +16,7 @@ constexpr std::chrono::milliseconds max_idle_wait{250};
 constexpr std::chrono::milliseconds flush_interval{1000};
 constexpr std::chrono::milliseconds sweep_interval{60'000};
 constexpr std::chrono::milliseconds prune_interval{3'600'000};
+constexpr std::chrono::milliseconds refusal_log_interval{10'000};
 /// Processed event and command ids are kept at least this long, so a replay within it gets
 /// the same answer.
 constexpr std::chrono::days min_replay_window{30};
@@ -74,7 +75,8 @@ gateway_core::gateway_core(gateway_config config, gateway_clock clock, city_ledg
       bd_seq_path_(config_.db_path + "-bd_seq"),
       flush_timer_{flush_interval},
       sweep_timer_{sweep_interval},
-      prune_timer_{prune_interval} {}
+      prune_timer_{prune_interval},
+      refusal_log_timer_{refusal_log_interval} {}
 
 gateway_core::~gateway_core() = default;
 

@@ -133,6 +133,8 @@ class gateway_core {
     void handle(inbound& m, unit_of_work& u);
     void handle_local(const topic& t, const std::string& payload, unit_of_work& u);
     void handle_central(const topic& t, const std::string& payload, unit_of_work& u);
+    /// The reason to refuse a telemetry `ts` that far from the gateway's clock, if any.
+    std::optional<std::string_view> clock_check(clock_ms ts, clock_ms now) const;
     void on_telemetry(const topic& t, const std::string& payload);
     void on_dock_event(const topic& t, const std::string& payload, unit_of_work& u);
     void on_device_event(const topic& t, const std::string& payload, unit_of_work& u);
@@ -160,6 +162,9 @@ class gateway_core {
     std::string bd_seq_path_;  ///< the durable bd_seq file next to the database
     std::vector<std::pair<std::string, clock_ms>> seen_;  ///< telemetry senders since last flush
     interval_timer flush_timer_, sweep_timer_, prune_timer_;
+    /// Telemetry refusals are logged at most once per interval, with how many there were.
+    interval_timer refusal_log_timer_;
+    std::uint64_t refusals_unlogged_ = 0;
 };
 
 }  // namespace eqm::gateway

@@ -70,12 +70,34 @@ void gateway_core::handle_central(const topic& t, const std::string& payload, un
     return on_srv_ack(t, payload, u);
 }
 
+std::optional<std::string_view> gateway_core::clock_check(clock_ms ts, clock_ms now) const {
+    if (ts > now + config_.telemetry_max_ahead) return "ts_ahead";
+    if (ts < now - config_.telemetry_max_behind) return "ts_behind";
+    return std::nullopt;
+}
+
 void gateway_core::on_telemetry(const topic& t, const std::string& payload) {
     auto tel = parse_device_telemetry(payload);
     if (!tel) return reject_input("device_telemetry", tel.error(), t);
+    const clock_ms now = clock_.now();
+    if (auto reason = clock_check(tel->ts, now)) {
+        // A device whose clock is wrong would otherwise pin its readiness to this reading (or
+        // fill the minute aggregates of another day); it sends again soon, so one line now
+        // and then is enough.
+        ++metrics_.telemetry_refused[std::string(*reason)];
+        ++refusals_unlogged_;
+        if (refusal_log_timer_.due(clock_.ticks())) {
+            log_warn("telemetry",
+                     "refused device=" + log_value(t.id) + " reason=" + std::string(*reason) +
+                         " ts=" + format_timestamp(tel->ts) + " now=" + format_timestamp(now) +
+                         " refusals=" + std::to_string(refusals_unlogged_));
+            refusals_unlogged_ = 0;
+        }
+        return;
+    }
     ++metrics_.telemetry_processed;
     if (!telemetry_.find(t.id)) seen_.emplace_back(t.id, tel->ts);
-    telemetry_.ingest(t.id, *tel);
+    if (!telemetry_.ingest(t.id, *tel).latest) ++metrics_.telemetry_out_of_order;
 }
 
 void gateway_core::on_dock_event(const topic& t, const std::string& payload, unit_of_work& u) {
@@ -193,6 +215,7 @@ void gateway_core::on_device_state(const topic& t, const std::string& payload, u
                                       now);
         !r)
         return fail_round(u, r.error());
+    if (st->online) telemetry_.note_session(device_id, st->bd_seq);
     device_state_body body;
     body.device_id = device_id;
     body.online = st->online;

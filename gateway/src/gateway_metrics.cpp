@@ -17,6 +17,16 @@ void gateway_metrics::write(http::prometheus_writer& out) const {
     if (messages_rejected.empty())
         out.counter("eqm_gateway_messages_rejected_total",
                     "MQTT messages refused as bad input, by reason", 0);
+    auto refused = telemetry_refused;
+    refused.try_emplace("ts_ahead", 0);
+    refused.try_emplace("ts_behind", 0);
+    for (const auto& [reason, n] : refused)
+        out.counter("eqm_gateway_telemetry_refused_total",
+                    "Telemetry refused for a ts too far from the gateway's clock, by reason", d(n),
+                    {{"reason", reason}});
+    out.counter("eqm_gateway_telemetry_out_of_order_total",
+                "Readings older (by seq) than the device's latest in its session",
+                d(telemetry_out_of_order));
     for (const auto& [kind, n] : malformed_payloads)
         out.counter("eqm_gateway_malformed_payloads_total", "Malformed payloads, by topic kind",
                     d(n), {{"kind", kind}});

@@ -17,6 +17,12 @@ struct gateway_metrics {
     std::map<std::string, std::uint64_t> messages_processed;
     /// device_telemetry messages, kept apart from the map: it is the hot path (QoS 0 flood).
     std::uint64_t telemetry_processed = 0;
+    /// Telemetry refused because its ts is too far from the gateway's clock, by reason
+    /// (ts_ahead, ts_behind).
+    std::map<std::string, std::uint64_t> telemetry_refused;
+    /// Readings taken into the minute aggregates but not as the latest values: a higher seq
+    /// of the same session had already arrived.
+    std::uint64_t telemetry_out_of_order = 0;
     /// Messages refused as bad input, by reason (bad_json, bad_field, unknown_field, too_large,
     /// unknown_topic).
     std::map<std::string, std::uint64_t> messages_rejected;
