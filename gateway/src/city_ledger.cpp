@@ -14,7 +14,7 @@ namespace {
 /// rows; hot rows stay in the OS page cache anyway. Negative: KiB.
 constexpr std::string_view cache_pragma = "PRAGMA cache_size=-2048";
 
-constexpr std::array<store::migration, 2> migrations{{
+constexpr std::array<store::migration, 3> migrations{{
     {1, "city ledger",
      R"sql(
 CREATE TABLE gateway_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -82,6 +82,19 @@ CREATE TABLE outbox_skipped(from_seq INTEGER PRIMARY KEY, to_seq INTEGER NOT NUL
     {2, "telemetry session",
      R"sql(
 ALTER TABLE telemetry_latest ADD COLUMN bd_seq INTEGER NOT NULL DEFAULT 0;
+)sql"},
+    {3, "registry sync in parts",
+     R"sql(
+CREATE TABLE registry_sync(
+  sync_id TEXT PRIMARY KEY, parts INTEGER NOT NULL, started_ms INTEGER NOT NULL,
+  completed INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE registry_sync_part(
+  sync_id TEXT NOT NULL, part INTEGER NOT NULL, PRIMARY KEY(sync_id, part)
+) WITHOUT ROWID;
+CREATE TABLE registry_sync_listed(
+  sync_id TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(sync_id, kind, id)
+) WITHOUT ROWID;
 )sql"},
 }};
 
@@ -254,6 +267,90 @@ result<void> city_ledger::delete_people_except(const std::vector<std::string>& k
         EQM_TRY(ins.exec());
     }
     return db_.execute("DELETE FROM people WHERE id NOT IN (SELECT id FROM keep_people)");
+}
+
+namespace {
+registry_sync_row read_sync(const store::statement& s) {
+    return registry_sync_row{s.column_text(0), static_cast<std::uint64_t>(s.column_int64(1)),
+                             from_ms(s.column_int64(2)), s.column_int64(3) != 0};
+}
+}  // namespace
+
+result<std::optional<registry_sync_row>> city_ledger::find_sync(std::string_view sync_id) {
+    EQM_TRY_LET(s, db_.prepare("SELECT sync_id, parts, started_ms, completed FROM registry_sync "
+                               "WHERE sync_id = ?"));
+    EQM_TRY(s.bind(1, sync_id));
+    EQM_TRY_LET(row, s.step());
+    if (!row) return std::optional<registry_sync_row>{};
+    return std::optional<registry_sync_row>{read_sync(s)};
+}
+
+result<std::optional<registry_sync_row>> city_ledger::latest_sync() {
+    EQM_TRY_LET(s, db_.prepare("SELECT sync_id, parts, started_ms, completed FROM registry_sync "
+                               "ORDER BY started_ms DESC, completed ASC LIMIT 1"));
+    EQM_TRY_LET(row, s.step());
+    if (!row) return std::optional<registry_sync_row>{};
+    return std::optional<registry_sync_row>{read_sync(s)};
+}
+
+result<void> city_ledger::drop_syncs_except(std::string_view keep) {
+    for (const char* table : {"registry_sync_listed", "registry_sync_part", "registry_sync"}) {
+        EQM_TRY_LET(s, db_.prepare(std::string("DELETE FROM ") + table + " WHERE sync_id != ?"));
+        EQM_TRY(s.bind(1, keep));
+        EQM_TRY(s.exec());
+    }
+    return {};
+}
+
+result<void> city_ledger::start_sync(std::string_view sync_id, std::uint64_t parts,
+                                     clock_ms started) {
+    EQM_TRY(drop_syncs_except(sync_id));
+    EQM_TRY_LET(s, db_.prepare("INSERT INTO registry_sync(sync_id, parts, started_ms) "
+                               "VALUES(?,?,?)"));
+    EQM_TRY(s.bind_all(sync_id, static_cast<std::int64_t>(parts), ms(started)));
+    return s.exec();
+}
+
+result<std::uint64_t> city_ledger::add_sync_part(std::string_view sync_id, std::uint64_t part,
+                                                 const std::vector<std::string>& devices,
+                                                 const std::vector<std::string>& people) {
+    EQM_TRY_LET(listed, db_.prepare("INSERT OR IGNORE INTO registry_sync_listed(sync_id, kind, "
+                                    "id) VALUES(?,?,?)"));
+    for (const auto& [kind, ids] : {std::pair{"device", &devices}, std::pair{"person", &people}})
+        for (const auto& id : *ids) {
+            EQM_TRY(listed.bind_all(sync_id, std::string_view(kind), id));
+            EQM_TRY(listed.exec());
+        }
+    EQM_TRY_LET(p, db_.prepare("INSERT OR IGNORE INTO registry_sync_part(sync_id, part) "
+                               "VALUES(?,?)"));
+    EQM_TRY(p.bind_all(sync_id, static_cast<std::int64_t>(part)));
+    EQM_TRY(p.exec());
+    EQM_TRY_LET(n, db_.prepare("SELECT COUNT(*) FROM registry_sync_part WHERE sync_id = ?"));
+    EQM_TRY(n.bind(1, sync_id));
+    EQM_TRY(n.step());
+    return static_cast<std::uint64_t>(n.column_int64(0));
+}
+
+result<void> city_ledger::complete_sync(std::string_view sync_id) {
+    EQM_TRY_LET(devices, db_.prepare("UPDATE devices SET registered = 0 WHERE registered = 1 AND "
+                                     "id NOT IN (SELECT id FROM registry_sync_listed WHERE "
+                                     "sync_id = ? AND kind = 'device')"));
+    EQM_TRY(devices.bind(1, sync_id));
+    EQM_TRY(devices.exec());
+    EQM_TRY_LET(people, db_.prepare("DELETE FROM people WHERE id NOT IN (SELECT id FROM "
+                                    "registry_sync_listed WHERE sync_id = ? AND kind = 'person')"));
+    EQM_TRY(people.bind(1, sync_id));
+    EQM_TRY(people.exec());
+    // Only the finished sync's row stays, so a late part of it is recognised.
+    EQM_TRY(drop_syncs_except(sync_id));
+    for (const char* table : {"registry_sync_listed", "registry_sync_part"}) {
+        EQM_TRY_LET(s, db_.prepare(std::string("DELETE FROM ") + table + " WHERE sync_id = ?"));
+        EQM_TRY(s.bind(1, sync_id));
+        EQM_TRY(s.exec());
+    }
+    EQM_TRY_LET(done, db_.prepare("UPDATE registry_sync SET completed = 1 WHERE sync_id = ?"));
+    EQM_TRY(done.bind(1, sync_id));
+    return done.exec();
 }
 
 result<std::optional<device_row>> city_ledger::find_device(std::string_view id) {

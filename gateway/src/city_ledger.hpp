@@ -82,6 +82,14 @@ struct alert_row {
     std::optional<std::string> acked_by;
 };
 
+/// A full registry sync sent in parts (registry_upsert with sync_id, part, parts).
+struct registry_sync_row {
+    std::string sync_id;
+    std::uint64_t parts = 0;
+    clock_ms started{};  ///< the `ts` of the first part seen
+    bool completed = false;
+};
+
 /// A stored command result.
 struct command_row {
     srv_cmd_type type{};
@@ -123,6 +131,20 @@ class city_ledger {
     result<void> unregister_devices_except(const std::vector<std::string>& keep);
     result<void> upsert_person(const person_record& p);
     result<void> delete_people_except(const std::vector<std::string>& keep);
+    // --- a full registry sync in parts ---
+    result<std::optional<registry_sync_row>> find_sync(std::string_view sync_id);
+    /// The sync started last (the completed one, or one in progress).
+    result<std::optional<registry_sync_row>> latest_sync();
+    /// Starts holding parts of `sync_id`, forgetting any other sync in progress.
+    result<void> start_sync(std::string_view sync_id, std::uint64_t parts, clock_ms started);
+    /// Records a part and the ids it listed; returns how many parts of the sync are held now.
+    result<std::uint64_t> add_sync_part(std::string_view sync_id, std::uint64_t part,
+                                        const std::vector<std::string>& devices,
+                                        const std::vector<std::string>& people);
+    /// All parts are held: unregisters the devices and deletes the people no part listed
+    /// (custody is kept) and marks the sync completed.
+    result<void> complete_sync(std::string_view sync_id);
+
     result<std::optional<device_row>> find_device(std::string_view id);
     /// Inserts an unregistered row for a device seen on the broker; true when it was new.
     result<bool> note_device_seen(std::string_view id, clock_ms now);
@@ -204,6 +226,7 @@ class city_ledger {
 
   private:
     explicit city_ledger(store::database db) : db_(std::move(db)) {}
+    result<void> drop_syncs_except(std::string_view keep);
     store::database db_;
 };
 

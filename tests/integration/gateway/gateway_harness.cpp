@@ -309,11 +309,18 @@ bool city_fixture::wait_ready(std::chrono::milliseconds timeout) {
 std::string city_fixture::command(const json& cmd_in) {
     json cmd = cmd_in;
     if (!cmd.contains("cmd_id")) cmd["cmd_id"] = "cmd-" + std::to_string(++cmd_counter_);
-    cmd["ts"] = now_ts();
+    if (!cmd.contains("ts")) cmd["ts"] = now_ts();
     server_->publish("eqm/v1/city/" + std::string(city) + "/srv/cmd", cmd.dump());
     auto r = server_->wait_command(cmd["cmd_id"].get<std::string>());
     if (!r) throw std::runtime_error("no command_result for " + cmd.dump() + "\n" + log());
     return *r;
+}
+
+std::optional<std::string> city_fixture::command_detail(const std::string& cmd_id) const {
+    for (const auto& e : server_->events())
+        if (const auto* c = std::get_if<command_result_body>(&e.body); c && c->cmd_id == cmd_id)
+            return c->detail;
+    return std::nullopt;
 }
 
 void city_fixture::register_fleet(const json& devices, const json& people) {

@@ -121,8 +121,11 @@ class city_fixture {
 
     /// registry_upsert of devices and people; waits for the command_result.
     void register_fleet(const json& devices, const json& people);
-    /// Sends a server command; returns its result once reported.
+    /// Sends a server command (cmd_id and ts filled in when missing); returns its result once
+    /// reported.
     std::string command(const json& cmd);
+    /// The detail of the (first) command_result of `cmd_id` seen so far.
+    std::optional<std::string> command_detail(const std::string& cmd_id) const;
     /// Publishes telemetry with the given battery (and extra fields) and waits until the
     /// gateway shows it.
     void telemetry(const std::string& device_id, double battery,
