@@ -42,10 +42,6 @@ alert_facts build_facts(const std::optional<device_row>& dev, const custody_row&
 
 }  // namespace
 
-std::string_view to_string(broker b) noexcept {
-    return b == broker::central ? "central" : "local";
-}
-
 result<std::unique_ptr<gateway_core>> gateway_core::open(gateway_config config,
                                                          gateway_clock clock) {
     EQM_TRY_LET(ledger, city_ledger::open(config.db_path, config.db_busy_timeout));
@@ -66,12 +62,7 @@ gateway_core::gateway_core(gateway_config config, gateway_clock clock, city_ledg
       alerts_(ledger_, outbox_, config_, metrics_),
       desk_(ledger_, outbox_, telemetry_, config_),
       commands_(ledger_, desk_, config_),
-      queue_(mqtt::queue_limits{config_.queue.max_items, config_.queue.max_bytes},
-             mqtt::overflow_policy::reject,
-             [](const work_item& w) {
-                 const auto* m = std::get_if<inbound>(&w);
-                 return m ? m->topic.size() + m->payload.size() : std::size_t{0};
-             }),
+      inbox_(config_.queue),
       bd_seq_path_(config_.db_path + "-bd_seq"),
       flush_timer_{flush_interval},
       sweep_timer_{sweep_interval},
@@ -138,17 +129,17 @@ void gateway_core::set_publishers(publisher local, publisher central) {
     central_publish_ = std::move(central);
 }
 
-void gateway_core::on_message(broker from, std::string topic, std::string payload) {
-    queue_.push(inbound{from, std::move(topic), std::move(payload)});
+bool gateway_core::on_message(broker from, std::string topic, std::string payload) {
+    return inbox_.push_message(from, std::move(topic), std::move(payload));
 }
 
 void gateway_core::on_connection(broker which, bool up) {
-    queue_.push(link_change{which, up});
+    inbox_.set_link(which, up);
 }
 
 bool gateway_core::post(core_task task) {
     if (stopping_) return false;
-    return queue_.push(std::move(task));
+    return inbox_.push_task(std::move(task));
 }
 
 std::uint64_t gateway_core::next_bd_seq() {
@@ -167,7 +158,7 @@ std::uint64_t gateway_core::next_bd_seq() {
 
 void gateway_core::stop() {
     stopping_ = true;
-    queue_.close();
+    inbox_.close();
 }
 
 bool gateway_core::ensure_tx(unit_of_work& u) {
@@ -203,18 +194,15 @@ result<alert_facts> gateway_core::facts_for(const std::string& device_id) {
 }
 
 void gateway_core::run() {
-    std::vector<work_item> items;
-    items.reserve(max_round_items);
+    inbox_round round;
     log_info("gateway", "running city=" + config_.city + " gw_id=" + config_.gw_id);
     while (true) {
-        const auto wait = std::min(outbox_.idle_for(), max_idle_wait);
-        items.clear();
-        if (auto first = queue_.pop(wait)) {
-            items.push_back(std::move(*first));
-            queue_.drain(items, max_round_items - 1);
-        }
-        if (!items.empty()) process(items);
-        if (stopping_ && items.empty()) break;
+        inbox_.wait(std::min(outbox_.idle_for(), max_idle_wait));
+        apply_links();
+        round.clear();
+        inbox_.take(round, max_round_items);
+        if (!round.empty()) process(round);
+        if (stopping_ && round.empty()) break;
         periodic();
         outbox_.tick(clock_.now(), bd_seq_);
     }
@@ -222,37 +210,39 @@ void gateway_core::run() {
     log_info("gateway", "stopped");
 }
 
-void gateway_core::process(std::vector<work_item>& items) {
+void gateway_core::process(inbox_round& round) {
     unit_of_work u;
-    for (auto& item : items) {
+    const auto guarded = [&](const auto& work) {
         try {
-            std::visit(
-                [&](auto& w) {
-                    using T = std::decay_t<decltype(w)>;
-                    if constexpr (std::is_same_v<T, inbound>) {
-                        handle(w, u);
-                    } else if constexpr (std::is_same_v<T, link_change>) {
-                        apply_link(w);
-                    } else {
-                        w(*this, u);
-                    }
-                },
-                item);
+            work();
         } catch (const std::exception& e) {
             // Nothing here should throw; if it does, the round fails rather than the gateway.
             fail_round(u, error{errc::internal, "", std::string("unexpected: ") + e.what()});
         }
-    }
+    };
+    for (auto& task : round.tasks) guarded([&] { task(*this, u); });
+    // Events first: a device's birth before its readings, so they count in its new session.
+    for (const auto& m : round.events) guarded([&] { handle(m, u); });
+    for (const auto& m : round.telemetry) guarded([&] { handle(m, u); });
     finish(u);
-    metrics_.queue_depth = queue_.size();
+    metrics_.queue_depths = inbox_.depths();
+    metrics_.queue_refused = inbox_.refused();
 }
 
-void gateway_core::apply_link(const link_change& change) {
-    (change.which == broker::central ? metrics_.central_connected : metrics_.local_connected) =
-        change.up;
-    log_info("mqtt",
-             std::string(to_string(change.which)) + (change.up ? " connected" : " disconnected"));
-    if (change.which == broker::central) outbox_.on_connection(change.up);
+void gateway_core::apply_links() {
+    for (auto which : {broker::local, broker::central}) {
+        const link_state link = inbox_.link(which);
+        auto& seen = links_seen_[static_cast<std::size_t>(which)];
+        if (link.generation == seen) continue;
+        seen = link.generation;
+        (which == broker::central ? metrics_.central_connected : metrics_.local_connected) =
+            link.up;
+        log_info("mqtt",
+                 std::string(to_string(which)) + (link.up ? " connected" : " disconnected"));
+        // Up again (even after a down this loop was too busy to see): whatever was in flight on
+        // the old connection may be lost, so the outbox resends from the first unacked event.
+        if (which == broker::central) outbox_.on_connection(link.up);
+    }
 }
 
 void gateway_core::finish(unit_of_work& u) {

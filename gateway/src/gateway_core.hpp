@@ -1,9 +1,10 @@
 #pragma once
-/// The core thread. Paho callbacks and HTTP handlers only push work items into one queue; this
-/// thread owns the SQLite connection and every piece of mutable state, and drains the queue in
-/// rounds. A round handles many telemetry messages in memory and many custody decisions in ONE
-/// transaction (group commit): it commits once, and only then publishes the acks and answers
-/// the HTTP requests of that round, so an ack never precedes its commit.
+/// The core thread. Paho callbacks and HTTP handlers only push work into the inbox (three bounded
+/// lanes, see core_inbox.hpp); this thread owns the SQLite connection and every piece of mutable
+/// state, and drains the inbox in rounds. A round handles many telemetry messages in memory and
+/// many custody decisions in ONE transaction (group commit): it commits once, and only then
+/// publishes the acks and answers the HTTP requests of that round, so an ack never precedes its
+/// commit.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -11,14 +12,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
 
 #include "alert_desk.hpp"
 #include "city_ledger.hpp"
 #include "command_handler.hpp"
+#include "core_inbox.hpp"
 #include "custody_desk.hpp"
-#include "eqm/mqtt/message_queue.hpp"
 #include "gateway_clock.hpp"
 #include "gateway_config.hpp"
 #include "gateway_metrics.hpp"
@@ -28,10 +28,6 @@
 namespace eqm::gateway {
 
 class gateway_core;
-
-/// Which broker a message or a connection change came from.
-enum class broker { local, central };
-std::string_view to_string(broker b) noexcept;
 
 /// The transaction of one round plus everything that waits for its commit.
 struct unit_of_work {
@@ -54,9 +50,6 @@ struct unit_of_work {
 /// Publishes on a broker; false when it is not connected.
 using publisher = std::function<bool(const std::string& topic, const std::string& payload)>;
 
-/// A task for the core thread (HTTP handlers, bd_seq persistence).
-using core_task = std::function<void(gateway_core&, unit_of_work&)>;
-
 class gateway_core {
   public:
     /// Opens the ledger and loads the state. Fails when the database cannot be opened.
@@ -66,10 +59,11 @@ class gateway_core {
 
     // --- called from any thread ---
     /// A message from a broker (Paho's thread). Never waits: a message that does not fit in
-    /// the queue is refused (its sender redelivers it).
-    void on_message(broker from, std::string topic, std::string payload);
+    /// its lane is refused (false; its sender redelivers it) and counted.
+    bool on_message(broker from, std::string topic, std::string payload);
+    /// A broker link went up or down. Never refused, never waits.
     void on_connection(broker which, bool up);
-    /// Queues a task; false when it cannot be queued now.
+    /// Queues a task; false when the task lane is full (or the core is stopping).
     bool post(core_task task);
     /// bd_seq for the next central connect: bumped and made durable (written and fsynced to
     /// `<db>-bd_seq`) before it returns, i.e. before the CONNECT that carries it, so a power
@@ -100,25 +94,15 @@ class gateway_core {
     result<alert_facts> facts_for(const std::string& device_id);
 
   private:
-    struct inbound {
-        broker from = broker::local;
-        std::string topic;
-        std::string payload;
-    };
-    struct link_change {
-        broker which = broker::local;
-        bool up = false;
-    };
-    using work_item = std::variant<inbound, link_change, core_task>;
-
     gateway_core(gateway_config config, gateway_clock clock, city_ledger ledger);
     result<void> load();
     result<void> verify_chain();
     void reload_after_rollback();
 
     // gateway_core.cpp: the loop
-    void process(std::vector<work_item>& items);
-    void apply_link(const link_change& change);
+    void process(inbox_round& round);
+    /// Applies link changes since the last round (a reconnect restarts the outbox).
+    void apply_links();
     void finish(unit_of_work& u);
     void evaluate_alerts(unit_of_work& u);
     void publish_acks(unit_of_work& u);
@@ -130,7 +114,7 @@ class gateway_core {
     bool run_maintenance(std::string_view what, const std::function<result<void>()>& work);
 
     // gateway_input.cpp: what arrives on the brokers
-    void handle(inbound& m, unit_of_work& u);
+    void handle(const inbound& m, unit_of_work& u);
     void handle_local(const topic& t, const std::string& payload, unit_of_work& u);
     void handle_central(const topic& t, const std::string& payload, unit_of_work& u);
     /// The reason to refuse a telemetry `ts` that far from the gateway's clock, if any.
@@ -156,7 +140,8 @@ class gateway_core {
     command_handler commands_;
     publisher local_publish_, central_publish_;
 
-    mqtt::bounded_queue<work_item> queue_;
+    core_inbox inbox_;
+    std::array<std::uint64_t, 2> links_seen_{};  ///< link generations applied
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> bd_seq_{0};
     std::string bd_seq_path_;  ///< the durable bd_seq file next to the database

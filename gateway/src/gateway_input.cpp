@@ -39,7 +39,7 @@ void gateway_core::reject_topic(std::string_view topic_text, std::string_view de
                           " reason=unknown_topic detail=" + log_value(detail));
 }
 
-void gateway_core::handle(inbound& m, unit_of_work& u) {
+void gateway_core::handle(const inbound& m, unit_of_work& u) {
     auto t = parse_topic(m.topic);
     if (!t) return reject_topic(m.topic, t.error().describe());
     if (m.from == broker::central)

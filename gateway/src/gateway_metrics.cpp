@@ -67,7 +67,16 @@ void gateway_metrics::write(http::prometheus_writer& out) const {
     out.counter("eqm_gateway_alerts_raised_total", "Alerts raised", d(alerts_raised));
     out.counter("eqm_gateway_alerts_cleared_total", "Alerts cleared", d(alerts_cleared));
     out.gauge("eqm_gateway_alerts_active", "Alerts active now", d(alerts_active));
-    out.gauge("eqm_gateway_queue_depth", "Work items waiting for the core thread", d(queue_depth));
+    constexpr std::array<const char*, 3> lanes{"tasks", "events", "telemetry"};
+    for (std::size_t i = 0; i < lanes.size(); ++i)
+        out.gauge("eqm_gateway_queue_depth", "Work items waiting for the core thread, by lane",
+                  d(queue_depths[i]), {{"lane", lanes[i]}});
+    for (std::size_t k = 0; k < work_kind_count; ++k)
+        out.counter("eqm_gateway_queue_refused_total",
+                    "Items the core's queue refused because their lane was full, by kind (a "
+                    "refused QoS 1 event is sent again by its sender)",
+                    d(queue_refused[k]),
+                    {{"kind", std::string(to_string(static_cast<work_kind>(k)))}});
     out.gauge("eqm_gateway_mqtt_connected", "1 when the broker connection is up",
               local_connected ? 1 : 0, {{"broker", "local"}});
     out.gauge("eqm_gateway_mqtt_connected", "1 when the broker connection is up",

@@ -1,10 +1,13 @@
 #pragma once
 /// The gateway's counters. Owned and updated by the core thread only; /metrics is rendered on
 /// the core thread too, so nothing here needs a lock.
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
+
+#include "core_inbox.hpp"
 
 namespace eqm::http {
 class prometheus_writer;
@@ -49,7 +52,10 @@ struct gateway_metrics {
     std::uint64_t alerts_raised = 0;
     std::uint64_t alerts_cleared = 0;
     std::uint64_t alerts_active = 0;  ///< gauge
-    std::uint64_t queue_depth = 0;    ///< gauge: work items waiting for the core thread
+    /// Gauges: items waiting for the core thread in each lane (tasks, events, telemetry).
+    std::array<std::size_t, 3> queue_depths{};
+    /// Items the core's queue refused, by work_kind (core_inbox.hpp).
+    std::array<std::uint64_t, work_kind_count> queue_refused{};
     bool local_connected = false;
     bool central_connected = false;
 

@@ -31,9 +31,17 @@ void core_fixture::create_schema() {
 }
 
 void core_fixture::start() {
+    open();
+    run_loop();
+}
+
+void core_fixture::open() {
     auto opened = gateway::gateway_core::open(config, clocks_of(wall, ticks));
     if (!opened) throw std::runtime_error("open: " + opened.error().describe());
     core = std::move(*opened);
+}
+
+void core_fixture::run_loop() {
     loop_ = std::thread([c = core.get()] { c->run(); });
 }
 

@@ -30,6 +30,9 @@ struct core_fixture {
     void create_schema();
     /// Opens the core with `config` and the two clocks and runs its loop on a thread.
     void start();
+    /// The two halves of start(): open the core (nothing runs yet), then run its loop.
+    void open();
+    void run_loop();
     /// Stops the loop and closes the core.
     void stop();
 

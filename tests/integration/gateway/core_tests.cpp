@@ -5,6 +5,9 @@
 #include <thread>
 
 #include "core_harness.hpp"
+#include "eqm/http/server.hpp"
+#include "gateway_harness.hpp"
+#include "http_api.hpp"
 
 using namespace eqm::gwtest;
 using namespace std::chrono_literals;
@@ -60,4 +63,65 @@ TEST_CASE(
                    0;
         },
         5s));
+}
+
+TEST_CASE("a broker link going up is never refused, even when the queue is full", "[queue]") {
+    namespace gw = eqm::gateway;
+    core_fixture f;
+    f.config.queue.max_items = 16;
+    f.open();  // the loop does not run yet: nothing drains the queue
+    bool full = false;
+    for (int i = 0; i < 1000 && !full; ++i)
+        full = !f.core->on_message(gw::broker::local,
+                                   "eqm/v1/dev/d-" + std::to_string(i) + "/telemetry",
+                                   R"({"ts":"2026-11-26T08:30:00.000Z","seq":1,"battery_pct":50,)"
+                                   R"("storage_free_mb":1,"temp_c":20})");
+    REQUIRE(full);
+    f.core->on_connection(gw::broker::central, true);
+    f.core->on_connection(gw::broker::local, true);
+    f.run_loop();
+    std::atomic<bool> central{false}, local{false};
+    CHECK(eqm::test::wait_until(
+        [&] {
+            f.core->post([&](gw::gateway_core& c, gw::unit_of_work&) {
+                central = c.metrics().central_connected;
+                local = c.metrics().local_connected;
+            });
+            return central && local;
+        },
+        5s, 50ms));
+}
+
+TEST_CASE("an HTTP request the core cannot take now is answered 503 with Retry-After at once",
+          "[queue]") {
+    namespace gw = eqm::gateway;
+    core_fixture f;
+    f.config.queue.max_items = 16;  // 16 tasks may wait
+    f.open();                       // nothing drains the queue
+    std::atomic<const eqm::http::server*> server_ref{nullptr};
+    gw::api_context api{*f.core, server_ref, {}};
+    eqm::http::server_options o;
+    o.listen = "127.0.0.1:0";
+    o.threads = 1;
+    o.handler_timeout = 3s;
+    o.log = [](std::string_view) {};
+    eqm::http::server server(o, gw::make_routes(api));
+    REQUIRE(server.start());
+
+    std::vector<std::thread> waiting;
+    std::atomic<int> timed_out{0};
+    for (int i = 0; i < 16; ++i)
+        waiting.emplace_back([&] {
+            if (http_call(server.port(), "GET", "/healthz").status == 504) ++timed_out;
+        });
+    std::this_thread::sleep_for(500ms);  // all sixteen are in the queue now
+    const auto started = std::chrono::steady_clock::now();
+    const auto busy = http_call(server.port(), "GET", "/healthz");
+    CHECK(std::chrono::steady_clock::now() - started < 2s);  // not after a timeout
+    CHECK(busy.status == 503);
+    CHECK(busy.as_json()["type"] == "urn:eqm:problem:unavailable");
+    CHECK(busy.head.find("Retry-After: 1") != std::string::npos);
+    for (auto& t : waiting) t.join();
+    CHECK(timed_out == 16);
+    server.stop();
 }

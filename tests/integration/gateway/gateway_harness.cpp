@@ -57,6 +57,7 @@ http_reply http_call(std::uint16_t port, const std::string& method, const std::s
     if (raw.rfind("HTTP/1.1 ", 0) != 0 || head_end == std::string::npos) return out;
     out.status = std::stoi(raw.substr(9, 3));
     const std::string head = raw.substr(0, head_end);
+    out.head = head;
     std::istringstream lines(head);
     std::string line;
     bool chunked = false;
@@ -236,6 +237,45 @@ std::optional<std::string> server_probe::wait_command(const std::string& cmd_id,
         },
         timeout);
     return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+telemetry_flood::telemetry_flood(const std::string& uri, int devices) {
+    mqtt::session_options o;
+    o.server_uri = uri;
+    o.client_id = "test-flood";
+    o.log = [](std::string_view) {};
+    auto s = mqtt::session::create(std::move(o));
+    if (!s) throw std::runtime_error("flood: " + s.error().describe());
+    session_ = std::move(*s);
+    session_->start();
+    if (!session_->wait_connected(wait_timeout)) throw std::runtime_error("flood: no connection");
+    thread_ = std::thread([this, devices] {
+        std::uint64_t n = 0;
+        while (!stop_) {
+            const std::string device = "flood-" + std::to_string(n % devices);
+            const std::string payload = R"({"ts":")" + now_ts() + R"(","seq":)" +
+                                        std::to_string(n / devices + 1) +
+                                        R"(,"battery_pct":50,"storage_free_mb":1000,"temp_c":25})";
+            if (session_->publish("eqm/v1/dev/" + device + "/telemetry", payload, 0, false)) {
+                ++n;
+                sent_ = n;
+            } else {
+                std::this_thread::sleep_for(1ms);  // Paho's buffer is full: let it drain
+            }
+        }
+    });
+}
+
+telemetry_flood::~telemetry_flood() {
+    stop();
+    session_.reset();
+}
+
+void telemetry_flood::stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
 }
 
 // ---------------------------------------------------------------------------------------------

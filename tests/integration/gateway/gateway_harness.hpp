@@ -34,6 +34,7 @@ std::string now_ts(std::chrono::milliseconds offset = {});
 struct http_reply {
     int status = 0;
     std::string content_type;
+    std::string head;  ///< the status line and header fields as received
     std::string body;
     json as_json() const { return json::parse(body, nullptr, false); }
 };
@@ -98,6 +99,24 @@ class server_probe : public mqtt_probe {
     int bad_batches_ = 0;
     std::thread acker_;
     std::atomic<bool> stop_{false};
+};
+
+/// Floods a broker with QoS 0 telemetry of `devices` devices (flood-0 ... flood-N) from its own
+/// connection and thread, as fast as the broker takes it, until stopped or destroyed.
+class telemetry_flood {
+  public:
+    telemetry_flood(const std::string& uri, int devices);
+    ~telemetry_flood();
+    telemetry_flood(const telemetry_flood&) = delete;
+    telemetry_flood& operator=(const telemetry_flood&) = delete;
+    void stop();
+    std::uint64_t sent() const { return sent_; }
+
+  private:
+    std::unique_ptr<mqtt::session> session_;
+    std::atomic<bool> stop_{false};
+    std::atomic<std::uint64_t> sent_{0};
+    std::thread thread_;
 };
 
 /// Options for starting the gateway.
