@@ -155,7 +155,8 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::atomic<const http::server*> server_ref{nullptr};
-    api_context api{core, server_ref, {config.http_hosts, config.http_origins}};
+    login_desk logins;
+    api_context api{core, server_ref, {config.http_hosts, config.http_origins}, logins};
     http::router routes = make_routes(api);
     if (config.static_dir) routes.serve_directory("/", *config.static_dir);
     http::server server(http_options(config), std::move(routes));

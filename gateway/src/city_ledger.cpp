@@ -14,7 +14,7 @@ namespace {
 /// rows; hot rows stay in the OS page cache anyway. Negative: KiB.
 constexpr std::string_view cache_pragma = "PRAGMA cache_size=-2048";
 
-constexpr std::array<store::migration, 3> migrations{{
+constexpr std::array<store::migration, 4> migrations{{
     {1, "city ledger",
      R"sql(
 CREATE TABLE gateway_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -96,6 +96,15 @@ CREATE TABLE registry_sync_listed(
   sync_id TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(sync_id, kind, id)
 ) WITHOUT ROWID;
 )sql"},
+    {4, "logins",
+     R"sql(
+ALTER TABLE people ADD COLUMN password_hash TEXT;
+CREATE INDEX people_by_name ON people(name);
+CREATE TABLE sessions(
+  token_hash TEXT PRIMARY KEY, person_id TEXT NOT NULL, expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_person ON sessions(person_id);
+)sql"},
 }};
 
 std::int64_t ms(clock_ms t) {
@@ -171,6 +180,7 @@ person_record read_person(const store::statement& s) {
     if (s.column_int64(5) == 0) p.active = false;
     return p;
 }
+constexpr std::string_view person_columns = "p.id, p.name, p.role, p.city, p.badge, p.active";
 
 result<custody_record> parse_ledger_text(const std::string& text) {
     const auto j = nlohmann::json::parse(text, nullptr, false);
@@ -247,14 +257,66 @@ result<void> city_ledger::unregister_devices_except(const std::vector<std::strin
 
 result<void> city_ledger::upsert_person(const person_record& p) {
     EQM_TRY_LET(
-        s,
-        db_.prepare("INSERT INTO people(id, name, role, city, badge, active) VALUES(?,?,?,?,?,?) "
-                    "ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role, "
-                    "city = excluded.city, badge = excluded.badge, active = excluded.active"));
+        s, db_.prepare("INSERT INTO people(id, name, role, city, badge, active, password_hash) "
+                       "VALUES(?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
+                       "role = excluded.role, city = excluded.city, badge = excluded.badge, "
+                       "active = excluded.active, password_hash = excluded.password_hash"));
     EQM_TRY(s.bind_all(p.id, p.name, to_string(p.role)));
     EQM_TRY(s.bind(4, p.city));
     EQM_TRY(s.bind(5, p.badge));
     EQM_TRY(s.bind(6, p.is_active() ? 1 : 0));
+    EQM_TRY(s.bind(7, p.password_hash));
+    EQM_TRY(s.exec());
+    // A deactivated person's logins end now (authenticate() checks again at every request).
+    if (!p.is_active()) EQM_TRY(delete_sessions_of(p.id));
+    return {};
+}
+
+result<std::vector<person_record>> city_ledger::people_named(std::string_view name) {
+    EQM_TRY_LET(s, db_.prepare("SELECT " + std::string(person_columns) +
+                               ", p.password_hash FROM people p WHERE p.name = ? ORDER BY p.id"));
+    EQM_TRY(s.bind(1, name));
+    std::vector<person_record> out;
+    while (true) {
+        EQM_TRY_LET(row, s.step());
+        if (!row) break;
+        auto p = read_person(s);
+        p.password_hash = s.column_optional_text(6);
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+result<void> city_ledger::insert_session(std::string_view token_hash, std::string_view person_id,
+                                         clock_ms expires) {
+    EQM_TRY_LET(s, db_.prepare("INSERT INTO sessions(token_hash, person_id, expires_ms) "
+                               "VALUES(?,?,?)"));
+    EQM_TRY(s.bind_all(token_hash, person_id, ms(expires)));
+    return s.exec();
+}
+
+result<std::optional<person_record>> city_ledger::session_person(std::string_view token_hash,
+                                                                 clock_ms now) {
+    // Joined, so a person deleted by a full sync has no valid session left.
+    EQM_TRY_LET(s, db_.prepare("SELECT " + std::string(person_columns) +
+                               " FROM sessions t JOIN people p ON p.id = t.person_id "
+                               "WHERE t.token_hash = ? AND t.expires_ms > ?"));
+    EQM_TRY(s.bind_all(token_hash, ms(now)));
+    EQM_TRY_LET(row, s.step());
+    if (!row) return std::optional<person_record>{};
+    return std::optional<person_record>{read_person(s)};
+}
+
+result<void> city_ledger::delete_sessions_of(std::string_view person_id) {
+    EQM_TRY_LET(s, db_.prepare("DELETE FROM sessions WHERE person_id = ?"));
+    EQM_TRY(s.bind(1, person_id));
+    return s.exec();
+}
+
+result<void> city_ledger::prune_sessions(clock_ms now) {
+    EQM_TRY_LET(s, db_.prepare("DELETE FROM sessions WHERE expires_ms <= ? OR person_id NOT IN "
+                               "(SELECT id FROM people WHERE active = 1)"));
+    EQM_TRY(s.bind(1, ms(now)));
     return s.exec();
 }
 

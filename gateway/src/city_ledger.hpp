@@ -7,7 +7,8 @@
 /// flagged registered = 0), people (badges), custody (state per device), ledger (the hash
 /// chain), telemetry_latest, telemetry_minute (one-minute aggregates, pruned by age),
 /// reservations, alerts (active and history), processed_events and processed_commands (with
-/// their results, so a replay gets the same answer), outbox and outbox_skipped, gateway_meta.
+/// their results, so a replay gets the same answer), outbox and outbox_skipped, gateway_meta,
+/// registry_sync* (a full sync in parts), sessions (logins, by token hash).
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -163,6 +164,17 @@ class city_ledger {
         const std::optional<device_class>& cls,
         const std::function<result<bool>(const device_row&, const custody_row&)>& visit);
     result<std::optional<person_record>> find_person_by_badge(std::string_view badge);
+    /// People with this login name, with their password hashes.
+    result<std::vector<person_record>> people_named(std::string_view name);
+
+    // --- login sessions (tokens stored as their SHA-256) ---
+    result<void> insert_session(std::string_view token_hash, std::string_view person_id,
+                                clock_ms expires);
+    /// The person of an unexpired session (as stored now: role, city, active), if any.
+    result<std::optional<person_record>> session_person(std::string_view token_hash, clock_ms now);
+    result<void> delete_sessions_of(std::string_view person_id);
+    /// Removes expired sessions and those of people no longer active or no longer listed.
+    result<void> prune_sessions(clock_ms now);
     result<std::optional<person_record>> find_person(std::string_view id);
     result<std::int64_t> count_devices();
 

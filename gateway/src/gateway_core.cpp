@@ -380,6 +380,7 @@ void gateway_core::prune() {
     const bool ok = run_maintenance("retention pruning", [&]() -> result<void> {
         EQM_TRY_LET(n, ledger_.prune_minutes(now - retention));
         EQM_TRY(ledger_.prune_processed(now - std::max(retention, min_replay_window)));
+        EQM_TRY(ledger_.prune_sessions(now));
         pruned = n;
         return {};
     });

@@ -21,6 +21,8 @@ using nlohmann::json;
 namespace {
 
 constexpr std::size_t max_alerts_listed = 500;
+/// A password longer than this is not a password (and argon2 would hash it anyway).
+constexpr std::size_t max_password_bytes = 1024;
 /// Seconds a caller should wait before trying again when the core cannot take more work.
 constexpr std::string_view retry_after_seconds = "1";
 
@@ -32,13 +34,54 @@ response json_response(unsigned status, const json& body) {
     return response::json(status, body.dump());
 }
 
-/// Runs `work` on the core thread. When the core's queue is full, answers 503 with
-/// Retry-After at once: the request was not taken, so trying again later is safe.
-void on_core(api_context& ctx, const responder& reply, core_task work) {
-    if (ctx.core.post(std::move(work))) return;
-    auto r = problem(error{errc::unavailable, "", "the gateway is busy; try again shortly"});
+/// 503 with Retry-After: the request was not taken, so trying again later is safe.
+response busy(std::string_view what) {
+    auto r = problem(error{errc::unavailable, "", std::string(what) + "; try again shortly"});
     r.headers.emplace_back("Retry-After", std::string(retry_after_seconds));
-    reply(std::move(r));
+    return r;
+}
+
+/// Runs `work` on the core thread, or answers 503 at once when the core's queue is full.
+void on_core(api_context& ctx, const responder& reply, core_task work) {
+    if (!ctx.core.post(std::move(work))) reply(busy("the gateway is busy"));
+}
+
+/// What a handler's work on the core thread gets: the core, the round's unit of work, the
+/// request, who asks, and how to answer.
+struct core_call {
+    gateway_core& core;
+    unit_of_work& u;
+    const request& req;
+    const person_record& user;
+    const responder& reply;
+
+    void answer(const result<json>& r) const {
+        reply(r ? json_response(200, *r) : problem(r.error()));
+    }
+};
+using user_work = std::function<void(core_call&)>;
+
+/// The one way into /api/v1: Host and Origin checked, a bearer token present, then on the core
+/// thread the token's session and its person (as the registry has them now) checked before
+/// `work` runs. 401 for a missing, unknown or expired token, or a person no longer allowed.
+void as_user(api_context& ctx, request req, responder reply, user_work work) {
+    if (auto ok = http::check_origin(req, ctx.origins); !ok)
+        return void(reply(problem(ok.error())));
+    const std::string token(req.bearer_token());
+    if (token.empty())
+        return void(reply(problem(error{errc::unauthorized, "Authorization",
+                                        "a bearer token is required (POST /api/v1/auth/login)"})));
+    auto shared = std::make_shared<const request>(std::move(req));
+    on_core(ctx, reply,
+            [hash = token_hash(token), shared, reply, work](gateway_core& c, unit_of_work& u) {
+                auto who = c.ledger().session_person(hash, c.now());
+                if (!who) return void(reply(problem(who.error())));
+                if (!*who || !may_use_gateway(**who, c.config().city))
+                    return void(reply(problem(error{errc::unauthorized, "Authorization",
+                                                    "the token is unknown or expired"})));
+                core_call call{c, u, *shared, **who, reply};
+                work(call);
+            });
 }
 
 /// The device resource of ARCHITECTURE.md plus the gateway's own facts.
@@ -114,8 +157,10 @@ result<std::optional<custody_state>> status_query(const request& req) {
 }
 
 /// Decides a check-out or check-in in the round's transaction and answers after the commit.
-void decide_custody(gateway_core& core, unit_of_work& u, const custody_input& in,
-                    const responder& reply) {
+void decide_custody(const core_call& call, const custody_input& in) {
+    gateway_core& core = call.core;
+    unit_of_work& u = call.u;
+    const responder& reply = call.reply;
     if (!core.ensure_tx(u)) return void(reply(problem(*u.failure)));
     auto dev = core.ledger().find_device(in.device_id);
     if (!dev) {
@@ -136,6 +181,7 @@ void decide_custody(gateway_core& core, unit_of_work& u, const custody_input& in
           .decisions[{action, d->refusal ? std::string(to_string(d->refusal->code)) : "ok"}];
     log_info("custody", action + " device=" + log_value(in.device_id) +
                             " badge=" + log_value(in.badge.value_or("")) +
+                            " by=" + log_value(in.actor.value_or("")) +
                             " source=api result=" + to_string(d->as_outcome()) +
                             (d->refusal ? " detail=" + log_value(d->refusal->describe()) : ""));
     if (d->refusal) return void(reply(problem(*d->refusal)));
@@ -153,9 +199,78 @@ void decide_custody(gateway_core& core, unit_of_work& u, const custody_input& in
     });
 }
 
+/// A login's last step, on the core thread once the password matched: the role rule, then a
+/// session stored (as the token's hash) and the grant sent after the commit.
+void grant_login(api_context& ctx, gateway_core& c, unit_of_work& u, const person_record& who,
+                 const std::string& peer, const responder& reply) {
+    if (auto ok = may_use_gateway(who, c.config().city); !ok) {
+        ctx.logins.count(ok.error().code == errc::forbidden ? login_result::forbidden
+                                                            : login_result::unauthorized);
+        log_info("auth", "login refused name=" + log_value(who.name) + " peer=" + log_value(peer) +
+                             " reason=" + log_value(ok.error().message));
+        return void(reply(problem(ok.error())));
+    }
+    if (!c.ensure_tx(u)) return void(reply(problem(*u.failure)));
+    const std::string token = new_token();
+    const clock_ms expires = c.now() + c.config().token_ttl;
+    if (auto r = c.ledger().insert_session(token_hash(token), who.id, expires); !r) {
+        c.fail_round(u, r.error());
+        return void(reply(problem(r.error())));
+    }
+    u.after.push_back(
+        [&ctx, reply, who, token, expires, peer](const std::optional<error>& failure) {
+            if (failure) return void(reply(problem(*failure)));
+            ctx.logins.throttle.succeeded(who.name, peer);
+            ctx.logins.count(login_result::ok);
+            log_info("auth", "login name=" + log_value(who.name) + " user=" + log_value(who.id) +
+                                 " role=" + std::string(to_string(who.role)) +
+                                 " peer=" + log_value(peer));
+            reply(json_response(200, json{{"token", token},
+                                          {"expires_at", format_timestamp(expires)},
+                                          {"role", to_string(who.role)},
+                                          {"city", who.city ? json(*who.city) : json(nullptr)},
+                                          {"name", who.name},
+                                          {"user_id", who.id}}));
+        });
+}
+
+/// The password check of a login, on the checker's thread; a match goes back to the core.
+void check_password(api_context& ctx, std::vector<person_record> candidates, std::string password,
+                    std::string name, std::string peer, const responder& reply) {
+    std::vector<std::string> hashes;
+    for (const auto& p : candidates) hashes.push_back(*p.password_hash);
+    auto done = [&ctx, candidates, name, peer, reply](std::optional<std::size_t> matched) {
+        if (!matched) {
+            ctx.logins.throttle.failed(name, peer, system_now());
+            ctx.logins.count(login_result::unauthorized);
+            log_info("auth", "login failed name=" + log_value(name) + " peer=" + log_value(peer));
+            return void(reply(problem(error{errc::unauthorized, "", "wrong name or password"})));
+        }
+        const person_record who = candidates[*matched];
+        if (!ctx.core.post([&ctx, who, peer, reply](gateway_core& c, unit_of_work& u) {
+                grant_login(ctx, c, u, who, peer, reply);
+            }))
+            reply(busy("the gateway is busy"));
+    };
+    if (!ctx.logins.checker.check(std::move(hashes), std::move(password), std::move(done))) {
+        ctx.logins.count(login_result::busy);
+        reply(busy("too many logins at once"));
+    }
+}
+
+result<std::string> string_member(const json& j, const char* name, std::size_t max_chars) {
+    auto it = j.find(name);
+    if (it == j.end()) return fail(errc::bad_field, name, "is required");
+    if (!it->is_string()) return fail(errc::bad_field, name, "must be a string");
+    auto v = it->get<std::string>();
+    if (v.empty() || v.size() > max_chars)
+        return fail(errc::bad_field, name, "must be 1.." + std::to_string(max_chars) + " bytes");
+    return v;
+}
+
 // --- handlers ------------------------------------------------------------------------------
 
-void healthz(api_context& ctx, const request&, const responder& reply) {
+void healthz(api_context& ctx, request, responder reply) {
     on_core(ctx, reply, [reply](gateway_core& c, unit_of_work&) {
         const auto& m = c.metrics();
         json j{{"status", "ok"},
@@ -171,10 +286,11 @@ void healthz(api_context& ctx, const request&, const responder& reply) {
     });
 }
 
-void metrics(api_context& ctx, const request&, const responder& reply) {
+void metrics(api_context& ctx, request, responder reply) {
     on_core(ctx, reply, [&ctx, reply](gateway_core& c, unit_of_work&) {
         http::prometheus_writer w;
         c.metrics().write(w);
+        ctx.logins.write_metrics(w);
         if (const auto* s = ctx.server.load()) s->write_metrics(w);
         response r;
         r.content_type = std::string(http::prometheus_writer::content_type);
@@ -183,121 +299,145 @@ void metrics(api_context& ctx, const request&, const responder& reply) {
     });
 }
 
-void list_devices(api_context& ctx, const request& req, const responder& reply) {
-    auto cls = class_query(req);
-    if (!cls) return void(reply(problem(cls.error())));
-    auto status = status_query(req);
-    if (!status) return void(reply(problem(status.error())));
-    on_core(ctx, reply, [reply, cls = *cls, status = *status](gateway_core& c, unit_of_work&) {
+void login(api_context& ctx, request req, responder reply) {
+    if (auto ok = http::check_origin(req, ctx.origins); !ok)
+        return void(reply(problem(ok.error())));
+    auto j = http::read_json_object(req, {"name", "password"});
+    if (!j) return void(reply(problem(j.error())));
+    auto name = string_member(*j, "name", max_person_name_chars);
+    if (!name) return void(reply(problem(name.error())));
+    auto password = string_member(*j, "password", max_password_bytes);
+    if (!password) return void(reply(problem(password.error())));
+    std::string peer = req.remote_address;
+    if (ctx.logins.throttle.throttled(*name, peer, system_now())) {
+        ctx.logins.count(login_result::throttled);
+        auto r = problem(error{errc::too_many_requests, "",
+                               "too many failed logins for this name; try again later"});
+        r.headers.emplace_back(
+            "Retry-After", std::to_string(std::chrono::seconds(login_throttle::window).count()));
+        return void(reply(std::move(r)));
+    }
+    on_core(ctx, reply,
+            [&ctx, name = *name, password = *password, peer, reply](gateway_core& c,
+                                                                    unit_of_work&) mutable {
+                auto people = c.ledger().people_named(name);
+                if (!people) return void(reply(problem(people.error())));
+                std::erase_if(*people, [](const person_record& p) { return !p.password_hash; });
+                check_password(ctx, std::move(*people), std::move(password), name, peer, reply);
+            });
+}
+
+void list_devices(api_context& ctx, request req, responder reply) {
+    as_user(ctx, std::move(req), std::move(reply), [](core_call& call) {
+        auto cls = class_query(call.req);
+        if (!cls) return void(call.reply(problem(cls.error())));
+        auto status = status_query(call.req);
+        if (!status) return void(call.reply(problem(status.error())));
         // Serialised device by device straight from the cursor: a DOM of 10,000 devices (and
         // a vector of their rows) would triple the gateway's peak memory.
         std::string body = R"({"devices":[)";
         bool first = true;
-        const clock_ms now = c.now();
-        auto listed = c.ledger().for_each_device(
-            cls, [&](const device_row& d, const custody_row& row) -> result<bool> {
-                if (status && row.custody.state != *status) return true;
-                EQM_TRY_LET(res, device_resource(c, d, row, now));
+        const clock_ms now = call.core.now();
+        auto listed = call.core.ledger().for_each_device(
+            *cls, [&](const device_row& d, const custody_row& row) -> result<bool> {
+                if (*status && row.custody.state != **status) return true;
+                EQM_TRY_LET(res, device_resource(call.core, d, row, now));
                 if (!first) body += ',';
                 first = false;
                 body += res.dump();
                 return true;
             });
-        if (!listed) return void(reply(problem(listed.error())));
+        if (!listed) return void(call.reply(problem(listed.error())));
         body += "]}";
-        reply(response::json(200, std::move(body)));
+        call.reply(response::json(200, std::move(body)));
     });
 }
 
-void show_device(api_context& ctx, const request& req, const responder& reply) {
-    on_core(ctx, reply,
-            [reply, id = std::string(req.path_param("id"))](gateway_core& c, unit_of_work&) {
-                auto res = device_or_404(c, id);
-                reply(res ? json_response(200, *res) : problem(res.error()));
-            });
+void show_device(api_context& ctx, request req, responder reply) {
+    as_user(ctx, std::move(req), std::move(reply), [](core_call& call) {
+        call.answer(device_or_404(call.core, std::string(call.req.path_param("id"))));
+    });
 }
 
-void device_custody(api_context& ctx, const request& req, const responder& reply) {
-    on_core(
-        ctx, reply,
-        [reply, id = std::string(req.path_param("id"))](gateway_core& c, unit_of_work&) {
-            auto d = c.ledger().find_device(id);
-            if (!d) return void(reply(problem(d.error())));
-            if (!*d)
-                return void(reply(problem(error{
-                    errc::not_found, "id", "no device " + id + " in city " + c.config().city})));
-            auto records = c.ledger().device_ledger(id);
-            if (!records) return void(reply(problem(records.error())));
+void device_custody(api_context& ctx, request req, responder reply) {
+    as_user(ctx, std::move(req), std::move(reply), [](core_call& call) {
+        const std::string id(call.req.path_param("id"));
+        call.answer([&]() -> result<json> {
+            EQM_TRY_LET(d, call.core.ledger().find_device(id));
+            if (!d)
+                return fail(errc::not_found, "id",
+                            "no device " + id + " in city " + call.core.config().city);
+            EQM_TRY_LET(records, call.core.ledger().device_ledger(id));
             json list = json::array();
-            for (const auto& rec : *records) list.push_back(to_json(rec));
-            reply(json_response(200, json{{"device_id", id}, {"records", std::move(list)}}));
-        });
+            for (const auto& rec : records) list.push_back(to_json(rec));
+            return json{{"device_id", id}, {"records", std::move(list)}};
+        }());
+    });
 }
 
 /// POST /api/v1/devices/{id}/checkout and /checkin: the body read by the one custody request
-/// reader of libs/domain, the decision by the core's custody desk.
-void custody_request(api_context& ctx, const request& req, const responder& reply,
-                     custody_action action) {
-    auto j = http::read_json_object(req);
-    if (!j) return void(reply(problem(j.error())));
-    auto body = parse_custody_request(*j, action);
-    if (!body) return void(reply(problem(body.error())));
-    custody_input in;
-    in.device_id = std::string(req.path_param("id"));
-    in.action = action;
-    in.source = custody_source::api;
-    in.badge = body->badge;
-    in.due = body->due;
-    in.condition = body->condition;
-    in.note = body->note;
-    // The custodian at the kiosk takes returns from anyone.
-    in.override_holder = action == custody_action::checkin;
-    on_core(ctx, reply,
-            [reply, in](gateway_core& c, unit_of_work& u) { decide_custody(c, u, in, reply); });
-}
-
-void list_alerts(api_context& ctx, const request& req, const responder& reply) {
-    const auto all = req.query_param("all");
-    const bool include_cleared = all && (*all == "true" || *all == "1");
-    on_core(ctx, reply, [reply, include_cleared](gateway_core& c, unit_of_work&) {
-        auto rows = c.ledger().alerts(include_cleared, max_alerts_listed);
-        if (!rows) return void(reply(problem(rows.error())));
-        json list = json::array();
-        for (const auto& a : *rows) list.push_back(alert_json(a));
-        reply(json_response(200, json{{"alerts", std::move(list)}}));
+/// reader of libs/domain, the decision by the core's custody desk, the logged-in person as the
+/// actor of the ledger record.
+void custody_request(api_context& ctx, request req, responder reply, custody_action action) {
+    as_user(ctx, std::move(req), std::move(reply), [action](core_call& call) {
+        if (auto ok = may_write(call.user, kiosk_write::custody); !ok)
+            return void(call.reply(problem(ok.error())));
+        auto j = http::read_json_object(call.req);
+        if (!j) return void(call.reply(problem(j.error())));
+        auto body = parse_custody_request(*j, action);
+        if (!body) return void(call.reply(problem(body.error())));
+        custody_input in;
+        in.device_id = std::string(call.req.path_param("id"));
+        in.action = action;
+        in.source = custody_source::api;
+        in.actor = call.user.id;
+        in.badge = body->badge;
+        in.due = body->due;
+        in.condition = body->condition;
+        in.note = body->note;
+        // The custodian at the kiosk takes returns from anyone.
+        in.override_holder = action == custody_action::checkin;
+        decide_custody(call, in);
     });
 }
 
-void ack_alert(api_context& ctx, const request& req, const responder& reply) {
-    auto j = http::read_json_object(req, {"by"});
-    if (!j) return void(reply(problem(j.error())));
-    std::string who = "kiosk";
-    if (auto it = j->find("by"); it != j->end()) {
-        if (!it->is_string() || it->get<std::string>().empty() ||
-            it->get<std::string>().size() > max_actor_chars)
-            return void(reply(problem(error{
-                errc::bad_field, "by",
-                "must be a string of 1.." + std::to_string(max_actor_chars) + " characters"})));
-        who = it->get<std::string>();
-    }
-    on_core(ctx, reply,
-            [reply, id = std::string(req.path_param("id")), who](gateway_core& c, unit_of_work& u) {
-                if (!c.ensure_tx(u)) return void(reply(problem(*u.failure)));
-                auto found = c.ledger().ack_alert(id, c.now(), who);
-                if (!found) {
-                    c.fail_round(u, found.error());
-                    return void(reply(problem(found.error())));
-                }
-                if (!*found)
-                    return void(reply(problem(error{errc::not_found, "id", "no alert " + id})));
-                log_info("alert", "acked id=" + log_value(id) + " by=" + log_value(who));
-                u.after.push_back([reply, id, &c](const std::optional<error>& failure) {
-                    if (failure) return void(reply(problem(*failure)));
-                    auto a = c.ledger().find_alert(id);
-                    if (a && *a) return void(reply(json_response(200, alert_json(**a))));
-                    reply(response::no_content());
-                });
-            });
+void list_alerts(api_context& ctx, request req, responder reply) {
+    as_user(ctx, std::move(req), std::move(reply), [](core_call& call) {
+        const auto all = call.req.query_param("all");
+        const bool include_cleared = all && (*all == "true" || *all == "1");
+        call.answer([&]() -> result<json> {
+            EQM_TRY_LET(rows, call.core.ledger().alerts(include_cleared, max_alerts_listed));
+            json list = json::array();
+            for (const auto& a : rows) list.push_back(alert_json(a));
+            return json{{"alerts", std::move(list)}};
+        }());
+    });
+}
+
+void ack_alert(api_context& ctx, request req, responder reply) {
+    as_user(ctx, std::move(req), std::move(reply), [](core_call& call) {
+        if (auto ok = may_write(call.user, kiosk_write::alert_ack); !ok)
+            return void(call.reply(problem(ok.error())));
+        if (auto j = http::read_json_object(call.req, {}); !j)
+            return void(call.reply(problem(j.error())));
+        gateway_core& c = call.core;
+        const std::string id(call.req.path_param("id"));
+        if (!c.ensure_tx(call.u)) return void(call.reply(problem(*call.u.failure)));
+        auto found = c.ledger().ack_alert(id, c.now(), call.user.id);
+        if (!found) {
+            c.fail_round(call.u, found.error());
+            return void(call.reply(problem(found.error())));
+        }
+        if (!*found)
+            return void(call.reply(problem(error{errc::not_found, "id", "no alert " + id})));
+        log_info("alert", "acked id=" + log_value(id) + " by=" + log_value(call.user.id));
+        call.u.after.push_back([reply = call.reply, id, &c](const std::optional<error>& failure) {
+            if (failure) return void(reply(problem(*failure)));
+            auto a = c.ledger().find_alert(id);
+            if (a && *a) return void(reply(json_response(200, alert_json(**a))));
+            reply(response::no_content());
+        });
+    });
 }
 
 }  // namespace
@@ -305,20 +445,24 @@ void ack_alert(api_context& ctx, const request& req, const responder& reply) {
 http::router make_routes(api_context& ctx) {
     http::router r;
     auto* c = &ctx;
-    using handler_fn = void (*)(api_context&, const request&, const responder&);
+    using handler_fn = void (*)(api_context&, request, responder);
     auto route = [&](method m, std::string_view pattern, handler_fn h) {
-        r.add_async(m, pattern, [c, h](request req, responder reply) { h(*c, req, reply); });
+        r.add_async(m, pattern, [c, h](request req, responder reply) {
+            h(*c, std::move(req), std::move(reply));
+        });
     };
     route(method::get, "/healthz", healthz);
     route(method::get, "/metrics", metrics);
+    route(method::post, "/api/v1/auth/login", login);
     route(method::get, "/api/v1/devices", list_devices);
     route(method::get, "/api/v1/devices/{id}", show_device);
     route(method::get, "/api/v1/devices/{id}/custody", device_custody);
-    r.add_async(method::post, "/api/v1/devices/{id}/checkout", [c](request req, responder reply) {
-        custody_request(*c, req, reply, custody_action::checkout);
-    });
-    r.add_async(method::post, "/api/v1/devices/{id}/checkin", [c](request req, responder reply) {
-        custody_request(*c, req, reply, custody_action::checkin);
+    route(method::post, "/api/v1/devices/{id}/checkout",
+          [](api_context& x, request q, responder a) {
+              custody_request(x, std::move(q), std::move(a), custody_action::checkout);
+          });
+    route(method::post, "/api/v1/devices/{id}/checkin", [](api_context& x, request q, responder a) {
+        custody_request(x, std::move(q), std::move(a), custody_action::checkin);
     });
     route(method::get, "/api/v1/alerts", list_alerts);
     route(method::post, "/api/v1/alerts/{id}/ack", ack_alert);

@@ -2,6 +2,7 @@
 /// The gateway's HTTP surface on eqm_http: /healthz, /metrics (Prometheus text) and the
 /// city-scoped custody API of ARCHITECTURE.md under /api/v1, used by the custodian kiosk:
 ///
+///   POST /api/v1/auth/login                 {name, password} -> {token, expires_at, role, ...}
 ///   GET  /api/v1/devices?class=&status=     device resources
 ///   GET  /api/v1/devices/{id}               one device
 ///   GET  /api/v1/devices/{id}/custody       its ledger records
@@ -10,17 +11,22 @@
 ///   GET  /api/v1/alerts?all=true            active alerts (all: with history)
 ///   POST /api/v1/alerts/{id}/ack            {}
 ///
-/// One named handler per route, shaped like the server's (server/src/api.cpp): read the
-/// request, hand the work to the core thread, answer. A check-out's answer is sent after its
+/// Every /api/v1 route but the login needs `Authorization: Bearer <token>` (kiosk_auth.hpp) and
+/// passes eqm::http::check_origin; bodies are JSON only (eqm::http::read_json_object). /healthz
+/// and /metrics change nothing and need no token.
+///
+/// One named handler per route, shaped like the server's (server/src/api.cpp): check who asks,
+/// read the request, decide on the core thread, answer. A check-out's answer is sent after its
 /// commit. Errors are application/problem+json from eqm_http's one errc table, naming the
-/// field (400 bad input, 404, 409 refusals, 503 when the ledger cannot be written or the core
-/// cannot take more work now).
+/// field (400 bad input, 401/403, 404, 409 refusals, 415 not JSON, 429 too many failed
+/// logins, 503 when the ledger cannot be written or the core cannot take more work now).
 #include <atomic>
 
 #include "eqm/http/origin.hpp"
 #include "eqm/http/router.hpp"
 #include "eqm/http/server.hpp"
 #include "gateway_core.hpp"
+#include "kiosk_auth.hpp"
 
 namespace eqm::gateway {
 
@@ -31,6 +37,8 @@ struct api_context {
     const std::atomic<const http::server*>& server;
     /// Host names and origins accepted by /api/v1 (eqm/http/origin.hpp).
     http::origin_policy origins;
+    /// Login throttle, password checks and login counters.
+    login_desk& logins;
 };
 
 /// Builds the routes (and the static files of `static_dir`, when given).

@@ -99,7 +99,8 @@ TEST_CASE("an HTTP request the core cannot take now is answered 503 with Retry-A
     f.config.queue.max_items = 16;  // 16 tasks may wait
     f.open();                       // nothing drains the queue
     std::atomic<const eqm::http::server*> server_ref{nullptr};
-    gw::api_context api{*f.core, server_ref, {}};
+    gw::login_desk logins;
+    gw::api_context api{*f.core, server_ref, {}, logins};
     eqm::http::server_options o;
     o.listen = "127.0.0.1:0";
     o.threads = 1;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,7 +21,7 @@ std::string now_ts(std::chrono::milliseconds offset) {
 }
 
 http_reply http_call(std::uint16_t port, const std::string& method, const std::string& path,
-                     const std::string& body) {
+                     const std::string& body, const header_fields& headers) {
     http_reply out;
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return out;
@@ -34,10 +35,18 @@ http_reply http_call(std::uint16_t port, const std::string& method, const std::s
         ::close(fd);
         return out;
     }
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-    if (!body.empty() || method == "POST")
-        req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-               "\r\n";
+    const auto named = [&](std::string_view name) {
+        for (const auto& [k, v] : headers)
+            if (k == name) return true;
+        return false;
+    };
+    std::string req = method + " " + path + " HTTP/1.1\r\nConnection: close\r\n";
+    if (!named("Host")) req += "Host: 127.0.0.1\r\n";
+    for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+    if (!body.empty() || method == "POST") {
+        if (!named("Content-Type")) req += "Content-Type: application/json\r\n";
+        req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    }
     req += "\r\n" + body;
     std::size_t off = 0;
     while (off < req.size()) {
@@ -89,6 +98,24 @@ http_reply http_call(std::uint16_t port, const std::string& method, const std::s
     }
     out.body = payload;
     return out;
+}
+
+std::string password_hash(const std::string& password) {
+    if (sodium_init() < 0) throw std::runtime_error("libsodium does not start");
+    char out[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_MIN,
+                          crypto_pwhash_MEMLIMIT_MIN) != 0)
+        throw std::runtime_error("crypto_pwhash_str failed");
+    return out;
+}
+
+json kiosk_custodian() {
+    static const std::string hash = password_hash("kiosk-password");
+    return json{{"id", "kiosk-cust"},
+                {"name", "kiosk-cust"},
+                {"role", "custodian"},
+                {"city", city},
+                {"password_hash", hash}};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -368,6 +395,31 @@ void city_fixture::register_fleet(const json& devices, const json& people) {
     if (r != "ok") throw std::runtime_error("registry_upsert: " + r);
 }
 
+http_reply city_fixture::login(const std::string& name, const std::string& password) {
+    return http_call(http_port_, "POST", "/api/v1/auth/login",
+                     json{{"name", name}, {"password", password}}.dump());
+}
+
+const std::string& city_fixture::token() {
+    if (!token_.empty()) return token_;
+    const auto r = command({{"type", "registry_upsert"},
+                            {"devices", json::array()},
+                            {"people", json::array({kiosk_custodian()})}});
+    if (r != "ok") throw std::runtime_error("registering the kiosk custodian: " + r);
+    const auto reply = login("kiosk-cust", "kiosk-password");
+    if (reply.status != 200) throw std::runtime_error("kiosk login: " + reply.body + "\n" + log());
+    token_ = reply.as_json()["token"].get<std::string>();
+    return token_;
+}
+
+http_reply city_fixture::get(const std::string& path) {
+    return http_call(http_port_, "GET", path, "", {{"Authorization", "Bearer " + token()}});
+}
+
+http_reply city_fixture::post(const std::string& path, const std::string& body) {
+    return http_call(http_port_, "POST", path, body, {{"Authorization", "Bearer " + token()}});
+}
+
 void city_fixture::telemetry(const std::string& device_id, double battery, const json& extra) {
     static int seq = 0;
     json t{{"ts", now_ts()},
@@ -379,7 +431,7 @@ void city_fixture::telemetry(const std::string& device_id, double battery, const
     dock_->publish("eqm/v1/dev/" + device_id + "/telemetry", t.dump(), 0);
     test::wait_until(
         [&] {
-            auto r = http_call(http_port_, "GET", "/api/v1/devices/" + device_id);
+            auto r = get("/api/v1/devices/" + device_id);
             if (r.status != 200) return false;
             auto j = r.as_json();
             return j.contains("battery_pct") && j["battery_pct"].get<double>() == battery;

@@ -39,9 +39,22 @@ struct http_reply {
     json as_json() const { return json::parse(body, nullptr, false); }
 };
 
-/// One HTTP/1.1 request on a fresh connection (Connection: close).
+/// Header fields to send.
+using header_fields = std::vector<std::pair<std::string, std::string>>;
+
+/// One HTTP/1.1 request on a fresh connection (Connection: close). A body is sent as
+/// application/json unless `headers` names another Content-Type; Host is 127.0.0.1 unless
+/// `headers` names one.
 http_reply http_call(std::uint16_t port, const std::string& method, const std::string& path,
-                     const std::string& body = "");
+                     const std::string& body = "", const header_fields& headers = {});
+
+/// An argon2id hash of `password` as the server sends it in person records
+/// (crypto_pwhash_str), at libsodium's minimum cost so that tests stay quick.
+std::string password_hash(const std::string& password);
+
+/// The custodian every city_fixture logs in as for its /api/v1 calls (password
+/// "kiosk-password"). Tests whose full sync lists the city's people include it.
+json kiosk_custodian();
 
 /// A test's MQTT client that records what it receives.
 class mqtt_probe {
@@ -163,6 +176,14 @@ class city_fixture {
     /// How many acks mention `event_id`.
     int ack_count(const std::string& dock_id, const std::string& event_id) const;
 
+    /// POST /api/v1/auth/login; the whole reply.
+    http_reply login(const std::string& name, const std::string& password);
+    /// A bearer token of kiosk_custodian(), registered and logged in on first use.
+    const std::string& token();
+    /// /api/v1 calls as kiosk_custodian().
+    http_reply get(const std::string& path);
+    http_reply post(const std::string& path, const std::string& body = "{}");
+
     /// A metric's value from /metrics (sum over label sets matching `labels`).
     double metric(const std::string& name, const std::string& labels = "");
 
@@ -189,6 +210,7 @@ class city_fixture {
     std::unique_ptr<server_probe> server_;
     int cmd_counter_ = 0;
     int starts_ = 0;
+    std::string token_;
 };
 
 /// The standard fleet used by several tests.

@@ -25,10 +25,9 @@ TEST_CASE("HTTP check-out and check-in, with problem+json errors naming the fiel
                      json::array({person("p-1", "b-1")}));
     f.telemetry("bc-h1", 95);
     f.telemetry("bc-h2", 10);
-    const auto port = f.http_port();
 
-    auto out = http_call(port, "POST", "/api/v1/devices/bc-h1/checkout",
-                         json{{"badge", "b-1"}, {"due", now_ts(8h)}}.dump());
+    auto out = f.post("/api/v1/devices/bc-h1/checkout",
+                      json{{"badge", "b-1"}, {"due", now_ts(8h)}}.dump());
     REQUIRE(out.status == 200);
     auto body = out.as_json();
     CHECK(body["record"]["action"] == "checkout");
@@ -36,42 +35,37 @@ TEST_CASE("HTTP check-out and check-in, with problem+json errors naming the fiel
     CHECK(body["device"]["status"] == "checked_out");
     CHECK(body["device"]["holder"] == "p-1");
 
-    auto listed = http_call(port, "GET", "/api/v1/devices?status=checked_out").as_json();
+    auto listed = f.get("/api/v1/devices?status=checked_out").as_json();
     REQUIRE(listed["devices"].size() == 1);
     CHECK(listed["devices"][0]["id"] == "bc-h1");
-    CHECK(http_call(port, "GET", "/api/v1/devices?class=drone").as_json()["devices"].size() == 1);
+    CHECK(f.get("/api/v1/devices?class=drone").as_json()["devices"].size() == 1);
 
-    auto in = http_call(port, "POST", "/api/v1/devices/bc-h1/checkin",
-                        R"({"condition":"needs_service","note":"lens scratched"})");
+    auto in = f.post("/api/v1/devices/bc-h1/checkin",
+                     R"({"condition":"needs_service","note":"lens scratched"})");
     REQUIRE(in.status == 200);
     CHECK(in.as_json()["device"]["status"] == "maintenance");
 
-    auto custody = http_call(port, "GET", "/api/v1/devices/bc-h1/custody").as_json();
+    auto custody = f.get("/api/v1/devices/bc-h1/custody").as_json();
     REQUIRE(custody["records"].size() == 2);
     CHECK(custody["records"][1]["note"] == "lens scratched");
     CHECK(custody["records"][1]["prev_hash"] == custody["records"][0]["hash"]);
 
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout", "{}"), 400, "bad_field",
-                  "badge");
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout",
-                            R"({"badge":"b-1","colour":"red"})"),
+    check_problem(f.post("/api/v1/devices/bc-h2/checkout", "{}"), 400, "bad_field", "badge");
+    check_problem(f.post("/api/v1/devices/bc-h2/checkout", R"({"badge":"b-1","colour":"red"})"),
                   400, "unknown_field", "colour");
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout", "not json"), 400,
-                  "bad_json", "");
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout",
-                            R"({"badge":"b-1","due":"tomorrow"})"),
+    check_problem(f.post("/api/v1/devices/bc-h2/checkout", "not json"), 400, "bad_json", "");
+    check_problem(f.post("/api/v1/devices/bc-h2/checkout", R"({"badge":"b-1","due":"tomorrow"})"),
                   400, "bad_field", "due");
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h2/checkout", R"({"badge":"b-1"})"),
-                  409, "battery_low", "");
-    check_problem(http_call(port, "POST", "/api/v1/devices/bc-h1/checkout", R"({"badge":"b-1"})"),
-                  409, "in_maintenance", "");
-    check_problem(http_call(port, "POST", "/api/v1/devices/nope/checkout", R"({"badge":"b-1"})"),
-                  404, "not_found", "id");
-    check_problem(
-        http_call(port, "POST", "/api/v1/devices/bc-h2/checkin", R"({"condition":"wet"})"), 400,
-        "bad_field", "condition");
-    check_problem(http_call(port, "GET", "/api/v1/devices?class=tank"), 400, "bad_field", "class");
-    check_problem(http_call(port, "GET", "/api/v1/devices/nope"), 404, "not_found", "id");
+    check_problem(f.post("/api/v1/devices/bc-h2/checkout", R"({"badge":"b-1"})"), 409,
+                  "battery_low", "");
+    check_problem(f.post("/api/v1/devices/bc-h1/checkout", R"({"badge":"b-1"})"), 409,
+                  "in_maintenance", "");
+    check_problem(f.post("/api/v1/devices/nope/checkout", R"({"badge":"b-1"})"), 404, "not_found",
+                  "id");
+    check_problem(f.post("/api/v1/devices/bc-h2/checkin", R"({"condition":"wet"})"), 400,
+                  "bad_field", "condition");
+    check_problem(f.get("/api/v1/devices?class=tank"), 400, "bad_field", "class");
+    check_problem(f.get("/api/v1/devices/nope"), 404, "not_found", "id");
 }
 
 TEST_CASE("alerts are raised once, listed, acknowledged and cleared when the cause goes away",
@@ -79,11 +73,10 @@ TEST_CASE("alerts are raised once, listed, acknowledged and cleared when the cau
     city_fixture f;
     f.register_fleet(json::array({device("bc-a1")}), json::array({person("p-1", "b-1")}));
     f.telemetry("bc-a1", 10);
-    const auto port = f.http_port();
     std::string alert_id;
     REQUIRE(eqm::test::wait_until(
         [&] {
-            const auto alerts = http_call(port, "GET", "/api/v1/alerts").as_json();
+            const auto alerts = f.get("/api/v1/alerts").as_json();
             for (const auto& a : alerts["alerts"])
                 if (a["type"] == "low_battery" && a["device_id"] == "bc-a1") {
                     alert_id = a["id"];
@@ -93,16 +86,15 @@ TEST_CASE("alerts are raised once, listed, acknowledged and cleared when the cau
         },
         wait_timeout));
     f.telemetry("bc-a1", 11);  // still low: no second alert
-    auto acked = http_call(port, "POST", "/api/v1/alerts/" + alert_id + "/ack", R"({"by":"p-1"})");
+    auto acked = f.post("/api/v1/alerts/" + alert_id + "/ack", "{}");
     REQUIRE(acked.status == 200);
     CHECK(acked.as_json()["acked"] == true);
-    check_problem(http_call(port, "POST", "/api/v1/alerts/al-none/ack", "{}"), 404, "not_found",
-                  "id");
+    CHECK(acked.as_json()["acked_by"] == "kiosk-cust");  // whoever is logged in
+    check_problem(f.post("/api/v1/alerts/al-none/ack", "{}"), 404, "not_found", "id");
 
     f.telemetry("bc-a1", 90);
     REQUIRE(eqm::test::wait_until(
-        [&] { return http_call(port, "GET", "/api/v1/alerts").as_json()["alerts"].empty(); },
-        wait_timeout));
+        [&] { return f.get("/api/v1/alerts").as_json()["alerts"].empty(); }, wait_timeout));
     CHECK(f.metric("eqm_gateway_alerts_raised_total") == 1);
     // The server heard both: raised, then cleared.
     REQUIRE(eqm::test::wait_until(

@@ -17,12 +17,11 @@ gateway_options lenient_options(std::vector<std::string> more = {}) {
 }
 
 json device_json(city_fixture& f, const std::string& id) {
-    return http_call(f.http_port(), "GET", "/api/v1/devices/" + id).as_json();
+    return f.get("/api/v1/devices/" + id).as_json();
 }
 
 json custody_records(city_fixture& f, const std::string& id) {
-    return http_call(f.http_port(), "GET", "/api/v1/devices/" + id + "/custody")
-        .as_json()["records"];
+    return f.get("/api/v1/devices/" + id + "/custody").as_json()["records"];
 }
 
 /// Runs `sql` on the gateway's database while the gateway is stopped.
@@ -55,7 +54,7 @@ TEST_CASE("registry_upsert with full_sync removes what is no longer listed, cust
     const auto r = f.command({{"type", "registry_upsert"},
                               {"full_sync", true},
                               {"devices", json::array({device("bc-keep")})},
-                              {"people", json::array({person("p-1", "b-1")})}});
+                              {"people", json::array({person("p-1", "b-1"), kiosk_custodian()})}});
     CHECK(r == "ok");
 
     CHECK(device_json(f, "bc-keep")["registered"] == true);
@@ -197,7 +196,7 @@ TEST_CASE("a ledger row edited while the gateway was stopped is reported at star
     // names the first broken record.
     f.start_gateway();
     REQUIRE(f.wait_ready());
-    const auto alerts = http_call(f.http_port(), "GET", "/api/v1/alerts").as_json()["alerts"];
+    const auto alerts = f.get("/api/v1/alerts").as_json()["alerts"];
     json broken;
     for (const auto& a : alerts)
         if (a["type"] == "ledger_broken") broken = a;
@@ -397,7 +396,8 @@ TEST_CASE("a full sync in parts removes what no part listed only once every part
     f.register_fleet(json::array({device("bc-gone")}),
                      json::array({person("p-old", "b-old"), person("p-1", "b-1")}));
     REQUIRE(f.dock_event("ev-out", "slot_remove", "bc-gone", "b-old") == "ok");
-    const json people = json::array({person("p-1", "b-1"), person("p-2", "b-2")});
+    const json people =
+        json::array({person("p-1", "b-1"), person("p-2", "b-2"), kiosk_custodian()});
 
     // Sync s-1 of 3,000 devices in three parts; its last part is late.
     const auto t1 = now_ts(-2s);

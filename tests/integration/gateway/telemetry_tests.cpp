@@ -25,7 +25,7 @@ void publish_birth(city_fixture& f, const std::string& device_id, std::uint64_t 
 }
 
 json device_json(city_fixture& f, const std::string& id) {
-    return http_call(f.http_port(), "GET", "/api/v1/devices/" + id).as_json();
+    return f.get("/api/v1/devices/" + id).as_json();
 }
 
 bool battery_becomes(city_fixture& f, const std::string& id, double battery) {
