@@ -126,3 +126,36 @@ TEST_CASE("an HTTP request the core cannot take now is answered 503 with Retry-A
     CHECK(timed_out == 16);
     server.stop();
 }
+
+TEST_CASE("a login token expires after --token-ttl by the gateway's clock", "[auth]") {
+    namespace gw = eqm::gateway;
+    core_fixture f;
+    f.config.token_ttl = 12h;
+    f.create_schema();
+    f.exec(
+        "INSERT INTO people(id, name, role, city, active, password_hash) VALUES('u-1', "
+        "'cust', 'custodian', '450100', 1, '" +
+        password_hash("pw-1") + "')");
+    f.start();
+    std::atomic<const eqm::http::server*> server_ref{nullptr};
+    gw::login_desk logins;
+    gw::api_context api{*f.core, server_ref, {}, logins};
+    eqm::http::server_options o;
+    o.listen = "127.0.0.1:0";
+    o.log = [](std::string_view) {};
+    eqm::http::server server(o, gw::make_routes(api));
+    REQUIRE(server.start());
+
+    const auto grant = http_call(server.port(), "POST", "/api/v1/auth/login",
+                                 R"({"name":"cust","password":"pw-1"})");
+    REQUIRE(grant.status == 200);
+    CHECK(grant.as_json()["expires_at"] == eqm::format_timestamp(f.wall.now() + 12h));
+    const header_fields auth{
+        {"Authorization", "Bearer " + grant.as_json()["token"].get<std::string>()}};
+    CHECK(http_call(server.port(), "GET", "/api/v1/alerts", "", auth).status == 200);
+    f.wall.advance(12h - 1s);
+    CHECK(http_call(server.port(), "GET", "/api/v1/alerts", "", auth).status == 200);
+    f.wall.advance(1s);
+    CHECK(http_call(server.port(), "GET", "/api/v1/alerts", "", auth).status == 401);
+    server.stop();
+}
