@@ -469,26 +469,23 @@ result<void> city_ledger::touch_devices(const std::vector<std::pair<std::string,
     return {};
 }
 
-result<std::vector<std::pair<device_row, custody_row>>> city_ledger::list_devices(
-    const std::optional<device_class>& cls) {
-    std::vector<std::pair<device_row, custody_row>> out;
-    EQM_TRY(for_each_device(cls, [&](const device_row& d, const custody_row& c) -> result<bool> {
-        out.emplace_back(d, c);
-        return true;
-    }));
-    return out;
-}
-
 result<void> city_ledger::for_each_device(
-    const std::optional<device_class>& cls,
+    const device_filter& filter,
     const std::function<result<bool>(const device_row&, const custody_row&)>& visit) {
     std::string sql = "SELECT " + std::string(device_columns) + ", " +
                       std::string(custody_columns) +
-                      " FROM devices d LEFT JOIN custody c ON c.device_id = d.id";
-    if (cls) sql += " WHERE d.class = ?";
+                      " FROM devices d LEFT JOIN custody c ON c.device_id = d.id WHERE 1";
+    if (filter.cls) sql += " AND d.class = ?1";
+    // A device never recorded in custody is available.
+    if (filter.status) sql += " AND COALESCE(c.state, 'available') = ?2";
+    if (filter.after_id) sql += " AND d.id > ?3";
     sql += " ORDER BY d.id";
+    if (filter.limit) sql += " LIMIT ?4";
     EQM_TRY_LET(s, db_.prepare(sql));
-    if (cls) EQM_TRY(s.bind(1, to_string(*cls)));
+    if (filter.cls) EQM_TRY(s.bind(1, to_string(*filter.cls)));
+    if (filter.status) EQM_TRY(s.bind(2, to_string(*filter.status)));
+    if (filter.after_id) EQM_TRY(s.bind(3, *filter.after_id));
+    if (filter.limit) EQM_TRY(s.bind(4, static_cast<std::int64_t>(*filter.limit)));
     while (true) {
         EQM_TRY_LET(row, s.step());
         if (!row) break;
@@ -569,9 +566,15 @@ result<void> city_ledger::append_ledger(const custody_record& r) {
     return s.exec();
 }
 
-result<std::vector<custody_record>> city_ledger::device_ledger(std::string_view device_id) {
-    EQM_TRY_LET(s, db_.prepare("SELECT record FROM ledger WHERE device_id = ? ORDER BY idx"));
+result<std::vector<custody_record>> city_ledger::device_ledger(std::string_view device_id,
+                                                               std::optional<std::uint64_t> after,
+                                                               std::size_t limit) {
+    EQM_TRY_LET(s, db_.prepare("SELECT record FROM ledger WHERE device_id = ? AND idx > ? "
+                               "ORDER BY idx LIMIT ?"));
     EQM_TRY(s.bind(1, device_id));
+    EQM_TRY(s.bind(2, after ? static_cast<std::int64_t>(*after) : std::int64_t{-1}));
+    EQM_TRY(s.bind(3, static_cast<std::int64_t>(
+                          std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max()))));
     std::vector<custody_record> out;
     while (true) {
         EQM_TRY_LET(row, s.step());
@@ -749,7 +752,7 @@ result<bool> city_ledger::ack_alert(std::string_view alert_id, clock_ms at, std:
 
 namespace {
 constexpr std::string_view alert_columns =
-    "alert_id, type, device_id, severity, detail, raised_ms, cleared_ms, acked_ms, acked_by";
+    "alert_id, type, device_id, severity, detail, raised_ms, cleared_ms, acked_ms, acked_by, n";
 alert_row read_alert(const store::statement& s) {
     alert_row a;
     a.alert_id = s.column_text(0);
@@ -761,16 +764,20 @@ alert_row read_alert(const store::statement& s) {
     a.cleared = opt_ms(s.column_optional_int64(6));
     a.acked = opt_ms(s.column_optional_int64(7));
     a.acked_by = s.column_optional_text(8);
+    a.n = static_cast<std::uint64_t>(s.column_int64(9));
     return a;
 }
 }  // namespace
 
-result<std::vector<alert_row>> city_ledger::alerts(bool include_cleared, std::size_t limit) {
-    std::string sql = "SELECT " + std::string(alert_columns) + " FROM alerts";
-    if (!include_cleared) sql += " WHERE cleared_ms IS NULL";
-    sql += " ORDER BY n DESC LIMIT ?";
+result<std::vector<alert_row>> city_ledger::alerts(bool include_cleared, std::size_t limit,
+                                                   std::optional<std::uint64_t> before) {
+    std::string sql = "SELECT " + std::string(alert_columns) + " FROM alerts WHERE n < ?1";
+    if (!include_cleared) sql += " AND cleared_ms IS NULL";
+    sql += " ORDER BY n DESC LIMIT ?2";
     EQM_TRY_LET(s, db_.prepare(sql));
-    EQM_TRY(s.bind(1, static_cast<std::int64_t>(limit)));
+    EQM_TRY(s.bind(
+        1, before ? static_cast<std::int64_t>(*before) : std::numeric_limits<std::int64_t>::max()));
+    EQM_TRY(s.bind(2, static_cast<std::int64_t>(limit)));
     std::vector<alert_row> out;
     while (true) {
         EQM_TRY_LET(row, s.step());

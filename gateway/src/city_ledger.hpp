@@ -11,6 +11,7 @@
 /// registry_sync* (a full sync in parts), sessions (logins, by token hash).
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,6 +71,15 @@ struct telemetry_latest_row {
     telemetry_latest latest;
 };
 
+/// Which devices for_each_device visits.
+struct device_filter {
+    std::optional<device_class> cls;
+    std::optional<custody_state> status;
+    /// Only ids after this one (a page's cursor).
+    std::optional<std::string> after_id;
+    std::optional<std::size_t> limit;
+};
+
 /// A stored alert.
 struct alert_row {
     std::string alert_id;
@@ -81,6 +91,7 @@ struct alert_row {
     std::optional<clock_ms> cleared;
     std::optional<clock_ms> acked;
     std::optional<std::string> acked_by;
+    std::uint64_t n = 0;  ///< row number: increases with every alert raised (set when read)
 };
 
 /// A full registry sync sent in parts (registry_upsert with sync_id, part, parts).
@@ -154,14 +165,11 @@ class city_ledger {
                               const std::optional<std::string>& model,
                               const std::optional<std::string>& fw, clock_ms now);
     result<void> touch_devices(const std::vector<std::pair<std::string, clock_ms>>& seen);
-    /// Devices, optionally filtered by class; custody joined in.
-    result<std::vector<std::pair<device_row, custody_row>>> list_devices(
-        const std::optional<device_class>& cls);
-    /// The same rows as list_devices, handed one at a time to `visit` straight from the
-    /// cursor (10,000 devices never sit in memory at once); stops early when `visit` returns
-    /// false or an error, which is passed on.
+    /// Devices (custody joined in) in id order, handed one at a time to `visit` straight from
+    /// the cursor (10,000 devices never sit in memory at once); stops early when `visit`
+    /// returns false or an error, which is passed on.
     result<void> for_each_device(
-        const std::optional<device_class>& cls,
+        const device_filter& filter,
         const std::function<result<bool>(const device_row&, const custody_row&)>& visit);
     result<std::optional<person_record>> find_person_by_badge(std::string_view badge);
     /// People with this login name, with their password hashes.
@@ -185,7 +193,11 @@ class city_ledger {
     /// (next index, hash of the last record or the genesis prev_hash).
     result<std::pair<std::uint64_t, std::string>> ledger_head();
     result<void> append_ledger(const custody_record& r);
-    result<std::vector<custody_record>> device_ledger(std::string_view device_id);
+    /// The device's ledger records in index order: all of them, or at most `limit` after
+    /// index `after`.
+    result<std::vector<custody_record>> device_ledger(
+        std::string_view device_id, std::optional<std::uint64_t> after = std::nullopt,
+        std::size_t limit = std::numeric_limits<std::size_t>::max());
     /// Feeds every record in index order to `visit`; stops early when it returns false.
     result<void> scan_ledger(const std::function<bool(const custody_record&)>& visit);
 
@@ -208,7 +220,9 @@ class city_ledger {
     result<void> insert_alert(const alert_row& a);
     result<void> clear_alert(std::string_view alert_id, clock_ms at);
     result<bool> ack_alert(std::string_view alert_id, clock_ms at, std::string_view by);
-    result<std::vector<alert_row>> alerts(bool include_cleared, std::size_t limit);
+    /// Alerts, newest first: at most `limit`, below row number `before` when given.
+    result<std::vector<alert_row>> alerts(bool include_cleared, std::size_t limit,
+                                          std::optional<std::uint64_t> before = std::nullopt);
     result<std::optional<alert_row>> find_alert(std::string_view alert_id);
 
     // --- idempotency ---

@@ -364,7 +364,7 @@ void gateway_core::sweep_alerts() {
     run_maintenance("alert sweep", [&]() -> result<void> {
         // Row by row from the cursor (alerts are another table), not 10,000 rows at once.
         return ledger_.for_each_device(
-            std::nullopt, [&](const device_row& dev, const custody_row& row) -> result<bool> {
+            device_filter{}, [&](const device_row& dev, const custody_row& row) -> result<bool> {
                 const std::optional<device_row> d = dev;
                 EQM_TRY(
                     alerts_.evaluate(dev.id, build_facts(d, row, telemetry_.find(dev.id)), now));

@@ -9,6 +9,7 @@
 #include "eqm/http/metrics.hpp"
 #include "eqm/http/problem.hpp"
 #include "eqm/runtime/log.hpp"
+#include "paging.hpp"
 
 namespace eqm::gateway {
 
@@ -20,7 +21,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::size_t max_alerts_listed = 500;
 /// A password longer than this is not a password (and argon2 would hash it anyway).
 constexpr std::size_t max_password_bytes = 1024;
 /// Seconds a caller should wait before trying again when the core cannot take more work.
@@ -329,26 +329,43 @@ void login(api_context& ctx, request req, responder reply) {
 
 void list_devices(api_context& ctx, request req, responder reply) {
     as_user(ctx, std::move(req), std::move(reply), [](core_call& call) {
-        auto cls = class_query(call.req);
-        if (!cls) return void(call.reply(problem(cls.error())));
-        auto status = status_query(call.req);
-        if (!status) return void(call.reply(problem(status.error())));
-        // Serialised device by device straight from the cursor: a DOM of 10,000 devices (and
-        // a vector of their rows) would triple the gateway's peak memory.
-        std::string body = R"({"devices":[)";
-        bool first = true;
+        auto filter = [&]() -> result<device_filter> {
+            device_filter f;
+            EQM_TRY_LET(cls, class_query(call.req));
+            EQM_TRY_LET(status, status_query(call.req));
+            EQM_TRY_LET(limit, page_limit(call.req));
+            EQM_TRY_LET(after, id_cursor(call.req));
+            f.cls = cls;
+            f.status = status;
+            f.after_id = std::move(after);
+            f.limit = limit + 1;  // one more tells whether another page follows
+            return f;
+        }();
+        if (!filter) return void(call.reply(problem(filter.error())));
+        const std::size_t limit = *filter->limit - 1;
+        // Serialised device by device straight from the cursor: a DOM of thousands of devices
+        // (and a vector of their rows) would multiply the gateway's peak memory.
+        std::string body = R"({"items":[)";
+        std::size_t n = 0;
+        std::string last_id;
+        bool more = false;
         const clock_ms now = call.core.now();
         auto listed = call.core.ledger().for_each_device(
-            *cls, [&](const device_row& d, const custody_row& row) -> result<bool> {
-                if (*status && row.custody.state != **status) return true;
+            *filter, [&](const device_row& d, const custody_row& row) -> result<bool> {
+                if (n == limit) {
+                    more = true;
+                    return false;
+                }
                 EQM_TRY_LET(res, device_resource(call.core, d, row, now));
-                if (!first) body += ',';
-                first = false;
+                if (n++ > 0) body += ',';
                 body += res.dump();
+                last_id = d.id;
                 return true;
             });
         if (!listed) return void(call.reply(problem(listed.error())));
-        body += "]}";
+        body += R"(],"next_cursor":)";
+        body += more ? json(last_id).dump() : "null";
+        body += '}';
         call.reply(response::json(200, std::move(body)));
     });
 }
@@ -363,14 +380,20 @@ void device_custody(api_context& ctx, request req, responder reply) {
     as_user(ctx, std::move(req), std::move(reply), [](core_call& call) {
         const std::string id(call.req.path_param("id"));
         call.answer([&]() -> result<json> {
+            EQM_TRY_LET(limit, page_limit(call.req));
+            EQM_TRY_LET(after, number_cursor(call.req));
             EQM_TRY_LET(d, call.core.ledger().find_device(id));
             if (!d)
                 return fail(errc::not_found, "id",
                             "no device " + id + " in city " + call.core.config().city);
-            EQM_TRY_LET(records, call.core.ledger().device_ledger(id));
-            json list = json::array();
-            for (const auto& rec : records) list.push_back(to_json(rec));
-            return json{{"device_id", id}, {"records", std::move(list)}};
+            EQM_TRY_LET(records, call.core.ledger().device_ledger(id, after, limit + 1));
+            const bool more = records.size() > limit;
+            if (more) records.resize(limit);
+            json items = json::array();
+            for (const auto& rec : records) items.push_back(to_json(rec));
+            return json{
+                {"items", std::move(items)},
+                {"next_cursor", more ? json(std::to_string(records.back().index)) : json(nullptr)}};
         }());
     });
 }
@@ -406,10 +429,16 @@ void list_alerts(api_context& ctx, request req, responder reply) {
         const auto all = call.req.query_param("all");
         const bool include_cleared = all && (*all == "true" || *all == "1");
         call.answer([&]() -> result<json> {
-            EQM_TRY_LET(rows, call.core.ledger().alerts(include_cleared, max_alerts_listed));
-            json list = json::array();
-            for (const auto& a : rows) list.push_back(alert_json(a));
-            return json{{"alerts", std::move(list)}};
+            EQM_TRY_LET(limit, page_limit(call.req));
+            EQM_TRY_LET(before, number_cursor(call.req));
+            EQM_TRY_LET(rows, call.core.ledger().alerts(include_cleared, limit + 1, before));
+            const bool more = rows.size() > limit;
+            if (more) rows.resize(limit);
+            json items = json::array();
+            for (const auto& a : rows) items.push_back(alert_json(a));
+            return json{
+                {"items", std::move(items)},
+                {"next_cursor", more ? json(std::to_string(rows.back().n)) : json(nullptr)}};
         }());
     });
 }

@@ -3,13 +3,16 @@
 /// city-scoped custody API of ARCHITECTURE.md under /api/v1, used by the custodian kiosk:
 ///
 ///   POST /api/v1/auth/login                 {name, password} -> {token, expires_at, role, ...}
-///   GET  /api/v1/devices?class=&status=     device resources
+///   GET  /api/v1/devices?class=&status=     device resources (a page, by id)
 ///   GET  /api/v1/devices/{id}               one device
-///   GET  /api/v1/devices/{id}/custody       its ledger records
+///   GET  /api/v1/devices/{id}/custody       its ledger records (a page, oldest first)
 ///   POST /api/v1/devices/{id}/checkout      {badge, due?}
 ///   POST /api/v1/devices/{id}/checkin       {condition?, note?, badge?}
-///   GET  /api/v1/alerts?all=true            active alerts (all: with history)
+///   GET  /api/v1/alerts?all=true            active alerts, all: with history (a page, newest
+///                                           first)
 ///   POST /api/v1/alerts/{id}/ack            {}
+///
+/// Lists are pages (paging.hpp): `?limit=&cursor=` in, `{items, next_cursor}` out.
 ///
 /// Every /api/v1 route but the login needs `Authorization: Bearer <token>` (kiosk_auth.hpp) and
 /// passes eqm::http::check_origin; bodies are JSON only (eqm::http::read_json_object). /healthz

@@ -141,7 +141,7 @@ TEST_CASE("each refusal reason comes back in the ack", "[custody]") {
     CHECK(eqm::test::wait_until(
         [&] {
             const auto alerts = f.get("/api/v1/alerts").as_json();
-            for (const auto& a : alerts["alerts"])
+            for (const auto& a : alerts["items"])
                 if (a["type"] == "unauthorised_removal" && a["device_id"] == "bc-ok") return true;
             return false;
         },

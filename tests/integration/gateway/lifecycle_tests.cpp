@@ -21,7 +21,7 @@ json device_json(city_fixture& f, const std::string& id) {
 }
 
 json custody_records(city_fixture& f, const std::string& id) {
-    return f.get("/api/v1/devices/" + id + "/custody").as_json()["records"];
+    return f.get("/api/v1/devices/" + id + "/custody").as_json()["items"];
 }
 
 /// Runs `sql` on the gateway's database while the gateway is stopped.
@@ -196,7 +196,7 @@ TEST_CASE("a ledger row edited while the gateway was stopped is reported at star
     // names the first broken record.
     f.start_gateway();
     REQUIRE(f.wait_ready());
-    const auto alerts = f.get("/api/v1/alerts").as_json()["alerts"];
+    const auto alerts = f.get("/api/v1/alerts").as_json()["items"];
     json broken;
     for (const auto& a : alerts)
         if (a["type"] == "ledger_broken") broken = a;
