@@ -290,6 +290,9 @@ void metrics(api_context& ctx, request, responder reply) {
     on_core(ctx, reply, [&ctx, reply](gateway_core& c, unit_of_work&) {
         http::prometheus_writer w;
         c.metrics().write(w);
+        if (auto n = c.ledger().count_devices())
+            w.gauge("eqm_gateway_devices_registered", "Devices of the city in the registry",
+                    static_cast<double>(*n));
         ctx.logins.write_metrics(w);
         if (const auto* s = ctx.server.load()) s->write_metrics(w);
         response r;
