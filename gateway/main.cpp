@@ -30,9 +30,10 @@ constexpr std::string_view gateway_version = EQM_VERSION;
 /// Matches any one id in a subscription filter.
 constexpr std::string_view any_id = "+";
 
-std::string gw_state_payload(const gateway_config& c, bool online, std::uint64_t bd_seq) {
+std::string gw_state_payload(const gateway_config& c, clock_ms now, bool online,
+                             std::uint64_t bd_seq) {
     gw_state s;
-    s.ts = system_now();
+    s.ts = now;
     s.online = online;
     s.bd_seq = bd_seq;
     if (online) {
@@ -79,11 +80,12 @@ result<broker_sessions> connect_brokers(gateway_core& core, const gateway_config
                                   {format_topic({topic_kind::srv_cmd, config.city}), 1}};
     central_opts.make_will = [&core, &config, state_topic] {
         return std::optional<mqtt::outgoing_message>(mqtt::outgoing_message{
-            state_topic, gw_state_payload(config, false, core.next_bd_seq()), 1, true});
+            state_topic, gw_state_payload(config, core.now(), false, core.next_bd_seq()), 1, true});
     };
     central_opts.make_birth = [&core, &config, state_topic] {
         return std::optional<mqtt::outgoing_message>(mqtt::outgoing_message{
-            state_topic, gw_state_payload(config, true, core.current_bd_seq()), 1, true});
+            state_topic, gw_state_payload(config, core.now(), true, core.current_bd_seq()), 1,
+            true});
     };
     EQM_TRY_LET(local, mqtt::session::create(std::move(local_opts)));
     EQM_TRY_LET(central, mqtt::session::create(std::move(central_opts)));
@@ -174,9 +176,9 @@ int main(int argc, char** argv) {
 
     server.stop();
     // A clean disconnect suppresses the Last Will, so say goodbye ourselves.
-    (void)brokers->central->publish(format_topic({topic_kind::gw_state, config.city}),
-                                    gw_state_payload(config, false, core.current_bd_seq()), 1,
-                                    true);
+    (void)brokers->central->publish(
+        format_topic({topic_kind::gw_state, config.city}),
+        gw_state_payload(config, core.now(), false, core.current_bd_seq()), 1, true);
     brokers->local.reset();
     brokers->central.reset();
     return 0;

@@ -84,7 +84,8 @@ class gateway_core {
     gateway_metrics& metrics() noexcept { return metrics_; }
     const gateway_config& config() const noexcept { return config_; }
     const telemetry_cache& telemetry() const noexcept { return telemetry_; }
-    /// The wall clock the core decides with.
+    /// The wall clock the core decides with (callable from any thread: the clock is fixed at
+    /// open and thread-safe).
     clock_ms now() const { return clock_.now(); }
     /// Begins the round's transaction if needed; false (with u.failure set) when it cannot.
     bool ensure_tx(unit_of_work& u);

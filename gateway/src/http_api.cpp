@@ -241,7 +241,7 @@ void check_password(api_context& ctx, std::vector<person_record> candidates, std
     for (const auto& p : candidates) hashes.push_back(*p.password_hash);
     auto done = [&ctx, candidates, name, peer, reply](std::optional<std::size_t> matched) {
         if (!matched) {
-            ctx.logins.throttle.failed(name, peer, system_now());
+            ctx.logins.throttle.failed(name, peer, ctx.core.now());
             ctx.logins.count(login_result::unauthorized);
             log_info("auth", "login failed name=" + log_value(name) + " peer=" + log_value(peer));
             return void(reply(problem(error{errc::unauthorized, "", "wrong name or password"})));
@@ -312,7 +312,7 @@ void login(api_context& ctx, request req, responder reply) {
     auto password = string_member(*j, "password", max_password_bytes);
     if (!password) return void(reply(problem(password.error())));
     std::string peer = req.remote_address;
-    if (ctx.logins.throttle.throttled(*name, peer, system_now())) {
+    if (ctx.logins.throttle.throttled(*name, peer, ctx.core.now())) {
         ctx.logins.count(login_result::throttled);
         auto r = problem(error{errc::too_many_requests, "",
                                "too many failed logins for this name; try again later"});
