@@ -159,3 +159,18 @@ TEST_CASE("a login token expires after --token-ttl by the gateway's clock", "[au
     CHECK(http_call(server.port(), "GET", "/api/v1/alerts", "", auth).status == 401);
     server.stop();
 }
+
+TEST_CASE("a device's birth is still taken when dock events fill their lane", "[queue]") {
+    namespace gw = eqm::gateway;
+    core_fixture f;
+    f.config.queue.max_items = 64;  // 32 events may wait
+    f.open();                       // nothing drains the queue
+    bool full = false;
+    for (int i = 0; i < 1000 && !full; ++i)
+        full = !f.core->on_message(gw::broker::local, "eqm/v1/dock/dock-1/event",
+                                   R"({"event_id":"e-)" + std::to_string(i) + R"("})");
+    REQUIRE(full);
+    CHECK(f.core->on_message(gw::broker::local, "eqm/v1/dev/bc-1/state",
+                             R"({"ts":"2026-11-26T08:30:00.000Z","online":true,"bd_seq":3,)"
+                             R"("class":"body_camera","model":"M-1","fw":"1.0"})"));
+}
