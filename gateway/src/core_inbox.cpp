@@ -10,8 +10,9 @@ constexpr std::size_t task_share_divisor = 64;
 constexpr std::size_t min_tasks = 16;
 /// Telemetry keeps at least this share of a round when it has that much waiting.
 constexpr std::size_t telemetry_round_divisor = 4;
-/// Device states (births and Last Wills) may exceed a full events lane by this share of it:
-/// their senders do not send them again, so refusing one would lose a device's liveness.
+/// Device states (births and Last Wills) and server commands may exceed a full events lane by
+/// this share of it: a device does not send its birth again, and the server sends a pending
+/// command again only when the link comes back, so refusing one would lose state.
 constexpr std::size_t state_reserve_divisor = 4;
 
 bool ends_with(std::string_view s, std::string_view tail) noexcept {
@@ -80,7 +81,7 @@ bool core_inbox::push_message(broker from, std::string topic, std::string payloa
     const std::size_t weight = topic.size() + payload.size();
     std::unique_lock lock(mutex_);
     lane& l = lane_for(kind);
-    const bool state_room = kind == work_kind::device_state &&
+    const bool state_room = (kind == work_kind::device_state || kind == work_kind::srv_cmd) &&
                             l.items.size() < l.max_items + l.max_items / state_reserve_divisor;
     if (closed_ || (!l.fits(weight) && !state_room)) {
         ++refused_[static_cast<std::size_t>(kind)];

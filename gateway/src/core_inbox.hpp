@@ -11,8 +11,8 @@
 ///   items, a quarter of the bytes), so a telemetry flood never refuses a dock event.
 /// A message that does not fit is refused and counted by kind: that is the back-pressure (the
 /// dock redelivers its event; a lost reading is replaced by the next one). Device states
-/// (births and Last Wills) are state their senders do not repeat: they may exceed a full events
-/// lane by a quarter of it, in order, before one is refused.
+/// (births and Last Wills) and server commands are not sent again soon: they may exceed a full
+/// events lane by a quarter of it, in order, before one is refused.
 ///
 /// The state of the two broker links is not queued at all: an up or down can never be
 /// refused, and the core reads the latest state (and whether it changed) every round.

@@ -160,7 +160,10 @@ TEST_CASE("a login token expires after --token-ttl by the gateway's clock", "[au
     server.stop();
 }
 
-TEST_CASE("a device's birth is still taken when dock events fill their lane", "[queue]") {
+TEST_CASE(
+    "a device's birth and a server command are still taken when dock events fill their "
+    "lane",
+    "[queue]") {
     namespace gw = eqm::gateway;
     core_fixture f;
     f.config.queue.max_items = 64;  // 32 events may wait
@@ -173,4 +176,7 @@ TEST_CASE("a device's birth is still taken when dock events fill their lane", "[
     CHECK(f.core->on_message(gw::broker::local, "eqm/v1/dev/bc-1/state",
                              R"({"ts":"2026-11-26T08:30:00.000Z","online":true,"bd_seq":3,)"
                              R"("class":"body_camera","model":"M-1","fw":"1.0"})"));
+    CHECK(
+        f.core->on_message(gw::broker::central, "eqm/v1/city/450100/srv/cmd",
+                           R"({"cmd_id":"c-1","type":"reservation_cancel","reservation_id":"r"})"));
 }
