@@ -55,20 +55,21 @@ start_gateway() {  # start_gateway NAME [FLAG...]: sets http_port, gateway_pid
 # interactive cost the server uses (64 MiB, for gateway_rss's extra line).
 bench_custodian_hash='$argon2id$v=19$m=8,t=1,p=1$1kdjjLnMRkTrWjaQD90ogg$/vfvxIsOEHkiGL1x+yNgNb9aVJ1Q5hVUJhzK62C+SPQ'
 bench_custodian_interactive='$argon2id$v=19$m=65536,t=2,p=1$xaCIhfa6G7m1CTwSKmxLag$wRR5l/wgTyBqdZ5xbFJ903RUyRQWaQo0BkOrbzNZ0Xc'
-# login_custodian [HASH]: registers bench-custodian with HASH (default the cheap one) and logs in;
-# sets token.
+# login_custodian [HASH]: registers a new custodian (bench-custodian-N) with HASH (default the
+# cheap one) and logs in as them; sets token.
 login_custodian() {
   local hash=${1:-$bench_custodian_hash} n=$((++bench_logins))
-  printf '{"cmd_id":"bench-login-%d","ts":"%s","type":"registry_upsert","devices":[],"people":[{"id":"bench-custodian","name":"bench-custodian","role":"custodian","city":"450100","password_hash":"%s"}]}' \
-    "$n" "$(now_ts)" "$hash" >"$work/login-$n.json"
+  local name=bench-custodian-$n
+  printf '{"cmd_id":"bench-login-%d","ts":"%s","type":"registry_upsert","devices":[],"people":[{"id":"%s","name":"%s","role":"custodian","city":"450100","password_hash":"%s"}]}' \
+    "$n" "$(now_ts)" "$name" "$name" "$hash" >"$work/login-$n.json"
   mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -q 1 -t eqm/v1/city/450100/srv/cmd -f "$work/login-$n.json"
   logged_in() {
     token=$(curl -fsS -H 'Content-Type: application/json' \
-      -d '{"name":"bench-custodian","password":"bench-password"}' \
+      -d "{\"name\":\"$name\",\"password\":\"bench-password\"}" \
       "http://127.0.0.1:$http_port/api/v1/auth/login" 2>/dev/null | sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
     [ -n "$token" ]
   }
-  wait_for 30 "the bench custodian's login" logged_in
+  wait_for 30 "$name's login" logged_in
 }
 bench_logins=0
 gw_get() { curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$http_port$1"; }  # gw_get PATH
