@@ -1,5 +1,6 @@
 # Shared by the bench/gateway_*/run scripts: a scratch folder, free ports, a Mosquitto, an
-# eqm-gateway, registry commands, metrics, and the mqtt_flood publisher. Sourced, not run.
+# eqm-gateway, registry commands, a custodian's login, metrics, and the mqtt_flood publisher.
+# Sourced, not run.
 # Everything started through start_bg is stopped on exit.
 bench_name=eqm-bench
 # shellcheck source=../common/lib.sh
@@ -39,14 +40,39 @@ start_broker() {  # start_broker: sets mqtt_port, broker_pid
   wait_for 10 "mosquitto" port_open "$mqtt_port"
 }
 
-start_gateway() {  # start_gateway NAME: sets http_port, gateway_pid
+start_gateway() {  # start_gateway NAME [FLAG...]: sets http_port, gateway_pid
+  local name=$1; shift
   http_port=$(free_port)
-  start_bg "$work/gateway-$1.log" "$gateway_bin" --city 450100 --local-mqtt "tcp://127.0.0.1:$mqtt_port" \
-    --central-mqtt "tcp://127.0.0.1:$mqtt_port" --db "$work/gateway-$1.db" \
-    --listen "127.0.0.1:$http_port" --log-level warn
+  start_bg "$work/gateway-$name.log" "$gateway_bin" --city 450100 --local-mqtt "tcp://127.0.0.1:$mqtt_port" \
+    --central-mqtt "tcp://127.0.0.1:$mqtt_port" --db "$work/gateway-$name.db" \
+    --listen "127.0.0.1:$http_port" --log-level warn "$@"
   gateway_pid=$bg_pid
   wait_for 30 "eqm-gateway" gateway_up
 }
+# The custodian the benchmarks log in as. Its password hash is argon2id as the server sends it,
+# made once with libsodium's crypto_pwhash_str("bench-password") at its minimum cost, so that a
+# login costs the benchmark nothing; bench_custodian_interactive is the same password at the
+# interactive cost the server uses (64 MiB, for gateway_rss's extra line).
+bench_custodian_hash='$argon2id$v=19$m=8,t=1,p=1$1kdjjLnMRkTrWjaQD90ogg$/vfvxIsOEHkiGL1x+yNgNb9aVJ1Q5hVUJhzK62C+SPQ'
+bench_custodian_interactive='$argon2id$v=19$m=65536,t=2,p=1$xaCIhfa6G7m1CTwSKmxLag$wRR5l/wgTyBqdZ5xbFJ903RUyRQWaQo0BkOrbzNZ0Xc'
+# login_custodian [HASH]: registers a new custodian (bench-custodian-N) with HASH (default the
+# cheap one) and logs in as them; sets token.
+login_custodian() {
+  local hash=${1:-$bench_custodian_hash} n=$((++bench_logins))
+  local name=bench-custodian-$n
+  printf '{"cmd_id":"bench-login-%d","ts":"%s","type":"registry_upsert","devices":[],"people":[{"id":"%s","name":"%s","role":"custodian","city":"450100","password_hash":"%s"}]}' \
+    "$n" "$(now_ts)" "$name" "$name" "$hash" >"$work/login-$n.json"
+  mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -q 1 -t eqm/v1/city/450100/srv/cmd -f "$work/login-$n.json"
+  logged_in() {
+    token=$(curl -fsS -H 'Content-Type: application/json' \
+      -d "{\"name\":\"$name\",\"password\":\"bench-password\"}" \
+      "http://127.0.0.1:$http_port/api/v1/auth/login" 2>/dev/null | sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
+    [ -n "$token" ]
+  }
+  wait_for 30 "$name's login" logged_in
+}
+bench_logins=0
+gw_get() { curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$http_port$1"; }  # gw_get PATH
 gateway_up() {
   local h
   h=$(curl -fsS "http://127.0.0.1:$http_port/healthz" 2>/dev/null) || return 1
@@ -80,10 +106,10 @@ register_devices() {
     mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -q 1 -t eqm/v1/city/450100/srv/cmd -f "$work/registry-$cmd.json"
     cmd=$((cmd + 1)); from=$to
   done
-  local last
-  printf -v last "$fmt" $((count - 1))
-  registered() { curl -fsS "http://127.0.0.1:$http_port/api/v1/devices/$last" 2>/dev/null | grep -q '"registered":true'; }
+  registered_before=${registered_before:-0}
+  registered() { [ "$(metric eqm_gateway_devices_registered)" -ge $((registered_before + count)) ]; }
   wait_for 120 "$count devices to be registered" registered
+  registered_before=$((registered_before + count))
 }
 # wait_counter COMMAND TARGET: polls COMMAND (prints a number) until it reaches TARGET or stops
 # moving for 3 s; prints "<value> <seconds since start_s until the last change>".

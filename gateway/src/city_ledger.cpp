@@ -14,7 +14,7 @@ namespace {
 /// rows; hot rows stay in the OS page cache anyway. Negative: KiB.
 constexpr std::string_view cache_pragma = "PRAGMA cache_size=-2048";
 
-constexpr std::array<store::migration, 1> migrations{{
+constexpr std::array<store::migration, 4> migrations{{
     {1, "city ledger",
      R"sql(
 CREATE TABLE gateway_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -78,6 +78,32 @@ CREATE TABLE outbox(
 );
 CREATE INDEX outbox_by_kind ON outbox(kind, seq);
 CREATE TABLE outbox_skipped(from_seq INTEGER PRIMARY KEY, to_seq INTEGER NOT NULL);
+)sql"},
+    {2, "telemetry session",
+     R"sql(
+ALTER TABLE telemetry_latest ADD COLUMN bd_seq INTEGER NOT NULL DEFAULT 0;
+)sql"},
+    {3, "registry sync in parts",
+     R"sql(
+CREATE TABLE registry_sync(
+  sync_id TEXT PRIMARY KEY, parts INTEGER NOT NULL, started_ms INTEGER NOT NULL,
+  completed INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE registry_sync_part(
+  sync_id TEXT NOT NULL, part INTEGER NOT NULL, PRIMARY KEY(sync_id, part)
+) WITHOUT ROWID;
+CREATE TABLE registry_sync_listed(
+  sync_id TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(sync_id, kind, id)
+) WITHOUT ROWID;
+)sql"},
+    {4, "logins",
+     R"sql(
+ALTER TABLE people ADD COLUMN password_hash TEXT;
+CREATE INDEX people_by_name ON people(name);
+CREATE TABLE sessions(
+  token_hash TEXT PRIMARY KEY, person_id TEXT NOT NULL, expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_person ON sessions(person_id);
 )sql"},
 }};
 
@@ -154,6 +180,7 @@ person_record read_person(const store::statement& s) {
     if (s.column_int64(5) == 0) p.active = false;
     return p;
 }
+constexpr std::string_view person_columns = "p.id, p.name, p.role, p.city, p.badge, p.active";
 
 result<custody_record> parse_ledger_text(const std::string& text) {
     const auto j = nlohmann::json::parse(text, nullptr, false);
@@ -230,14 +257,66 @@ result<void> city_ledger::unregister_devices_except(const std::vector<std::strin
 
 result<void> city_ledger::upsert_person(const person_record& p) {
     EQM_TRY_LET(
-        s,
-        db_.prepare("INSERT INTO people(id, name, role, city, badge, active) VALUES(?,?,?,?,?,?) "
-                    "ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role, "
-                    "city = excluded.city, badge = excluded.badge, active = excluded.active"));
+        s, db_.prepare("INSERT INTO people(id, name, role, city, badge, active, password_hash) "
+                       "VALUES(?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
+                       "role = excluded.role, city = excluded.city, badge = excluded.badge, "
+                       "active = excluded.active, password_hash = excluded.password_hash"));
     EQM_TRY(s.bind_all(p.id, p.name, to_string(p.role)));
     EQM_TRY(s.bind(4, p.city));
     EQM_TRY(s.bind(5, p.badge));
     EQM_TRY(s.bind(6, p.is_active() ? 1 : 0));
+    EQM_TRY(s.bind(7, p.password_hash));
+    EQM_TRY(s.exec());
+    // A deactivated person's logins end now (authenticate() checks again at every request).
+    if (!p.is_active()) EQM_TRY(delete_sessions_of(p.id));
+    return {};
+}
+
+result<std::vector<person_record>> city_ledger::people_named(std::string_view name) {
+    EQM_TRY_LET(s, db_.prepare("SELECT " + std::string(person_columns) +
+                               ", p.password_hash FROM people p WHERE p.name = ? ORDER BY p.id"));
+    EQM_TRY(s.bind(1, name));
+    std::vector<person_record> out;
+    while (true) {
+        EQM_TRY_LET(row, s.step());
+        if (!row) break;
+        auto p = read_person(s);
+        p.password_hash = s.column_optional_text(6);
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+result<void> city_ledger::insert_session(std::string_view token_hash, std::string_view person_id,
+                                         clock_ms expires) {
+    EQM_TRY_LET(s, db_.prepare("INSERT INTO sessions(token_hash, person_id, expires_ms) "
+                               "VALUES(?,?,?)"));
+    EQM_TRY(s.bind_all(token_hash, person_id, ms(expires)));
+    return s.exec();
+}
+
+result<std::optional<person_record>> city_ledger::session_person(std::string_view token_hash,
+                                                                 clock_ms now) {
+    // Joined, so a person deleted by a full sync has no valid session left.
+    EQM_TRY_LET(s, db_.prepare("SELECT " + std::string(person_columns) +
+                               " FROM sessions t JOIN people p ON p.id = t.person_id "
+                               "WHERE t.token_hash = ? AND t.expires_ms > ?"));
+    EQM_TRY(s.bind_all(token_hash, ms(now)));
+    EQM_TRY_LET(row, s.step());
+    if (!row) return std::optional<person_record>{};
+    return std::optional<person_record>{read_person(s)};
+}
+
+result<void> city_ledger::delete_sessions_of(std::string_view person_id) {
+    EQM_TRY_LET(s, db_.prepare("DELETE FROM sessions WHERE person_id = ?"));
+    EQM_TRY(s.bind(1, person_id));
+    return s.exec();
+}
+
+result<void> city_ledger::prune_sessions(clock_ms now) {
+    EQM_TRY_LET(s, db_.prepare("DELETE FROM sessions WHERE expires_ms <= ? OR person_id NOT IN "
+                               "(SELECT id FROM people WHERE active = 1)"));
+    EQM_TRY(s.bind(1, ms(now)));
     return s.exec();
 }
 
@@ -250,6 +329,90 @@ result<void> city_ledger::delete_people_except(const std::vector<std::string>& k
         EQM_TRY(ins.exec());
     }
     return db_.execute("DELETE FROM people WHERE id NOT IN (SELECT id FROM keep_people)");
+}
+
+namespace {
+registry_sync_row read_sync(const store::statement& s) {
+    return registry_sync_row{s.column_text(0), static_cast<std::uint64_t>(s.column_int64(1)),
+                             from_ms(s.column_int64(2)), s.column_int64(3) != 0};
+}
+}  // namespace
+
+result<std::optional<registry_sync_row>> city_ledger::find_sync(std::string_view sync_id) {
+    EQM_TRY_LET(s, db_.prepare("SELECT sync_id, parts, started_ms, completed FROM registry_sync "
+                               "WHERE sync_id = ?"));
+    EQM_TRY(s.bind(1, sync_id));
+    EQM_TRY_LET(row, s.step());
+    if (!row) return std::optional<registry_sync_row>{};
+    return std::optional<registry_sync_row>{read_sync(s)};
+}
+
+result<std::optional<registry_sync_row>> city_ledger::latest_sync() {
+    EQM_TRY_LET(s, db_.prepare("SELECT sync_id, parts, started_ms, completed FROM registry_sync "
+                               "ORDER BY started_ms DESC, completed ASC LIMIT 1"));
+    EQM_TRY_LET(row, s.step());
+    if (!row) return std::optional<registry_sync_row>{};
+    return std::optional<registry_sync_row>{read_sync(s)};
+}
+
+result<void> city_ledger::drop_syncs_except(std::string_view keep) {
+    for (const char* table : {"registry_sync_listed", "registry_sync_part", "registry_sync"}) {
+        EQM_TRY_LET(s, db_.prepare(std::string("DELETE FROM ") + table + " WHERE sync_id != ?"));
+        EQM_TRY(s.bind(1, keep));
+        EQM_TRY(s.exec());
+    }
+    return {};
+}
+
+result<void> city_ledger::start_sync(std::string_view sync_id, std::uint64_t parts,
+                                     clock_ms started) {
+    EQM_TRY(drop_syncs_except(sync_id));
+    EQM_TRY_LET(s, db_.prepare("INSERT INTO registry_sync(sync_id, parts, started_ms) "
+                               "VALUES(?,?,?)"));
+    EQM_TRY(s.bind_all(sync_id, static_cast<std::int64_t>(parts), ms(started)));
+    return s.exec();
+}
+
+result<std::uint64_t> city_ledger::add_sync_part(std::string_view sync_id, std::uint64_t part,
+                                                 const std::vector<std::string>& devices,
+                                                 const std::vector<std::string>& people) {
+    EQM_TRY_LET(listed, db_.prepare("INSERT OR IGNORE INTO registry_sync_listed(sync_id, kind, "
+                                    "id) VALUES(?,?,?)"));
+    for (const auto& [kind, ids] : {std::pair{"device", &devices}, std::pair{"person", &people}})
+        for (const auto& id : *ids) {
+            EQM_TRY(listed.bind_all(sync_id, std::string_view(kind), id));
+            EQM_TRY(listed.exec());
+        }
+    EQM_TRY_LET(p, db_.prepare("INSERT OR IGNORE INTO registry_sync_part(sync_id, part) "
+                               "VALUES(?,?)"));
+    EQM_TRY(p.bind_all(sync_id, static_cast<std::int64_t>(part)));
+    EQM_TRY(p.exec());
+    EQM_TRY_LET(n, db_.prepare("SELECT COUNT(*) FROM registry_sync_part WHERE sync_id = ?"));
+    EQM_TRY(n.bind(1, sync_id));
+    EQM_TRY(n.step());
+    return static_cast<std::uint64_t>(n.column_int64(0));
+}
+
+result<void> city_ledger::complete_sync(std::string_view sync_id) {
+    EQM_TRY_LET(devices, db_.prepare("UPDATE devices SET registered = 0 WHERE registered = 1 AND "
+                                     "id NOT IN (SELECT id FROM registry_sync_listed WHERE "
+                                     "sync_id = ? AND kind = 'device')"));
+    EQM_TRY(devices.bind(1, sync_id));
+    EQM_TRY(devices.exec());
+    EQM_TRY_LET(people, db_.prepare("DELETE FROM people WHERE id NOT IN (SELECT id FROM "
+                                    "registry_sync_listed WHERE sync_id = ? AND kind = 'person')"));
+    EQM_TRY(people.bind(1, sync_id));
+    EQM_TRY(people.exec());
+    // Only the finished sync's row stays, so a late part of it is recognised.
+    EQM_TRY(drop_syncs_except(sync_id));
+    for (const char* table : {"registry_sync_listed", "registry_sync_part"}) {
+        EQM_TRY_LET(s, db_.prepare(std::string("DELETE FROM ") + table + " WHERE sync_id = ?"));
+        EQM_TRY(s.bind(1, sync_id));
+        EQM_TRY(s.exec());
+    }
+    EQM_TRY_LET(done, db_.prepare("UPDATE registry_sync SET completed = 1 WHERE sync_id = ?"));
+    EQM_TRY(done.bind(1, sync_id));
+    return done.exec();
 }
 
 result<std::optional<device_row>> city_ledger::find_device(std::string_view id) {
@@ -306,26 +469,23 @@ result<void> city_ledger::touch_devices(const std::vector<std::pair<std::string,
     return {};
 }
 
-result<std::vector<std::pair<device_row, custody_row>>> city_ledger::list_devices(
-    const std::optional<device_class>& cls) {
-    std::vector<std::pair<device_row, custody_row>> out;
-    EQM_TRY(for_each_device(cls, [&](const device_row& d, const custody_row& c) -> result<bool> {
-        out.emplace_back(d, c);
-        return true;
-    }));
-    return out;
-}
-
 result<void> city_ledger::for_each_device(
-    const std::optional<device_class>& cls,
+    const device_filter& filter,
     const std::function<result<bool>(const device_row&, const custody_row&)>& visit) {
     std::string sql = "SELECT " + std::string(device_columns) + ", " +
                       std::string(custody_columns) +
-                      " FROM devices d LEFT JOIN custody c ON c.device_id = d.id";
-    if (cls) sql += " WHERE d.class = ?";
+                      " FROM devices d LEFT JOIN custody c ON c.device_id = d.id WHERE 1";
+    if (filter.cls) sql += " AND d.class = ?1";
+    // A device never recorded in custody is available.
+    if (filter.status) sql += " AND COALESCE(c.state, 'available') = ?2";
+    if (filter.after_id) sql += " AND d.id > ?3";
     sql += " ORDER BY d.id";
+    if (filter.limit) sql += " LIMIT ?4";
     EQM_TRY_LET(s, db_.prepare(sql));
-    if (cls) EQM_TRY(s.bind(1, to_string(*cls)));
+    if (filter.cls) EQM_TRY(s.bind(1, to_string(*filter.cls)));
+    if (filter.status) EQM_TRY(s.bind(2, to_string(*filter.status)));
+    if (filter.after_id) EQM_TRY(s.bind(3, *filter.after_id));
+    if (filter.limit) EQM_TRY(s.bind(4, static_cast<std::int64_t>(*filter.limit)));
     while (true) {
         EQM_TRY_LET(row, s.step());
         if (!row) break;
@@ -406,9 +566,15 @@ result<void> city_ledger::append_ledger(const custody_record& r) {
     return s.exec();
 }
 
-result<std::vector<custody_record>> city_ledger::device_ledger(std::string_view device_id) {
-    EQM_TRY_LET(s, db_.prepare("SELECT record FROM ledger WHERE device_id = ? ORDER BY idx"));
+result<std::vector<custody_record>> city_ledger::device_ledger(std::string_view device_id,
+                                                               std::optional<std::uint64_t> after,
+                                                               std::size_t limit) {
+    EQM_TRY_LET(s, db_.prepare("SELECT record FROM ledger WHERE device_id = ? AND idx > ? "
+                               "ORDER BY idx LIMIT ?"));
     EQM_TRY(s.bind(1, device_id));
+    EQM_TRY(s.bind(2, after ? static_cast<std::int64_t>(*after) : std::int64_t{-1}));
+    EQM_TRY(s.bind(3, static_cast<std::int64_t>(
+                          std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max()))));
     std::vector<custody_record> out;
     while (true) {
         EQM_TRY_LET(row, s.step());
@@ -480,7 +646,7 @@ result<void> city_ledger::upsert_latest(std::string_view device_id, const teleme
         s,
         db_.prepare("INSERT OR REPLACE INTO telemetry_latest(device_id, ts_ms, seq, battery_pct, "
                     "storage_free_mb, temp_c, charging, docked, footage_pending_since_ms, "
-                    "calibration_due, lat, lon) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"));
+                    "calibration_due, lat, lon, bd_seq) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     EQM_TRY(s.bind_all(std::string(device_id), ms(t.ts), static_cast<std::int64_t>(t.seq),
                        t.battery_pct, t.storage_free_mb, t.temp_c));
     EQM_TRY(s.bind(7, opt_bool(t.charging)));
@@ -489,6 +655,7 @@ result<void> city_ledger::upsert_latest(std::string_view device_id, const teleme
     EQM_TRY(s.bind(10, opt_date_text(t.calibration_due)));
     EQM_TRY(s.bind(11, t.lat));
     EQM_TRY(s.bind(12, t.lon));
+    EQM_TRY(s.bind(13, static_cast<std::int64_t>(t.bd_seq)));
     return s.exec();
 }
 
@@ -496,7 +663,7 @@ result<std::vector<telemetry_latest_row>> city_ledger::all_latest() {
     EQM_TRY_LET(
         s,
         db_.prepare("SELECT device_id, ts_ms, seq, battery_pct, storage_free_mb, temp_c, charging, "
-                    "docked, footage_pending_since_ms, calibration_due, lat, lon "
+                    "docked, footage_pending_since_ms, calibration_due, lat, lon, bd_seq "
                     "FROM telemetry_latest"));
     std::vector<telemetry_latest_row> out;
     while (true) {
@@ -516,6 +683,7 @@ result<std::vector<telemetry_latest_row>> city_ledger::all_latest() {
         t.calibration_due = opt_date(s.column_optional_text(9));
         t.lat = s.column_optional_double(10);
         t.lon = s.column_optional_double(11);
+        t.bd_seq = static_cast<std::uint64_t>(s.column_int64(12));
         out.push_back(std::move(row_out));
     }
     return out;
@@ -584,7 +752,7 @@ result<bool> city_ledger::ack_alert(std::string_view alert_id, clock_ms at, std:
 
 namespace {
 constexpr std::string_view alert_columns =
-    "alert_id, type, device_id, severity, detail, raised_ms, cleared_ms, acked_ms, acked_by";
+    "alert_id, type, device_id, severity, detail, raised_ms, cleared_ms, acked_ms, acked_by, n";
 alert_row read_alert(const store::statement& s) {
     alert_row a;
     a.alert_id = s.column_text(0);
@@ -596,16 +764,20 @@ alert_row read_alert(const store::statement& s) {
     a.cleared = opt_ms(s.column_optional_int64(6));
     a.acked = opt_ms(s.column_optional_int64(7));
     a.acked_by = s.column_optional_text(8);
+    a.n = static_cast<std::uint64_t>(s.column_int64(9));
     return a;
 }
 }  // namespace
 
-result<std::vector<alert_row>> city_ledger::alerts(bool include_cleared, std::size_t limit) {
-    std::string sql = "SELECT " + std::string(alert_columns) + " FROM alerts";
-    if (!include_cleared) sql += " WHERE cleared_ms IS NULL";
-    sql += " ORDER BY n DESC LIMIT ?";
+result<std::vector<alert_row>> city_ledger::alerts(bool include_cleared, std::size_t limit,
+                                                   std::optional<std::uint64_t> before) {
+    std::string sql = "SELECT " + std::string(alert_columns) + " FROM alerts WHERE n < ?1";
+    if (!include_cleared) sql += " AND cleared_ms IS NULL";
+    sql += " ORDER BY n DESC LIMIT ?2";
     EQM_TRY_LET(s, db_.prepare(sql));
-    EQM_TRY(s.bind(1, static_cast<std::int64_t>(limit)));
+    EQM_TRY(s.bind(
+        1, before ? static_cast<std::int64_t>(*before) : std::numeric_limits<std::int64_t>::max()));
+    EQM_TRY(s.bind(2, static_cast<std::int64_t>(limit)));
     std::vector<alert_row> out;
     while (true) {
         EQM_TRY_LET(row, s.step());

@@ -7,9 +7,11 @@
 /// flagged registered = 0), people (badges), custody (state per device), ledger (the hash
 /// chain), telemetry_latest, telemetry_minute (one-minute aggregates, pruned by age),
 /// reservations, alerts (active and history), processed_events and processed_commands (with
-/// their results, so a replay gets the same answer), outbox and outbox_skipped, gateway_meta.
+/// their results, so a replay gets the same answer), outbox and outbox_skipped, gateway_meta,
+/// registry_sync* (a full sync in parts), sessions (logins, by token hash).
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,6 +53,8 @@ struct custody_row {
 struct telemetry_latest {
     clock_ms ts{};
     std::uint64_t seq = 0;
+    /// The device's session (bd_seq of its birth) that `seq` counts in.
+    std::uint64_t bd_seq = 0;
     double battery_pct = 0;
     double storage_free_mb = 0;
     double temp_c = 0;
@@ -67,6 +71,15 @@ struct telemetry_latest_row {
     telemetry_latest latest;
 };
 
+/// Which devices for_each_device visits.
+struct device_filter {
+    std::optional<device_class> cls;
+    std::optional<custody_state> status;
+    /// Only ids after this one (a page's cursor).
+    std::optional<std::string> after_id;
+    std::optional<std::size_t> limit;
+};
+
 /// A stored alert.
 struct alert_row {
     std::string alert_id;
@@ -78,6 +91,15 @@ struct alert_row {
     std::optional<clock_ms> cleared;
     std::optional<clock_ms> acked;
     std::optional<std::string> acked_by;
+    std::uint64_t n = 0;  ///< row number: increases with every alert raised (set when read)
+};
+
+/// A full registry sync sent in parts (registry_upsert with sync_id, part, parts).
+struct registry_sync_row {
+    std::string sync_id;
+    std::uint64_t parts = 0;
+    clock_ms started{};  ///< the `ts` of the first part seen
+    bool completed = false;
 };
 
 /// A stored command result.
@@ -121,6 +143,20 @@ class city_ledger {
     result<void> unregister_devices_except(const std::vector<std::string>& keep);
     result<void> upsert_person(const person_record& p);
     result<void> delete_people_except(const std::vector<std::string>& keep);
+    // --- a full registry sync in parts ---
+    result<std::optional<registry_sync_row>> find_sync(std::string_view sync_id);
+    /// The sync started last (the completed one, or one in progress).
+    result<std::optional<registry_sync_row>> latest_sync();
+    /// Starts holding parts of `sync_id`, forgetting any other sync in progress.
+    result<void> start_sync(std::string_view sync_id, std::uint64_t parts, clock_ms started);
+    /// Records a part and the ids it listed; returns how many parts of the sync are held now.
+    result<std::uint64_t> add_sync_part(std::string_view sync_id, std::uint64_t part,
+                                        const std::vector<std::string>& devices,
+                                        const std::vector<std::string>& people);
+    /// All parts are held: unregisters the devices and deletes the people no part listed
+    /// (custody is kept) and marks the sync completed.
+    result<void> complete_sync(std::string_view sync_id);
+
     result<std::optional<device_row>> find_device(std::string_view id);
     /// Inserts an unregistered row for a device seen on the broker; true when it was new.
     result<bool> note_device_seen(std::string_view id, clock_ms now);
@@ -129,16 +165,24 @@ class city_ledger {
                               const std::optional<std::string>& model,
                               const std::optional<std::string>& fw, clock_ms now);
     result<void> touch_devices(const std::vector<std::pair<std::string, clock_ms>>& seen);
-    /// Devices, optionally filtered by class; custody joined in.
-    result<std::vector<std::pair<device_row, custody_row>>> list_devices(
-        const std::optional<device_class>& cls);
-    /// The same rows as list_devices, handed one at a time to `visit` straight from the
-    /// cursor (10,000 devices never sit in memory at once); stops early when `visit` returns
-    /// false or an error, which is passed on.
+    /// Devices (custody joined in) in id order, handed one at a time to `visit` straight from
+    /// the cursor (10,000 devices never sit in memory at once); stops early when `visit`
+    /// returns false or an error, which is passed on.
     result<void> for_each_device(
-        const std::optional<device_class>& cls,
+        const device_filter& filter,
         const std::function<result<bool>(const device_row&, const custody_row&)>& visit);
     result<std::optional<person_record>> find_person_by_badge(std::string_view badge);
+    /// People with this login name, with their password hashes.
+    result<std::vector<person_record>> people_named(std::string_view name);
+
+    // --- login sessions (tokens stored as their SHA-256) ---
+    result<void> insert_session(std::string_view token_hash, std::string_view person_id,
+                                clock_ms expires);
+    /// The person of an unexpired session (as stored now: role, city, active), if any.
+    result<std::optional<person_record>> session_person(std::string_view token_hash, clock_ms now);
+    result<void> delete_sessions_of(std::string_view person_id);
+    /// Removes expired sessions and those of people no longer active or no longer listed.
+    result<void> prune_sessions(clock_ms now);
     result<std::optional<person_record>> find_person(std::string_view id);
     result<std::int64_t> count_devices();
 
@@ -149,7 +193,11 @@ class city_ledger {
     /// (next index, hash of the last record or the genesis prev_hash).
     result<std::pair<std::uint64_t, std::string>> ledger_head();
     result<void> append_ledger(const custody_record& r);
-    result<std::vector<custody_record>> device_ledger(std::string_view device_id);
+    /// The device's ledger records in index order: all of them, or at most `limit` after
+    /// index `after`.
+    result<std::vector<custody_record>> device_ledger(
+        std::string_view device_id, std::optional<std::uint64_t> after = std::nullopt,
+        std::size_t limit = std::numeric_limits<std::size_t>::max());
     /// Feeds every record in index order to `visit`; stops early when it returns false.
     result<void> scan_ledger(const std::function<bool(const custody_record&)>& visit);
 
@@ -172,7 +220,9 @@ class city_ledger {
     result<void> insert_alert(const alert_row& a);
     result<void> clear_alert(std::string_view alert_id, clock_ms at);
     result<bool> ack_alert(std::string_view alert_id, clock_ms at, std::string_view by);
-    result<std::vector<alert_row>> alerts(bool include_cleared, std::size_t limit);
+    /// Alerts, newest first: at most `limit`, below row number `before` when given.
+    result<std::vector<alert_row>> alerts(bool include_cleared, std::size_t limit,
+                                          std::optional<std::uint64_t> before = std::nullopt);
     result<std::optional<alert_row>> find_alert(std::string_view alert_id);
 
     // --- idempotency ---
@@ -202,6 +252,7 @@ class city_ledger {
 
   private:
     explicit city_ledger(store::database db) : db_(std::move(db)) {}
+    result<void> drop_syncs_except(std::string_view keep);
     store::database db_;
 };
 

@@ -29,7 +29,7 @@ result<command_result_body> command_handler::apply(const srv_cmd& cmd, clock_ms 
         [&](const auto& body) -> result<command_result_body> {
             using T = std::decay_t<decltype(body)>;
             if constexpr (std::is_same_v<T, registry_upsert_cmd>) {
-                return registry(cmd.cmd_id, body);
+                return registry(cmd, body);
             } else if constexpr (std::is_same_v<T, reservation_upsert_cmd>) {
                 if (auto v = validate(body.reservation); !v)
                     return refused_result(cmd.cmd_id, cmd.type(), v.error());
@@ -52,33 +52,84 @@ result<command_result_body> command_handler::apply(const srv_cmd& cmd, clock_ms 
         cmd.body);
 }
 
-result<command_result_body> command_handler::registry(const std::string& cmd_id,
-                                                      const registry_upsert_cmd& c) {
-    std::vector<std::string> mine;
-    std::size_t other_city = 0;
+result<registry_upserted> command_handler::upsert_records(const registry_upsert_cmd& c) {
+    registry_upserted out;
     for (const auto& d : c.devices) {
         if (d.city != config_.city) {
-            ++other_city;
+            ++out.other_city;
             continue;
         }
         EQM_TRY(ledger_.upsert_device(d));
-        mine.push_back(d.id);
+        out.devices.push_back(d.id);
     }
-    std::vector<std::string> people;
     for (const auto& p : c.people) {
         EQM_TRY(ledger_.upsert_person(p));
-        people.push_back(p.id);
+        out.people.push_back(p.id);
     }
+    return out;
+}
+
+std::string command_handler::describe(const registry_upserted& r) {
+    std::string detail = "devices=" + std::to_string(r.devices.size()) +
+                         " people=" + std::to_string(r.people.size());
+    if (r.other_city) detail += " ignored_other_city=" + std::to_string(r.other_city);
+    return detail;
+}
+
+result<command_result_body> command_handler::registry(const srv_cmd& cmd,
+                                                      const registry_upsert_cmd& c) {
+    if (c.sync_id) return registry_part(cmd, c);
+    EQM_TRY_LET(upserted, upsert_records(c));
+    std::string detail = describe(upserted);
     if (c.full_sync.value_or(false)) {
-        EQM_TRY(ledger_.unregister_devices_except(mine));
-        EQM_TRY(ledger_.delete_people_except(people));
+        EQM_TRY(ledger_.unregister_devices_except(upserted.devices));
+        EQM_TRY(ledger_.delete_people_except(upserted.people));
+        detail += " full_sync";
     }
-    std::string detail =
-        "devices=" + std::to_string(mine.size()) + " people=" + std::to_string(people.size());
-    if (other_city) detail += " ignored_other_city=" + std::to_string(other_city);
-    if (c.full_sync.value_or(false)) detail += " full_sync";
-    log_info("registry", "upsert cmd=" + log_value(cmd_id) + " " + detail);
-    return ok_result(cmd_id, srv_cmd_type::registry_upsert, detail);
+    log_info("registry", "upsert cmd=" + log_value(cmd.cmd_id) + " " + detail);
+    return ok_result(cmd.cmd_id, srv_cmd_type::registry_upsert, detail);
+}
+
+result<command_result_body> command_handler::registry_part(const srv_cmd& cmd,
+                                                           const registry_upsert_cmd& c) {
+    const std::string& sync_id = *c.sync_id;
+    const auto ignored = [&](const std::string& why) {
+        log_info("registry", "sync part ignored cmd=" + log_value(cmd.cmd_id) +
+                                 " sync_id=" + log_value(sync_id) +
+                                 " part=" + std::to_string(*c.part) + " reason=" + log_value(why));
+        return ok_result(cmd.cmd_id, srv_cmd_type::registry_upsert,
+                         "full_sync " + sync_id + " part " + std::to_string(*c.part) + ": " + why +
+                             "; nothing changed");
+    };
+    EQM_TRY_LET(mine, ledger_.find_sync(sync_id));
+    if (mine && mine->completed) return ignored("that sync is already complete");
+    if (mine && mine->parts != *c.parts)
+        return refused_result(cmd.cmd_id, srv_cmd_type::registry_upsert,
+                              error{errc::bad_field, "parts",
+                                    "sync " + sync_id + " has " + std::to_string(mine->parts) +
+                                        " parts, this part says " + std::to_string(*c.parts)});
+    if (!mine) {
+        // A part of an older sync arriving late must not undo a newer one.
+        EQM_TRY_LET(latest, ledger_.latest_sync());
+        if (latest && latest->started > cmd.ts)
+            return ignored("superseded by the newer sync " + latest->sync_id);
+        if (latest && !latest->completed)
+            log_info("registry", "sync superseded sync_id=" + log_value(latest->sync_id) +
+                                     " by=" + log_value(sync_id));
+        EQM_TRY(ledger_.start_sync(sync_id, *c.parts, cmd.ts));
+    }
+    EQM_TRY_LET(upserted, upsert_records(c));
+    EQM_TRY_LET(held, ledger_.add_sync_part(sync_id, *c.part, upserted.devices, upserted.people));
+    std::string detail = describe(upserted) + " full_sync " + sync_id + " part " +
+                         std::to_string(*c.part) + "/" + std::to_string(*c.parts);
+    if (held == *c.parts) {
+        EQM_TRY(ledger_.complete_sync(sync_id));
+        detail += " complete";
+    } else {
+        detail += " held=" + std::to_string(held);
+    }
+    log_info("registry", "upsert cmd=" + log_value(cmd.cmd_id) + " " + detail);
+    return ok_result(cmd.cmd_id, srv_cmd_type::registry_upsert, detail);
 }
 
 result<command_result_body> command_handler::transfer(const std::string& cmd_id,
@@ -117,7 +168,8 @@ result<command_result_body> command_handler::lock(const std::string& cmd_id,
     dc.ts = now;
     dc.type = c.locked ? device_cmd_type::lock : device_cmd_type::unlock;
     if (c.locked) dc.reason = c.reason;
-    effects.local_messages.emplace_back("eqm/v1/dev/" + c.device_id + "/cmd", to_json_text(dc));
+    effects.local_messages.emplace_back(format_topic({topic_kind::device_cmd, c.device_id}),
+                                        to_json_text(dc));
     effects.devices.push_back(c.device_id);
     log_info("custody", std::string(c.locked ? "lock" : "unlock") +
                             " device=" + log_value(c.device_id) + " cmd=" + log_value(cmd_id));
@@ -127,6 +179,18 @@ result<command_result_body> command_handler::lock(const std::string& cmd_id,
 result<command_result_body> command_handler::custody(const std::string& cmd_id,
                                                      const custody_request_cmd& c, clock_ms now,
                                                      command_effects& effects) {
+    // The requester stopped waiting at expires_at and its client was told so: acting now
+    // would check a device out that nobody is waiting for.
+    if (c.expires_at && now > *c.expires_at) {
+        log_warn("custody", std::string(to_string(c.action)) + " device=" + log_value(c.device_id) +
+                                " cmd=" + log_value(cmd_id) +
+                                " result=rejected:expired expires_at=" +
+                                format_timestamp(*c.expires_at) + " now=" + format_timestamp(now));
+        return refused_result(cmd_id, srv_cmd_type::custody_request,
+                              error{errc::expired, "expires_at",
+                                    "the request expired at " + format_timestamp(*c.expires_at) +
+                                        " and was not carried out"});
+    }
     if (c.action != custody_action::checkout && c.action != custody_action::checkin)
         return refused_result(cmd_id, srv_cmd_type::custody_request,
                               error{errc::bad_field, "action", "must be checkout or checkin"});

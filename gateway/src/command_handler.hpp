@@ -1,5 +1,6 @@
 #pragma once
-/// Applies the server's commands (srv/cmd): registry_upsert (with full_sync),
+/// Applies the server's commands (srv/cmd): registry_upsert (with full_sync, in one message or
+/// in parts of one sync_id),
 /// reservation_upsert / reservation_cancel, transfer_order (hand_over / receive), device_lock
 /// and custody_request. The core makes each idempotent by cmd_id (processed_commands) and
 /// reports each result as a command_result event through the outbox, all in one transaction.
@@ -20,6 +21,13 @@ struct command_effects {
     std::vector<std::pair<std::string, std::string>> local_messages;
 };
 
+/// What the records of one registry_upsert did.
+struct registry_upserted {
+    std::vector<std::string> devices;  ///< ids of this city's devices upserted
+    std::vector<std::string> people;
+    std::size_t other_city = 0;  ///< devices of other cities, ignored
+};
+
 class command_handler {
   public:
     command_handler(city_ledger& ledger, custody_desk& desk, const gateway_config& config);
@@ -29,7 +37,12 @@ class command_handler {
     result<command_result_body> apply(const srv_cmd& cmd, clock_ms now, command_effects& effects);
 
   private:
-    result<command_result_body> registry(const std::string& cmd_id, const registry_upsert_cmd& c);
+    result<command_result_body> registry(const srv_cmd& cmd, const registry_upsert_cmd& c);
+    /// One part of a full sync in parts: upserted now; what no part listed is removed once all
+    /// parts of the sync are held. A newer sync supersedes an incomplete older one.
+    result<command_result_body> registry_part(const srv_cmd& cmd, const registry_upsert_cmd& c);
+    result<registry_upserted> upsert_records(const registry_upsert_cmd& c);
+    static std::string describe(const registry_upserted& r);
     result<command_result_body> transfer(const std::string& cmd_id, const transfer_order_cmd& c,
                                          clock_ms now, command_effects& effects);
     result<command_result_body> lock(const std::string& cmd_id, const device_lock_cmd& c,

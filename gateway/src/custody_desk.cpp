@@ -44,13 +44,11 @@ result<device_snapshot> custody_desk::snapshot(const std::string& device_id,
     s.registered = dev && dev->registered;
     if (dev && dev->cls) s.cls = *dev->cls;
     s.custody = custody.custody;
-    if (dev) s.calibration_due = dev->calibration_due;
-    if (const auto* t = telemetry_.find(device_id)) {
+    const auto* t = telemetry_.find(device_id);
+    s.calibration_due = effective_calibration_due(dev ? dev->calibration_due : std::nullopt, t);
+    if (t) {
         s.battery_pct = t->battery_pct;
         s.footage_pending_since = t->footage_pending_since;
-        // The device's own report is newer than the registry's once it has calibrated.
-        if (t->calibration_due && (!s.calibration_due || *t->calibration_due > *s.calibration_due))
-            s.calibration_due = t->calibration_due;
     }
     return s;
 }

@@ -1,25 +1,21 @@
 #pragma once
-/// The gateway's configuration: a JSON file (--config) plus command-line flags; a flag given on
-/// the command line overrides the same key in the file. File keys are the flag names without the
-/// leading dashes and with '_' for '-' ("local_mqtt", "outbox_max_bytes", ...); unknown keys are
-/// refused so a typo fails loudly.
+/// The gateway's configuration, from the command line and an optional `--config FILE`, both
+/// read by CLI11 (eqm/runtime/cli.hpp) as in every eqm program. The file is TOML or INI,
+/// `key = value` with the long flag names as keys (`local-mqtt = "tcp://127.0.0.1:1883"`,
+/// `outbox-max-age = "7d"`, `http-host = ["kiosk.lan"]`); a flag on the command line wins over
+/// the same key in the file, and an unknown key is refused so a typo fails loudly.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <span>
 #include <string>
-#include <string_view>
+#include <vector>
 
 #include "eqm/domain/alerts.hpp"
-#include "eqm/domain/error.hpp"
 #include "eqm/domain/readiness.hpp"
 #include "eqm/runtime/log.hpp"
 
 namespace eqm::gateway {
-
-/// The 14 Guangxi city codes (ARCHITECTURE.md, region data).
-std::span<const std::string_view> city_codes() noexcept;
-bool is_city_code(std::string_view code) noexcept;
 
 /// How to reach one broker.
 struct broker_config {
@@ -27,8 +23,23 @@ struct broker_config {
     std::optional<std::string> user;
     std::optional<std::string> password;   ///< read from the password file
     std::optional<std::string> ca_file;    ///< TLS: CA the broker's certificate must chain to
-    std::optional<std::string> cert_file;  ///< TLS: our client certificate (CN = gateway id)
-    std::optional<std::string> key_file;   ///< TLS: its private key
+    std::optional<std::string> cert_file;  ///< TLS client certificate (PEM), with key_file
+    std::optional<std::string> key_file;
+    /// True when the connection uses TLS (an ssl:// URI or any TLS file given).
+    bool uses_tls() const noexcept;
+};
+
+/// A certificate chain and its key (PEM files), for HTTPS.
+struct certificate_files {
+    std::string cert_file;
+    std::string key_file;
+};
+
+/// How much work may wait for the core thread (see core_inbox.hpp). Telemetry gets the
+/// smaller share, so a flood of it never crowds out dock and device events.
+struct queue_config {
+    std::size_t max_items = 16384;
+    std::size_t max_bytes = std::size_t{32} << 20;
 };
 
 struct gateway_config {
@@ -37,17 +48,34 @@ struct gateway_config {
     broker_config local;
     broker_config central;
     std::string db_path;
+
+    // --- HTTP ---
     std::string listen = "127.0.0.1:8081";
-    /// HTTPS (and WSS) with this certificate chain and key when set; plain HTTP otherwise.
-    std::optional<std::string> tls_cert_file;
-    std::optional<std::string> tls_key_file;
+    std::optional<certificate_files> https;
+    /// Files served at / (the dashboards build with the custodian kiosk page).
+    std::optional<std::string> static_dir;
+    /// Host names and browser origins the API accepts besides its own (eqm/http/origin.hpp).
+    std::vector<std::string> http_hosts;
+    std::vector<std::string> http_origins;
+    /// How long a login token lasts.
+    std::chrono::milliseconds token_ttl = std::chrono::hours{12};
+
+    // --- ledger, outbox, queue ---
     int telemetry_retention_days = 30;
     std::uint64_t outbox_max_bytes = 64ull * 1024 * 1024;
-    std::chrono::seconds outbox_max_age = std::chrono::hours{24 * 7};
+    std::chrono::milliseconds outbox_max_age = std::chrono::days{7};
     /// Unacknowledged batches are sent again after this long without progress.
     std::chrono::milliseconds outbox_retransmit{10000};
     /// How long a write waits for a lock held by another process before failing.
     std::chrono::milliseconds db_busy_timeout{1000};
+    queue_config queue;
+
+    // --- telemetry clock checks ---
+    /// A telemetry `ts` further ahead of the gateway's clock than this is refused.
+    std::chrono::milliseconds telemetry_max_ahead = std::chrono::minutes{5};
+    /// A telemetry `ts` further behind the gateway's clock than this is refused.
+    std::chrono::milliseconds telemetry_max_behind = std::chrono::hours{24};
+
     readiness_policy readiness;
     alert_policy alerts;
     log_level level = log_level::info;

@@ -1,15 +1,8 @@
 #include "gateway_core.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <unordered_set>
 
+#include "bd_seq_file.hpp"
 #include "eqm/domain/ledger.hpp"
 #include "eqm/domain/try.hpp"
 #include "eqm/runtime/log.hpp"
@@ -17,80 +10,22 @@
 namespace eqm::gateway {
 namespace {
 
-/// Work items waiting for the core; beyond this, new ones are refused (their senders redeliver).
-constexpr std::size_t queue_capacity = 8192;
-constexpr std::size_t queue_byte_capacity = std::size_t{32} << 20;
 /// Work items handled per round (one transaction).
 constexpr std::size_t max_round_items = 2000;
 constexpr std::chrono::milliseconds max_idle_wait{250};
 constexpr std::chrono::milliseconds flush_interval{1000};
 constexpr std::chrono::milliseconds sweep_interval{60'000};
 constexpr std::chrono::milliseconds prune_interval{3'600'000};
+constexpr std::chrono::milliseconds refusal_log_interval{10'000};
 /// Processed event and command ids are kept at least this long, so a replay within it gets
 /// the same answer.
 constexpr std::chrono::days min_replay_window{30};
 
-clock_ms clock_now() {
-    return std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
-}
-
-/// The event_id of a payload that failed validation, when it is still readable, so the sender
-/// (which keeps the event until acked) hears why.
-std::optional<std::string> readable_id(const std::string& payload, const char* field) {
-    if (payload.size() > max_payload_bytes) return std::nullopt;
-    const auto j = nlohmann::json::parse(payload, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return std::nullopt;
-    auto it = j.find(field);
-    if (it == j.end() || !it->is_string()) return std::nullopt;
-    auto id = it->get<std::string>();
-    if (!is_valid_id(id)) return std::nullopt;
-    return id;
-}
-
-/// Reads the bd_seq file: 0 when it does not exist or holds no number.
-std::uint64_t read_bd_seq_file(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    char buf[32] = {};
-    const auto n = ::read(fd, buf, sizeof buf - 1);
-    ::close(fd);
-    if (n <= 0) return 0;
-    return std::strtoull(buf, nullptr, 10);
-}
-
-/// Replaces the bd_seq file durably: a temp file written and fsynced, renamed over the old
-/// one, and the folder fsynced so the rename itself survives a power cut.
-result<void> write_bd_seq_file(const std::string& path, std::uint64_t value) {
-    const std::string tmp = path + ".tmp";
-    const auto failed = [&](const char* what) {
-        return fail(errc::unavailable, "bd_seq",
-                    std::string(what) + " " + tmp + ": " + std::strerror(errno));
-    };
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return failed("cannot create");
-    const std::string text = std::to_string(value) + "\n";
-    const bool written =
-        ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-        ::fsync(fd) == 0;
-    ::close(fd);
-    if (!written) return failed("cannot write");
-    if (::rename(tmp.c_str(), path.c_str()) != 0) return failed("cannot rename");
-    auto dir = std::filesystem::path(path).parent_path();
-    if (dir.empty()) dir = ".";
-    if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-        (void)::fsync(dfd);
-        ::close(dfd);
-    }
-    return {};
-}
-
 alert_facts build_facts(const std::optional<device_row>& dev, const custody_row& row,
                         const telemetry_entry* t) {
     alert_facts f;
-    if (dev) {
-        f.cls = dev->cls;
-        f.calibration_due = dev->calibration_due;
-    }
+    if (dev) f.cls = dev->cls;
+    f.calibration_due = effective_calibration_due(dev ? dev->calibration_due : std::nullopt, t);
     f.state = row.custody.state;
     f.holder = row.custody.holder;
     f.due = row.custody.due;
@@ -100,8 +35,6 @@ alert_facts build_facts(const std::optional<device_row>& dev, const custody_row&
         f.battery_pct = t->battery_pct;
         f.charging = t->charging.value_or(false);
         f.footage_pending_since = t->footage_pending_since;
-        if (t->calibration_due && (!f.calibration_due || *t->calibration_due > *f.calibration_due))
-            f.calibration_due = t->calibration_due;
         if (t->docked.value_or(false)) f.docked = true;
     }
     return f;
@@ -109,29 +42,32 @@ alert_facts build_facts(const std::optional<device_row>& dev, const custody_row&
 
 }  // namespace
 
-result<std::unique_ptr<gateway_core>> gateway_core::open(gateway_config config) {
+result<std::unique_ptr<gateway_core>> gateway_core::open(gateway_config config,
+                                                         gateway_clock clock) {
     EQM_TRY_LET(ledger, city_ledger::open(config.db_path, config.db_busy_timeout));
-    std::unique_ptr<gateway_core> core(new gateway_core(std::move(config), std::move(ledger)));
+    std::unique_ptr<gateway_core> core(
+        new gateway_core(std::move(config), std::move(clock), std::move(ledger)));
     EQM_TRY(core->load());
     return core;
 }
 
-gateway_core::gateway_core(gateway_config config, city_ledger ledger)
+gateway_core::gateway_core(gateway_config config, gateway_clock clock, city_ledger ledger)
     : config_(std::move(config)),
+      clock_(std::move(clock)),
       ledger_(std::move(ledger)),
-      outbox_(ledger_, config_, metrics_,
+      outbox_(ledger_, config_, metrics_, clock_.ticks,
               [this](const std::string& topic, const std::string& payload) {
                   return central_publish_ && central_publish_(topic, payload);
               }),
       alerts_(ledger_, outbox_, config_, metrics_),
       desk_(ledger_, outbox_, telemetry_, config_),
       commands_(ledger_, desk_, config_),
-      queue_(mqtt::queue_limits{queue_capacity, queue_byte_capacity}, mqtt::overflow_policy::reject,
-             [](const work_item& w) {
-                 const auto* m = std::get_if<inbound>(&w);
-                 return m ? m->topic.size() + m->payload.size() : std::size_t{0};
-             }),
-      bd_seq_path_(config_.db_path + "-bd_seq") {}
+      inbox_(config_.queue),
+      bd_seq_path_(config_.db_path + "-bd_seq"),
+      flush_timer_{flush_interval},
+      sweep_timer_{sweep_interval},
+      prune_timer_{prune_interval},
+      refusal_log_timer_{refusal_log_interval} {}
 
 gateway_core::~gateway_core() = default;
 
@@ -144,7 +80,17 @@ result<void> gateway_core::load() {
     // for ledgers written before the file existed. The larger one wins.
     EQM_TRY_LET(bd, ledger_.meta("bd_seq"));
     bd_seq_ = std::max(static_cast<std::uint64_t>(bd.value_or(0)), read_bd_seq_file(bd_seq_path_));
+    EQM_TRY_LET(devices, ledger_.count_devices());
+    log_info("gateway", "ledger open db=" + log_value(config_.db_path) +
+                            " records=" + std::to_string(desk_.next_index()) +
+                            " devices=" + std::to_string(devices) +
+                            " outbox_depth=" + std::to_string(metrics_.outbox_depth) +
+                            " outbox_last_seq=" + std::to_string(outbox_.last_seq()) +
+                            " acked_seq=" + std::to_string(outbox_.acked_upto()));
+    return verify_chain();
+}
 
+result<void> gateway_core::verify_chain() {
     // The chain is checked end to end at every start. A tampered file does not stop the gateway:
     // the city must go on checking equipment in and out, so the first broken record is named in a
     // critical ledger_broken alert (kept in the ledger and sent to the server) for an operator to
@@ -159,21 +105,13 @@ result<void> gateway_core::load() {
     } else if (verifier.broken()) {
         broken = verifier.first_break().message;
     }
-    EQM_TRY_LET(devices, ledger_.count_devices());
-    log_info("gateway", "ledger open db=" + log_value(config_.db_path) +
-                            " records=" + std::to_string(desk_.next_index()) +
-                            " devices=" + std::to_string(devices) +
-                            " outbox_depth=" + std::to_string(metrics_.outbox_depth) +
-                            " outbox_last_seq=" + std::to_string(outbox_.last_seq()) +
-                            " acked_seq=" + std::to_string(outbox_.acked_upto()));
-    if (broken) {
-        log_error("ledger", "hash chain broken: " + *broken);
-        EQM_TRY_LET(tx, ledger_.begin());
-        EQM_TRY(alerts_.raise_global(alert_type::ledger_broken, alert_severity::critical, *broken,
-                                     clock_now()));
-        EQM_TRY(tx.commit());
-        outbox_.committed();
-    }
+    if (!broken) return {};
+    log_error("ledger", "hash chain broken: " + *broken);
+    EQM_TRY_LET(tx, ledger_.begin());
+    EQM_TRY(alerts_.raise_global(alert_type::ledger_broken, alert_severity::critical, *broken,
+                                 clock_.now()));
+    EQM_TRY(tx.commit());
+    outbox_.committed();
     return {};
 }
 
@@ -191,17 +129,17 @@ void gateway_core::set_publishers(publisher local, publisher central) {
     central_publish_ = std::move(central);
 }
 
-void gateway_core::on_message(bool central, std::string topic, std::string payload) {
-    queue_.push(inbound{central, std::move(topic), std::move(payload)});
+bool gateway_core::on_message(broker from, std::string topic, std::string payload) {
+    return inbox_.push_message(from, std::move(topic), std::move(payload));
 }
 
-void gateway_core::on_connection(bool central, bool up) {
-    queue_.push(link_change{central, up});
+void gateway_core::on_connection(broker which, bool up) {
+    inbox_.set_link(which, up);
 }
 
 bool gateway_core::post(core_task task) {
     if (stopping_) return false;
-    return queue_.push(std::move(task));
+    return inbox_.push_task(std::move(task));
 }
 
 std::uint64_t gateway_core::next_bd_seq() {
@@ -220,7 +158,7 @@ std::uint64_t gateway_core::next_bd_seq() {
 
 void gateway_core::stop() {
     stopping_ = true;
-    queue_.close();
+    inbox_.close();
 }
 
 bool gateway_core::ensure_tx(unit_of_work& u) {
@@ -256,321 +194,59 @@ result<alert_facts> gateway_core::facts_for(const std::string& device_id) {
 }
 
 void gateway_core::run() {
-    std::vector<work_item> items;
-    items.reserve(max_round_items);
+    inbox_round round;
     log_info("gateway", "running city=" + config_.city + " gw_id=" + config_.gw_id);
     while (true) {
-        const auto wait = std::min(outbox_.idle_for(), max_idle_wait);
-        items.clear();
-        if (auto first = queue_.pop(wait)) {
-            items.push_back(std::move(*first));
-            queue_.drain(items, max_round_items - 1);
-        }
-        if (!items.empty()) process(items);
-        if (stopping_ && items.empty()) break;
-        const auto now = clock_now();
-        periodic(now);
-        outbox_.tick(now, bd_seq_);
+        inbox_.wait(std::min(outbox_.idle_for(), max_idle_wait));
+        apply_links();
+        round.clear();
+        inbox_.take(round, max_round_items);
+        if (!round.empty()) process(round);
+        if (stopping_ && round.empty()) break;
+        periodic();
+        outbox_.tick(clock_.now(), bd_seq_);
     }
-    flush_telemetry(clock_now());
+    flush_telemetry();
     log_info("gateway", "stopped");
 }
 
-void gateway_core::process(std::vector<work_item>& items) {
+void gateway_core::process(inbox_round& round) {
     unit_of_work u;
-    for (auto& item : items) {
+    const auto guarded = [&](const auto& work) {
         try {
-            std::visit(
-                [&](auto& w) {
-                    using T = std::decay_t<decltype(w)>;
-                    if constexpr (std::is_same_v<T, inbound>) {
-                        handle(w, u);
-                    } else if constexpr (std::is_same_v<T, link_change>) {
-                        (w.central ? metrics_.central_connected : metrics_.local_connected) = w.up;
-                        log_info("mqtt", std::string(w.central ? "central" : "local") +
-                                             (w.up ? " connected" : " disconnected"));
-                        if (w.central) outbox_.on_connection(w.up);
-                    } else {
-                        w(*this, u);
-                    }
-                },
-                item);
+            work();
         } catch (const std::exception& e) {
             // Nothing here should throw; if it does, the round fails rather than the gateway.
             fail_round(u, error{errc::internal, "", std::string("unexpected: ") + e.what()});
         }
-    }
-    finish(u);
-    metrics_.queue_depth = queue_.size();
-}
-
-void gateway_core::reject_input(std::string_view kind, const error& e,
-                                std::string_view topic_text) {
-    const std::string reason(to_string(e.code));
-    ++metrics_.messages_rejected[reason];
-    ++metrics_.malformed_payloads[std::string(kind)];
-    log_warn("input", "rejected kind=" + std::string(kind) + " topic=" + log_value(topic_text) +
-                          " reason=" + reason + " detail=" + log_value(e.describe()));
-}
-
-void gateway_core::handle(inbound& m, unit_of_work& u) {
-    auto t = parse_topic(m.topic);
-    if (!t) {
-        ++metrics_.messages_rejected["unknown_topic"];
-        log_warn("input", "rejected topic=" + log_value(m.topic) +
-                              " reason=unknown_topic detail=" + log_value(t.error().describe()));
-        return;
-    }
-    if (m.central)
-        handle_central(*t, m.payload, u);
-    else
-        handle_local(*t, m.payload, u);
-}
-
-void gateway_core::handle_local(const topic& t, const std::string& payload, unit_of_work& u) {
-    switch (t.kind) {
-        case topic_kind::device_telemetry: {
-            auto tel = parse_device_telemetry(payload);
-            if (!tel) return reject_input("device_telemetry", tel.error(), format_topic(t));
-            ++metrics_.telemetry_processed;
-            if (!telemetry_.find(t.id)) seen_.emplace_back(t.id, tel->ts);
-            telemetry_.ingest(t.id, *tel);
-            return;
-        }
-        case topic_kind::dock_event:
-            return on_dock_event(t.id, payload, u);
-        case topic_kind::device_event:
-            return on_device_event(t.id, payload, u);
-        case topic_kind::device_state:
-            return on_device_state(t.id, payload, u);
-        default:
-            ++metrics_.messages_rejected["unknown_topic"];
-            log_warn("input", "rejected topic=" + log_value(format_topic(t)) +
-                                  " reason=unknown_topic detail=\"not read on the city broker\"");
-    }
-}
-
-void gateway_core::handle_central(const topic& t, const std::string& payload, unit_of_work& u) {
-    if (t.id != config_.city || (t.kind != topic_kind::srv_cmd && t.kind != topic_kind::srv_ack)) {
-        ++metrics_.messages_rejected["unknown_topic"];
-        log_warn("input", "rejected topic=" + log_value(format_topic(t)) +
-                              " reason=unknown_topic detail=\"not for this gateway\"");
-        return;
-    }
-    if (t.kind == topic_kind::srv_cmd) return on_srv_cmd(payload, u);
-    return on_srv_ack(payload, u);
-}
-
-void gateway_core::on_dock_event(const std::string& dock_id, const std::string& payload,
-                                 unit_of_work& u) {
-    auto ev = parse_dock_event(payload);
-    if (!ev) {
-        reject_input("dock_event", ev.error(), "eqm/v1/dock/" + dock_id + "/event");
-        if (auto id = readable_id(payload, "event_id"))
-            u.acks.push_back({dock_id, *id, outcome::rejected(ev.error().code), false});
-        return;
-    }
-    ++metrics_.messages_processed["dock_event"];
-    const auto unavailable = [&] {
-        u.acks.push_back({dock_id, ev->event_id, outcome::rejected(errc::unavailable), true});
     };
-    if (!ensure_tx(u)) return unavailable();
-    const clock_ms now = clock_now();
-    auto prior = ledger_.event_result(dock_id, ev->event_id);
-    if (!prior) {
-        fail_round(u, prior.error());
-        return unavailable();
-    }
-    if (*prior) {
-        ++metrics_.replays;
-        auto o = parse_outcome(**prior, "result");
-        u.acks.push_back(
-            {dock_id, ev->event_id, o ? *o : outcome::rejected(errc::internal), false});
-        log_info("custody", "replay dock=" + log_value(dock_id) +
-                                " event=" + log_value(ev->event_id) + " result=" + **prior);
-        return;
-    }
-    auto d = desk_.on_dock_event(dock_id, *ev, now);
-    if (!d) {
-        fail_round(u, d.error());
-        return unavailable();
-    }
-    const outcome out = d->as_outcome();
-    const std::string result_text = to_string(out);
-    if (auto r = ledger_.record_event(dock_id, ev->event_id, result_text, now); !r) {
-        fail_round(u, r.error());
-        return unavailable();
-    }
-    telemetry_.note_docked(ev->device_id, ev->type == dock_event_type::slot_insert);
-    u.acks.push_back({dock_id, ev->event_id, out, true});
-    u.alert_devices.push_back(ev->device_id);
-    ++u.decisions;
-    const std::string action = d->record ? std::string(to_string(d->record->action))
-                               : ev->type == dock_event_type::slot_remove ? "checkout"
-                                                                          : "checkin";
-    ++metrics_.decisions[{action, out.is_ok() ? "ok" : *out.rejected_reason}];
-    std::string line = action + " device=" + log_value(ev->device_id) +
-                       " badge=" + log_value(ev->badge.value_or("")) +
-                       " dock=" + log_value(dock_id) + " slot=" + std::to_string(ev->slot) +
-                       " event=" + log_value(ev->event_id) + " result=" + result_text;
-    if (d->record) line += " index=" + std::to_string(d->record->index);
-    if (d->refusal) line += " detail=" + log_value(d->refusal->describe());
-    log_info("custody", line);
+    for (auto& task : round.tasks) guarded([&] { task(*this, u); });
+    // Events first: a device's birth before its readings, so they count in its new session.
+    for (const auto& m : round.events) guarded([&] { handle(m, u); });
+    for (const auto& m : round.telemetry) guarded([&] { handle(m, u); });
+    finish(u);
+    metrics_.queue_depths = inbox_.depths();
+    metrics_.queue_refused = inbox_.refused();
 }
 
-void gateway_core::on_device_event(const std::string& device_id, const std::string& payload,
-                                   unit_of_work& u) {
-    auto ev = parse_device_event(payload);
-    if (!ev) {
-        reject_input("device_event", ev.error(), "eqm/v1/dev/" + device_id + "/event");
-        if (auto id = readable_id(payload, "event_id"))
-            u.acks.push_back({device_id, *id, outcome::rejected(ev.error().code), false});
-        return;
+void gateway_core::apply_links() {
+    for (auto which : {broker::local, broker::central}) {
+        const link_state link = inbox_.link(which);
+        auto& seen = links_seen_[static_cast<std::size_t>(which)];
+        if (link.generation == seen) continue;
+        seen = link.generation;
+        (which == broker::central ? metrics_.central_connected : metrics_.local_connected) =
+            link.up;
+        log_info("mqtt",
+                 std::string(to_string(which)) + (link.up ? " connected" : " disconnected"));
+        // Up again (even after a down this loop was too busy to see): whatever was in flight on
+        // the old connection may be lost, so the outbox resends from the first unacked event.
+        if (which == broker::central) outbox_.on_connection(link.up);
     }
-    ++metrics_.messages_processed["device_event"];
-    if (!ensure_tx(u)) {
-        u.acks.push_back({device_id, ev->event_id, outcome::rejected(errc::unavailable), true});
-        return;
-    }
-    const clock_ms now = clock_now();
-    auto prior = ledger_.event_result(device_id, ev->event_id);
-    if (prior && *prior) {
-        ++metrics_.replays;
-        auto o = parse_outcome(**prior, "result");
-        u.acks.push_back({device_id, ev->event_id, o ? *o : outcome::ok(), false});
-        return;
-    }
-    auto seen = prior ? ledger_.note_device_seen(device_id, now) : std::unexpected(prior.error());
-    auto rec = seen ? ledger_.record_event(device_id, ev->event_id, "ok", now)
-                    : std::unexpected(seen.error());
-    if (!rec) {
-        fail_round(u, rec.error());
-        u.acks.push_back({device_id, ev->event_id, outcome::rejected(errc::unavailable), true});
-        return;
-    }
-    if (ev->type == device_event_type::footage_offloaded)
-        telemetry_.note_footage_offloaded(device_id);
-    if (ev->type == device_event_type::calibrated && ev->calibration_due)
-        telemetry_.note_calibrated(device_id, *ev->calibration_due);
-    u.acks.push_back({device_id, ev->event_id, outcome::ok(), true});
-    u.alert_devices.push_back(device_id);
-    log_info("device", std::string(to_string(ev->type)) + " device=" + log_value(device_id) +
-                           " event=" + log_value(ev->event_id));
-}
-
-void gateway_core::on_device_state(const std::string& device_id, const std::string& payload,
-                                   unit_of_work& u) {
-    auto st = parse_device_state(payload);
-    if (!st) return reject_input("device_state", st.error(), "eqm/v1/dev/" + device_id + "/state");
-    ++metrics_.messages_processed["device_state"];
-    if (!ensure_tx(u)) return;
-    const clock_ms now = clock_now();
-    auto dev = ledger_.find_device(device_id);
-    if (!dev) return fail_round(u, dev.error());
-    if (st->online) {
-        const bool same =
-            *dev && (*dev)->online && (*dev)->bd_seq == st->bd_seq && (*dev)->fw == st->fw;
-        if (same) return;  // a retained birth we already know (e.g. after our own restart)
-    } else {
-        // A Last Will from an older session must not mark a reconnected device offline.
-        if (!*dev || !(*dev)->online || ((*dev)->bd_seq && *(*dev)->bd_seq != st->bd_seq)) return;
-    }
-    if (auto r = ledger_.set_liveness(device_id, st->online, st->bd_seq, st->cls, st->model, st->fw,
-                                      now);
-        !r)
-        return fail_round(u, r.error());
-    device_state_body body;
-    body.device_id = device_id;
-    body.online = st->online;
-    body.bd_seq = st->bd_seq;
-    body.registered = *dev && (*dev)->registered;
-    body.cls = st->cls;
-    body.model = st->model;
-    body.fw = st->fw;
-    if (auto r = outbox_.append(gw_event_kind::device_state, now, to_json(body).dump()); !r)
-        return fail_round(u, r.error());
-    log_info("device", std::string(st->online ? "online" : "offline") + " device=" +
-                           log_value(device_id) + " bd_seq=" + std::to_string(st->bd_seq) +
-                           (body.registered ? "" : " registered=false"));
-}
-
-void gateway_core::on_srv_cmd(const std::string& payload, unit_of_work& u) {
-    auto cmd = parse_srv_cmd(payload);
-    const clock_ms now = clock_now();
-    if (!cmd) {
-        reject_input("srv_cmd", cmd.error(), "eqm/v1/city/" + config_.city + "/srv/cmd");
-        // Tell the server, when it can still tell which command this was.
-        auto id = readable_id(payload, "cmd_id");
-        auto type_name = readable_id(payload, "type");
-        auto type = type_name ? parse_srv_cmd_type(*type_name) : std::nullopt;
-        if (id && type && ensure_tx(u)) {
-            std::string detail = cmd.error().describe();
-            if (detail.size() > max_detail_chars) detail.resize(max_detail_chars);
-            command_result_body body{*id, *type, outcome::rejected(cmd.error().code), detail,
-                                     std::nullopt};
-            if (auto r = outbox_.append(gw_event_kind::command_result, now, to_json(body).dump());
-                !r)
-                fail_round(u, r.error());
-        }
-        return;
-    }
-    ++metrics_.messages_processed["srv_cmd"];
-    if (!ensure_tx(u)) return;  // the server keeps the command until it sees a result
-    auto prior = ledger_.command_result(cmd->cmd_id);
-    if (!prior) return fail_round(u, prior.error());
-    command_result_body body;
-    if (*prior) {
-        ++metrics_.replays;
-        body.cmd_id = cmd->cmd_id;
-        body.type = (*prior)->type;
-        auto o = parse_outcome((*prior)->result, "result");
-        body.result = o ? *o : outcome::ok();
-        body.detail = (*prior)->detail;
-        body.record_index = (*prior)->record_index;
-    } else {
-        command_effects effects;
-        auto r = commands_.apply(*cmd, now, effects);
-        if (!r) return fail_round(u, r.error());
-        body = std::move(*r);
-        command_row row{body.type, to_string(body.result), body.detail, body.record_index};
-        if (auto rec = ledger_.record_command(cmd->cmd_id, row, now); !rec)
-            return fail_round(u, rec.error());
-        for (auto& m : effects.local_messages) u.local_messages.push_back(std::move(m));
-        for (auto& d : effects.devices) u.alert_devices.push_back(std::move(d));
-        ++metrics_.commands[{std::string(to_string(body.type)),
-                             body.result.is_ok() ? "ok" : *body.result.rejected_reason}];
-    }
-    if (auto r = outbox_.append(gw_event_kind::command_result, now, to_json(body).dump()); !r)
-        return fail_round(u, r.error());
-    log_info("command", std::string(to_string(body.type)) + " cmd=" + log_value(body.cmd_id) +
-                            " result=" + to_string(body.result) +
-                            (body.detail ? " detail=" + log_value(*body.detail) : ""));
-}
-
-void gateway_core::on_srv_ack(const std::string& payload, unit_of_work& u) {
-    auto ack_msg = parse_srv_ack(payload);
-    if (!ack_msg)
-        return reject_input("srv_ack", ack_msg.error(), "eqm/v1/city/" + config_.city + "/srv/ack");
-    ++metrics_.messages_processed["srv_ack"];
-    if (!ensure_tx(u)) return;  // the server acks again with the next batch
-    if (auto r = outbox_.on_ack(*ack_msg); !r) fail_round(u, r.error());
 }
 
 void gateway_core::finish(unit_of_work& u) {
-    if (u.tx && !u.failure && !u.alert_devices.empty()) {
-        std::sort(u.alert_devices.begin(), u.alert_devices.end());
-        u.alert_devices.erase(std::unique(u.alert_devices.begin(), u.alert_devices.end()),
-                              u.alert_devices.end());
-        const clock_ms now = clock_now();
-        for (const auto& id : u.alert_devices) {
-            auto f = facts_for(id);
-            auto r = f ? alerts_.evaluate(id, *f, now) : std::unexpected(f.error());
-            if (!r) {
-                fail_round(u, r.error());
-                break;
-            }
-        }
-    }
+    evaluate_alerts(u);
     if (u.tx) {
         if (auto c = u.tx->commit(); !c) {
             u.tx.reset();
@@ -591,9 +267,22 @@ void gateway_core::finish(unit_of_work& u) {
                 log_warn("mqtt", "could not publish topic=" + log_value(topic_text));
 }
 
+void gateway_core::evaluate_alerts(unit_of_work& u) {
+    if (!u.tx || u.failure || u.alert_devices.empty()) return;
+    std::sort(u.alert_devices.begin(), u.alert_devices.end());
+    u.alert_devices.erase(std::unique(u.alert_devices.begin(), u.alert_devices.end()),
+                          u.alert_devices.end());
+    const clock_ms now = clock_.now();
+    for (const auto& id : u.alert_devices) {
+        auto f = facts_for(id);
+        auto r = f ? alerts_.evaluate(id, *f, now) : std::unexpected(f.error());
+        if (!r) return fail_round(u, r.error());
+    }
+}
+
 void gateway_core::publish_acks(unit_of_work& u) {
     if (u.acks.empty()) return;
-    const clock_ms now = clock_now();
+    const clock_ms now = clock_.now();
     std::stable_sort(u.acks.begin(), u.acks.end(),
                      [](const auto& a, const auto& b) { return a.client_id < b.client_id; });
     std::size_t i = 0;
@@ -609,7 +298,7 @@ void gateway_core::publish_acks(unit_of_work& u) {
             msg.event_ids.push_back(a.event_id);
             msg.results.emplace(a.event_id, std::move(o));
         }
-        const std::string topic_text = "eqm/v1/ack/" + client;
+        const std::string topic_text = format_topic({topic_kind::ack, client});
         if (local_publish_ && local_publish_(topic_text, to_json_text(msg))) {
             ++metrics_.acks_published;
         } else {
@@ -620,30 +309,32 @@ void gateway_core::publish_acks(unit_of_work& u) {
     }
 }
 
-void gateway_core::periodic(clock_ms now) {
-    const auto t = steady::now();
-    if (t - last_flush_ >= flush_interval) {
-        last_flush_ = t;
-        flush_telemetry(now);
-    }
-    if (t - last_sweep_ >= sweep_interval) {
-        last_sweep_ = t;
-        sweep_alerts(now);
-    }
-    if (t - last_prune_ >= prune_interval) {
-        last_prune_ = t;
-        prune(now);
-    }
+void gateway_core::periodic() {
+    const auto t = clock_.ticks();
+    if (flush_timer_.due(t)) flush_telemetry();
+    if (sweep_timer_.due(t)) sweep_alerts();
+    if (prune_timer_.due(t)) prune();
 }
 
-void gateway_core::flush_telemetry(clock_ms now) {
-    if (!telemetry_.pending() && seen_.empty()) return;
-    unit_of_work u;
-    if (!ensure_tx(u)) {
-        ++metrics_.telemetry_flush_failures;
-        return;
+bool gateway_core::run_maintenance(std::string_view what,
+                                   const std::function<result<void>()>& work) {
+    auto tx = ledger_.begin();
+    auto r = tx ? work() : std::unexpected(tx.error());
+    if (r) r = tx->commit();
+    if (r) {
+        outbox_.committed();
+        return true;
     }
-    auto work = [&]() -> result<void> {
+    log_warn("gateway", std::string(what) + " failed, retrying later: " + r.error().describe());
+    if (tx) (void)tx->rollback();
+    reload_after_rollback();
+    return false;
+}
+
+void gateway_core::flush_telemetry() {
+    if (!telemetry_.pending() && seen_.empty()) return;
+    const clock_ms now = clock_.now();
+    const bool ok = run_maintenance("telemetry flush", [&]() -> result<void> {
         for (const auto& [id, at] : seen_) {
             EQM_TRY_LET(is_new, ledger_.note_device_seen(id, at));
             if (is_new) log_info("device", "seen device=" + log_value(id) + " registered=false");
@@ -659,67 +350,42 @@ void gateway_core::flush_telemetry(clock_ms now) {
             EQM_TRY(alerts_.evaluate(id, f, now));
         }
         return {};
-    };
-    auto r = work();
-    if (r) r = u.tx->commit();
-    if (!r) {
+    });
+    if (!ok) {
         ++metrics_.telemetry_flush_failures;
-        log_warn("telemetry", "flush failed, retrying later: " + r.error().describe());
-        if (u.tx) (void)u.tx->rollback();
-        u.tx.reset();
-        reload_after_rollback();
         return;
     }
-    u.tx.reset();
     telemetry_.flush_committed();
-    outbox_.committed();
     seen_.clear();
 }
 
-void gateway_core::sweep_alerts(clock_ms now) {
-    unit_of_work u;
-    if (!ensure_tx(u)) return;
-    auto work = [&]() -> result<void> {
+void gateway_core::sweep_alerts() {
+    const clock_ms now = clock_.now();
+    run_maintenance("alert sweep", [&]() -> result<void> {
         // Row by row from the cursor (alerts are another table), not 10,000 rows at once.
         return ledger_.for_each_device(
-            std::nullopt, [&](const device_row& dev, const custody_row& row) -> result<bool> {
+            device_filter{}, [&](const device_row& dev, const custody_row& row) -> result<bool> {
                 const std::optional<device_row> d = dev;
                 EQM_TRY(
                     alerts_.evaluate(dev.id, build_facts(d, row, telemetry_.find(dev.id)), now));
                 return true;
             });
-    };
-    auto r = work();
-    if (r) r = u.tx->commit();
-    if (!r) {
-        log_warn("alert", "sweep failed: " + r.error().describe());
-        if (u.tx) (void)u.tx->rollback();
-        u.tx.reset();
-        reload_after_rollback();
-        return;
-    }
-    u.tx.reset();
-    outbox_.committed();
+    });
 }
 
-void gateway_core::prune(clock_ms now) {
-    unit_of_work u;
-    if (!ensure_tx(u)) return;
+void gateway_core::prune() {
+    const clock_ms now = clock_.now();
     const auto retention = std::chrono::days{config_.telemetry_retention_days};
-    auto work = [&]() -> result<std::int64_t> {
+    std::int64_t pruned = 0;
+    const bool ok = run_maintenance("retention pruning", [&]() -> result<void> {
         EQM_TRY_LET(n, ledger_.prune_minutes(now - retention));
         EQM_TRY(ledger_.prune_processed(now - std::max(retention, min_replay_window)));
-        return n;
-    };
-    auto r = work();
-    if (r) {
-        if (auto c = u.tx->commit(); !c) r = std::unexpected(c.error());
-    }
-    u.tx.reset();
-    if (!r)
-        log_warn("telemetry", "retention pruning failed: " + r.error().describe());
-    else if (*r > 0)
-        log_info("telemetry", "pruned minute aggregates count=" + std::to_string(*r));
+        EQM_TRY(ledger_.prune_sessions(now));
+        pruned = n;
+        return {};
+    });
+    if (ok && pruned > 0)
+        log_info("telemetry", "pruned minute aggregates count=" + std::to_string(pruned));
 }
 
 }  // namespace eqm::gateway

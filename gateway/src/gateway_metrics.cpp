@@ -17,6 +17,16 @@ void gateway_metrics::write(http::prometheus_writer& out) const {
     if (messages_rejected.empty())
         out.counter("eqm_gateway_messages_rejected_total",
                     "MQTT messages refused as bad input, by reason", 0);
+    auto refused = telemetry_refused;
+    refused.try_emplace("ts_ahead", 0);
+    refused.try_emplace("ts_behind", 0);
+    for (const auto& [reason, n] : refused)
+        out.counter("eqm_gateway_telemetry_refused_total",
+                    "Telemetry refused for a ts too far from the gateway's clock, by reason", d(n),
+                    {{"reason", reason}});
+    out.counter("eqm_gateway_telemetry_out_of_order_total",
+                "Readings older (by seq) than the device's latest in its session",
+                d(telemetry_out_of_order));
     for (const auto& [kind, n] : malformed_payloads)
         out.counter("eqm_gateway_malformed_payloads_total", "Malformed payloads, by topic kind",
                     d(n), {{"kind", kind}});
@@ -57,7 +67,16 @@ void gateway_metrics::write(http::prometheus_writer& out) const {
     out.counter("eqm_gateway_alerts_raised_total", "Alerts raised", d(alerts_raised));
     out.counter("eqm_gateway_alerts_cleared_total", "Alerts cleared", d(alerts_cleared));
     out.gauge("eqm_gateway_alerts_active", "Alerts active now", d(alerts_active));
-    out.gauge("eqm_gateway_queue_depth", "Work items waiting for the core thread", d(queue_depth));
+    constexpr std::array<const char*, 3> lanes{"tasks", "events", "telemetry"};
+    for (std::size_t i = 0; i < lanes.size(); ++i)
+        out.gauge("eqm_gateway_queue_depth", "Work items waiting for the core thread, by lane",
+                  d(queue_depths[i]), {{"lane", lanes[i]}});
+    for (std::size_t k = 0; k < work_kind_count; ++k)
+        out.counter("eqm_gateway_queue_refused_total",
+                    "Items the core's queue refused because their lane was full, by kind (a "
+                    "refused QoS 1 event is sent again by its sender)",
+                    d(queue_refused[k]),
+                    {{"kind", std::string(to_string(static_cast<work_kind>(k)))}});
     out.gauge("eqm_gateway_mqtt_connected", "1 when the broker connection is up",
               local_connected ? 1 : 0, {{"broker", "local"}});
     out.gauge("eqm_gateway_mqtt_connected", "1 when the broker connection is up",

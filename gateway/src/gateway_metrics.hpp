@@ -1,10 +1,13 @@
 #pragma once
 /// The gateway's counters. Owned and updated by the core thread only; /metrics is rendered on
 /// the core thread too, so nothing here needs a lock.
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
+
+#include "core_inbox.hpp"
 
 namespace eqm::http {
 class prometheus_writer;
@@ -17,6 +20,12 @@ struct gateway_metrics {
     std::map<std::string, std::uint64_t> messages_processed;
     /// device_telemetry messages, kept apart from the map: it is the hot path (QoS 0 flood).
     std::uint64_t telemetry_processed = 0;
+    /// Telemetry refused because its ts is too far from the gateway's clock, by reason
+    /// (ts_ahead, ts_behind).
+    std::map<std::string, std::uint64_t> telemetry_refused;
+    /// Readings taken into the minute aggregates but not as the latest values: a higher seq
+    /// of the same session had already arrived.
+    std::uint64_t telemetry_out_of_order = 0;
     /// Messages refused as bad input, by reason (bad_json, bad_field, unknown_field, too_large,
     /// unknown_topic).
     std::map<std::string, std::uint64_t> messages_rejected;
@@ -43,7 +52,10 @@ struct gateway_metrics {
     std::uint64_t alerts_raised = 0;
     std::uint64_t alerts_cleared = 0;
     std::uint64_t alerts_active = 0;  ///< gauge
-    std::uint64_t queue_depth = 0;    ///< gauge: work items waiting for the core thread
+    /// Gauges: items waiting for the core thread in each lane (tasks, events, telemetry).
+    std::array<std::size_t, 3> queue_depths{};
+    /// Items the core's queue refused, by work_kind (core_inbox.hpp).
+    std::array<std::uint64_t, work_kind_count> queue_refused{};
     bool local_connected = false;
     bool central_connected = false;
 

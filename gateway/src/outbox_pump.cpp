@@ -16,12 +16,15 @@ constexpr std::size_t drop_scan_rows = 1000;
 }  // namespace
 
 outbox_pump::outbox_pump(city_ledger& ledger, const gateway_config& config,
-                         gateway_metrics& metrics, batch_publisher publish)
+                         gateway_metrics& metrics, ticks_fn ticks, batch_publisher publish)
     : ledger_(ledger),
       config_(config),
       metrics_(metrics),
       publish_(std::move(publish)),
-      topic_("eqm/v1/city/" + config.city + "/gw/events") {}
+      topic_(format_topic({topic_kind::gw_events, config.city})),
+      ticks_(std::move(ticks)),
+      last_progress_(ticks_()),
+      bound_timer_{bound_check_interval} {}
 
 result<void> outbox_pump::reload() {
     EQM_TRY_LET(acked, ledger_.meta(acked_key));
@@ -52,7 +55,7 @@ result<std::uint64_t> outbox_pump::append(gw_event_kind kind, clock_ms ts, std::
 void outbox_pump::committed() {
     if (pending_last_ > last_seq_) {
         last_seq_ = pending_last_;
-        if (!waiting_since_) waiting_since_ = steady::now();
+        if (!waiting_since_) waiting_since_ = ticks_();
         urgent_ = urgent_ || pending_urgent_;
     }
     pending_urgent_ = false;
@@ -74,7 +77,7 @@ result<void> outbox_pump::on_ack(const srv_ack& ack) {
         depth_ = stats.first >= pending_depth_ ? stats.first - pending_depth_ : 0;
         bytes_ = stats.second >= pending_bytes_ ? stats.second - pending_bytes_ : 0;
         next_to_send_ = std::max(next_to_send_, acked_upto_ + 1);
-        last_progress_ = steady::now();
+        last_progress_ = ticks_();
     }
     if (ack.resend_from) {
         const std::uint64_t from =
@@ -96,7 +99,7 @@ void outbox_pump::on_connection(bool up) {
         // Whatever was in flight on the old connection may be lost: start over from the
         // first unacknowledged event, in order.
         next_to_send_ = acked_upto_ + 1;
-        last_progress_ = steady::now();
+        last_progress_ = ticks_();
         waiting_since_.reset();
     }
 }
@@ -105,14 +108,13 @@ std::chrono::milliseconds outbox_pump::idle_for() const {
     if (!connected_ || next_to_send_ > last_seq_) return std::chrono::milliseconds{250};
     if (!waiting_since_ || urgent_) return std::chrono::milliseconds{0};
     const auto waited =
-        std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - *waiting_since_);
+        std::chrono::duration_cast<std::chrono::milliseconds>(ticks_() - *waiting_since_);
     return waited >= max_batch_wait ? std::chrono::milliseconds{0} : max_batch_wait - waited;
 }
 
 void outbox_pump::tick(clock_ms now, std::uint64_t bd_seq) {
-    const auto t = steady::now();
-    if (t - last_bound_check_ >= bound_check_interval) {
-        last_bound_check_ = t;
+    const auto t = ticks_();
+    if (bound_timer_.due(t)) {
         if (auto r = enforce_bound(now); !r) {
             log_warn("outbox", "bound enforcement failed: " + r.error().describe());
             (void)reload();
@@ -130,13 +132,88 @@ void outbox_pump::tick(clock_ms now, std::uint64_t bd_seq) {
     send_batches(now, bd_seq);
 }
 
+bool outbox_pump::batch_due() const {
+    const std::uint64_t waiting = last_seq_ - next_to_send_ + 1;
+    if (waiting < max_batch_events && waiting_since_ && !urgent_ &&
+        ticks_() - *waiting_since_ < max_batch_wait)
+        return false;
+    return next_to_send_ - 1 - acked_upto_ < max_in_flight_events;
+}
+
+std::size_t outbox_pump::batch_length(const std::vector<outbox_row>& rows) {
+    // Never span a hole (dropped summaries): the next batch announces it in `skipped`.
+    std::size_t n = 0, bytes = 0;
+    for (; n < rows.size(); ++n) {
+        if (n > 0 && rows[n].seq != rows[n - 1].seq + 1) break;
+        bytes += rows[n].body.size() + 128;
+        if (n > 0 && bytes > max_batch_bytes) break;
+    }
+    return n;
+}
+
+result<std::string> outbox_pump::skipped_below(std::uint64_t first) {
+    if (first <= acked_upto_ + 1) return std::string();
+    EQM_TRY_LET(ranges, ledger_.skipped_all());
+    std::string skipped;
+    std::size_t count = 0;
+    for (const auto& r : ranges) {
+        if (r.to >= first || r.to <= acked_upto_ || count == max_batch_events) continue;
+        skipped += skipped.empty() ? "[[" : ",[";
+        skipped += std::to_string(std::max(r.from, acked_upto_ + 1));
+        skipped += ',';
+        skipped += std::to_string(r.to);
+        skipped += ']';
+        ++count;
+    }
+    if (!skipped.empty()) skipped += "]";
+    return skipped;
+}
+
+std::string outbox_pump::batch_payload(const std::vector<outbox_row>& rows, std::size_t n,
+                                       const std::string& skipped, clock_ms now,
+                                       std::uint64_t bd_seq) const {
+    // Written by hand in the canonical key order: the bodies are already JSON text, and a DOM
+    // of 1000 events would cost more than the rest of the round.
+    std::size_t bytes = 256 + skipped.size();
+    for (std::size_t i = 0; i < n; ++i) bytes += rows[i].body.size() + 128;
+    std::string payload;
+    payload.reserve(bytes);
+    payload += "{\"bd_seq\":";
+    payload += std::to_string(bd_seq);
+    payload += ",\"events\":[";
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto& row = rows[i];
+        if (i) payload += ',';
+        payload += "{\"body\":";
+        payload += row.body;
+        const std::string seq_text = std::to_string(row.seq);
+        payload += ",\"kind\":\"";
+        payload += row.kind;
+        payload += "\",\"msg_id\":\"";
+        payload += config_.gw_id;
+        payload += '-';
+        payload += seq_text;
+        payload += "\",\"seq\":";
+        payload += seq_text;
+        payload += ",\"ts\":\"";
+        payload += format_timestamp(row.ts);
+        payload += "\"}";
+    }
+    payload += "],\"gw_id\":\"";
+    payload += config_.gw_id;
+    payload += '"';
+    if (!skipped.empty()) {
+        payload += ",\"skipped\":";
+        payload += skipped;
+    }
+    payload += ",\"ts\":\"";
+    payload += format_timestamp(now);
+    payload += "\"}";
+    return payload;
+}
+
 void outbox_pump::send_batches(clock_ms now, std::uint64_t bd_seq) {
-    while (connected_ && next_to_send_ <= last_seq_) {
-        const std::uint64_t waiting = last_seq_ - next_to_send_ + 1;
-        if (waiting < max_batch_events && waiting_since_ && !urgent_ &&
-            steady::now() - *waiting_since_ < max_batch_wait)
-            return;
-        if (next_to_send_ - 1 - acked_upto_ >= max_in_flight_events) return;
+    while (connected_ && next_to_send_ <= last_seq_ && batch_due()) {
         auto rows = ledger_.outbox_from(next_to_send_, max_batch_events);
         if (!rows) {
             log_warn("outbox", "cannot read the outbox: " + rows.error().describe());
@@ -146,67 +223,15 @@ void outbox_pump::send_batches(clock_ms now, std::uint64_t bd_seq) {
             next_to_send_ = last_seq_ + 1;
             break;
         }
-        // Never span a hole (dropped summaries): the next batch announces it in `skipped`.
-        std::size_t n = 0, bytes = 0;
-        for (; n < rows->size(); ++n) {
-            if (n > 0 && (*rows)[n].seq != (*rows)[n - 1].seq + 1) break;
-            bytes += (*rows)[n].body.size() + 128;
-            if (n > 0 && bytes > max_batch_bytes) break;
-        }
+        const std::size_t n = batch_length(*rows);
         const std::uint64_t first = (*rows)[0].seq;
-        std::string skipped;
-        if (first > acked_upto_ + 1) {
-            auto ranges = ledger_.skipped_all();
-            if (!ranges) {
-                log_warn("outbox", "cannot read skipped ranges: " + ranges.error().describe());
-                return;
-            }
-            std::size_t count = 0;
-            for (const auto& r : *ranges) {
-                if (r.to >= first || r.to <= acked_upto_ || count == max_batch_events) continue;
-                skipped += skipped.empty() ? "[[" : ",[";
-                skipped += std::to_string(std::max(r.from, acked_upto_ + 1));
-                skipped += ',';
-                skipped += std::to_string(r.to);
-                skipped += ']';
-                ++count;
-            }
-            if (!skipped.empty()) skipped += "]";
+        auto skipped = skipped_below(first);
+        if (!skipped) {
+            log_warn("outbox", "cannot read skipped ranges: " + skipped.error().describe());
+            return;
         }
-        std::string payload;
-        payload.reserve(bytes + 256);
-        payload += "{\"bd_seq\":";
-        payload += std::to_string(bd_seq);
-        payload += ",\"events\":[";
-        for (std::size_t i = 0; i < n; ++i) {
-            const auto& row = (*rows)[i];
-            if (i) payload += ',';
-            payload += "{\"body\":";
-            payload += row.body;
-            const std::string seq_text = std::to_string(row.seq);
-            payload += ",\"kind\":\"";
-            payload += row.kind;
-            payload += "\",\"msg_id\":\"";
-            payload += config_.gw_id;
-            payload += '-';
-            payload += seq_text;
-            payload += "\",\"seq\":";
-            payload += seq_text;
-            payload += ",\"ts\":\"";
-            payload += format_timestamp(row.ts);
-            payload += "\"}";
-        }
-        payload += "],\"gw_id\":\"";
-        payload += config_.gw_id;
-        payload += '"';
-        if (!skipped.empty()) {
-            payload += ",\"skipped\":";
-            payload += skipped;
-        }
-        payload += ",\"ts\":\"";
-        payload += format_timestamp(now);
-        payload += "\"}";
-        if (!publish_(topic_, payload)) return;  // down: on_connection(true) restarts
+        if (!publish_(topic_, batch_payload(*rows, n, *skipped, now, bd_seq)))
+            return;  // down: on_connection(true) restarts
         next_to_send_ = (*rows)[n - 1].seq + 1;
         metrics_.outbox_events_sent += n;
         ++metrics_.outbox_batches_sent;
@@ -220,8 +245,7 @@ void outbox_pump::send_batches(clock_ms now, std::uint64_t bd_seq) {
 }
 
 result<void> outbox_pump::enforce_bound(clock_ms now) {
-    const clock_ms oldest_allowed =
-        now - std::chrono::duration_cast<std::chrono::milliseconds>(config_.outbox_max_age);
+    const clock_ms oldest_allowed = now - config_.outbox_max_age;
     EQM_TRY_LET(candidates, ledger_.outbox_oldest_droppable(
                                 bytes_ > config_.outbox_max_bytes ? drop_scan_rows : 1));
     if (candidates.empty()) return {};

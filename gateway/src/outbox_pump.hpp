@@ -20,6 +20,7 @@
 
 #include "city_ledger.hpp"
 #include "eqm/domain/payloads.hpp"
+#include "gateway_clock.hpp"
 #include "gateway_config.hpp"
 #include "gateway_metrics.hpp"
 
@@ -37,8 +38,9 @@ inline constexpr std::uint64_t max_in_flight_events = 20 * max_batch_events;
 
 class outbox_pump {
   public:
+    /// `ticks` times batching, retransmits and the bound checks.
     outbox_pump(city_ledger& ledger, const gateway_config& config, gateway_metrics& metrics,
-                batch_publisher publish);
+                ticks_fn ticks, batch_publisher publish);
 
     /// Reads the acked seq, depth and bytes (at start, and after a rolled-back transaction).
     result<void> reload();
@@ -68,6 +70,14 @@ class outbox_pump {
 
   private:
     void send_batches(clock_ms now, std::uint64_t bd_seq);
+    /// Whether a batch should go out now (full, old enough, urgent, and room in flight).
+    bool batch_due() const;
+    /// How many of `rows` (from next_to_send_) make one batch: contiguous seqs, bounded bytes.
+    static std::size_t batch_length(const std::vector<outbox_row>& rows);
+    /// The `skipped` member for a batch starting at `first` ("" when none), or an error.
+    result<std::string> skipped_below(std::uint64_t first);
+    std::string batch_payload(const std::vector<outbox_row>& rows, std::size_t n,
+                              const std::string& skipped, clock_ms now, std::uint64_t bd_seq) const;
     result<void> enforce_bound(clock_ms now);
     void sync_metrics();
 
@@ -88,10 +98,10 @@ class outbox_pump {
     /// waiting on it (a check-out through the API), so it goes out without the batching wait.
     bool pending_urgent_ = false;
     bool urgent_ = false;
-    using steady = std::chrono::steady_clock;
-    std::optional<steady::time_point> waiting_since_;   ///< oldest unsent committed event
-    steady::time_point last_progress_ = steady::now();  ///< last ack progress or (re)start
-    steady::time_point last_bound_check_{};
+    ticks_fn ticks_;
+    std::optional<steady_time> waiting_since_;  ///< oldest unsent committed event
+    steady_time last_progress_;                 ///< last ack progress or (re)start
+    interval_timer bound_timer_;
 };
 
 }  // namespace eqm::gateway

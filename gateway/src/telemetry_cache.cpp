@@ -6,24 +6,35 @@
 
 namespace eqm::gateway {
 
+std::optional<date> effective_calibration_due(const std::optional<date>& registry,
+                                              const telemetry_entry* reported) {
+    if (!reported || !reported->calibration_due) return registry;
+    if (!registry || *reported->calibration_due > *registry) return reported->calibration_due;
+    return registry;
+}
+
 result<void> telemetry_cache::load(city_ledger& ledger) {
     EQM_TRY_LET(rows, ledger.all_latest());
     entries_.reserve(rows.size());
     for (auto& r : rows) {
         telemetry_entry e;
         static_cast<telemetry_latest&>(e) = r.latest;
+        e.live_bd_seq = e.bd_seq;
         entries_.emplace(std::move(r.device_id), e);
     }
     return {};
 }
 
-bool telemetry_cache::ingest(const std::string& device_id, const device_telemetry& t) {
+telemetry_cache::ingest_result telemetry_cache::ingest(const std::string& device_id,
+                                                       const device_telemetry& t) {
     auto [it, inserted] = entries_.try_emplace(device_id);
     telemetry_entry& e = it->second;
-    // Out-of-order QoS 0 messages: keep the newest by device time for the latest values.
-    const bool newer = inserted || t.ts >= e.ts;
+    // QoS 0 messages may arrive out of order, and a device's clock may be wrong: the newest
+    // reading is the highest seq of the current session.
+    const bool newer = inserted || e.bd_seq != e.live_bd_seq || t.seq > e.seq;
     bool changed = inserted;
     if (newer) {
+        e.bd_seq = e.live_bd_seq;
         const auto old_footage = e.footage_pending_since;
         const auto old_docked = e.docked;
         const auto old_charging = e.charging;
@@ -62,7 +73,12 @@ bool telemetry_cache::ingest(const std::string& device_id, const device_telemetr
     e.battery_min = std::min(e.battery_min, t.battery_pct);
     e.temp_max = std::max(e.temp_max, t.temp_c);
     if (changed) changed_.push_back(device_id);
-    return changed;
+    return ingest_result{newer, changed};
+}
+
+void telemetry_cache::note_session(const std::string& device_id, std::uint64_t bd_seq) {
+    // A device without readings yet has no entry: its first reading is the latest anyway.
+    if (auto it = entries_.find(device_id); it != entries_.end()) it->second.live_bd_seq = bd_seq;
 }
 
 const telemetry_entry* telemetry_cache::find(const std::string& device_id) const {

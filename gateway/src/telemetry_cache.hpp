@@ -16,6 +16,9 @@ namespace eqm::gateway {
 
 /// The lean per-device record (10,000 devices must fit in a few MB).
 struct telemetry_entry : telemetry_latest {
+    /// The session of the device's latest birth; a reading after a new birth starts counting
+    /// seq again, whatever the previous session reached.
+    std::uint64_t live_bd_seq = 0;
     bool dirty = false;
     // The open minute.
     clock_ms minute{};
@@ -24,14 +27,32 @@ struct telemetry_entry : telemetry_latest {
     double temp_max = 0;
 };
 
+/// A device's calibration due date as the rules see it: the registry's, unless the device
+/// reported a later one (it has been calibrated since the registry was written).
+std::optional<date> effective_calibration_due(const std::optional<date>& registry,
+                                              const telemetry_entry* reported);
+
 class telemetry_cache {
   public:
     /// Loads the latest values written before a restart.
     result<void> load(city_ledger& ledger);
 
-    /// Takes one telemetry message. Returns true when an alert-relevant fact changed (battery
-    /// crossing, docked, charging, footage, calibration), so the caller can re-evaluate alerts.
-    bool ingest(const std::string& device_id, const device_telemetry& t);
+    /// What one reading did.
+    struct ingest_result {
+        /// It is the device's latest reading: the highest seq of its current session (a
+        /// reading's `ts` is the device's clock, which may be wrong; seq is its own order).
+        bool latest = false;
+        /// An alert-relevant fact changed (battery crossing, docked, charging, footage,
+        /// calibration), so the caller can re-evaluate alerts.
+        bool changed = false;
+    };
+
+    /// Takes one telemetry message: into the open minute's aggregate always, into the latest
+    /// values when it is the newest reading of the device's current session.
+    ingest_result ingest(const std::string& device_id, const device_telemetry& t);
+
+    /// A birth with this bd_seq: the device started a new session, whose seq counts anew.
+    void note_session(const std::string& device_id, std::uint64_t bd_seq);
 
     const telemetry_entry* find(const std::string& device_id) const;
 

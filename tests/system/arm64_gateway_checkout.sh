@@ -3,8 +3,8 @@
 # against the host's x86-64 Mosquitto:
 #   1. start mosquitto on a free 127.0.0.1 port (one broker serves as city and central broker);
 #   2. start `qemu-aarch64 -L / PATH_TO_AARCH64_EQM_GATEWAY` for city 450100;
-#   3. register a body camera, a dock and a custodian with a badge (srv/cmd registry_upsert) and
-#      wait for its command_result;
+#   3. register a body camera, a dock and a custodian with a badge and a password hash (srv/cmd
+#      registry_upsert), wait for its command_result, and log in as the custodian;
 #   4. report the camera's battery (telemetry), then publish the dock's slot_remove with the
 #      badge and wait for the ack on eqm/v1/ack/{dock_id}: it must say ok;
 #   5. check through the gateway's HTTP API that the camera is checked out to the custodian.
@@ -20,6 +20,9 @@ readonly device=cam-arm64-1
 readonly dock=dock-arm64-1
 readonly badge=B-ARM64-1
 readonly person=p-arm64-1
+# The custodian's password "arm64-password" as the server sends it: argon2id (libsodium's
+# crypto_pwhash_str), here at its minimum cost so the emulated login is quick.
+readonly password_hash='$argon2id$v=19$m=8,t=1,p=1$2XjfwnnSM620ecCIVz4/oA$um8czVZng28oVtVO+O5Ys14t8nTZ5E0+5IyNBiUFNys'
 # qemu emulates every instruction: allow a slow start and slow answers.
 readonly wait_s=${EQM_ARM64_WAIT_S:-90}
 
@@ -118,7 +121,8 @@ mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -q 1 -t "eqm/v1/city/$city/srv/cmd" -
 {"cmd_id":"arm64-reg-1","ts":"$(now)","type":"registry_upsert",
  "devices":[{"id":"$device","class":"body_camera","model":"BC-200","city":"$city"},
             {"id":"$dock","class":"dock","model":"DK-8","city":"$city"}],
- "people":[{"id":"$person","name":"Li Wei","role":"custodian","city":"$city","badge":"$badge"}]}
+ "people":[{"id":"$person","name":"Li Wei","role":"custodian","city":"$city","badge":"$badge",
+             "password_hash":"$password_hash"}]}
 EOF
 )"
 registry_applied() { grep -q '"cmd_id":"arm64-reg-1"' "$work/gw_events.out"; }
@@ -126,10 +130,19 @@ wait_for "$wait_s" "the registry command's result in gw/events" registry_applied
 grep -o '"cmd_id":"arm64-reg-1"[^}]*' "$work/gw_events.out" | head -n 1 | grep -q '"result":"ok"' ||
   fail "registry_upsert was not ok: $(grep -o '"cmd_id":"arm64-reg-1"[^}]*' "$work/gw_events.out" | head -n 1)"
 
+step "login as custodian $person (Li Wei) at the gateway"
+logged_in() {
+  token=$(curl -fsS -H 'Content-Type: application/json' -d '{"name":"Li Wei","password":"arm64-password"}' \
+    "http://127.0.0.1:$http_port/api/v1/auth/login" 2>/dev/null | sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
+  [ -n "$token" ]
+}
+wait_for "$wait_s" "a login token" logged_in
+api() { curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$http_port$1"; }
+
 step "telemetry: $device battery 95%"
 mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -q 0 -t "eqm/v1/dev/$device/telemetry" \
   -m "{\"ts\":\"$(now)\",\"seq\":1,\"battery_pct\":95,\"storage_free_mb\":30000,\"temp_c\":31}"
-battery_known() { curl -fsS "http://127.0.0.1:$http_port/api/v1/devices/$device" 2>/dev/null | grep -q '"battery_pct":95'; }
+battery_known() { api "/api/v1/devices/$device" 2>/dev/null | grep -q '"battery_pct":95'; }
 wait_for "$wait_s" "the gateway to take in the telemetry" battery_known
 
 step "dock $dock: slot_remove of $device with badge $badge (a check-out request)"
@@ -145,7 +158,7 @@ ack=$(cat "$work/ack.out")
 step "ack: $ack"
 [[ "$ack" == *'"arm64-out-1":"ok"'* ]] || fail "the check-out was not acked ok: $ack"
 
-device_json=$(curl -fsS "http://127.0.0.1:$http_port/api/v1/devices/$device")
+device_json=$(api "/api/v1/devices/$device")
 step "device via HTTP: $device_json"
 [[ "$device_json" == *'"checked_out"'* && "$device_json" == *"\"$person\""* ]] ||
   fail "the gateway's API does not show $device checked out to $person"

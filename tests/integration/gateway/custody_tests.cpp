@@ -140,14 +140,14 @@ TEST_CASE("each refusal reason comes back in the ack", "[custody]") {
           "rejected:badge_unknown");
     CHECK(eqm::test::wait_until(
         [&] {
-            const auto alerts = http_call(f.http_port(), "GET", "/api/v1/alerts").as_json();
-            for (const auto& a : alerts["alerts"])
+            const auto alerts = f.get("/api/v1/alerts").as_json();
+            for (const auto& a : alerts["items"])
                 if (a["type"] == "unauthorised_removal" && a["device_id"] == "bc-ok") return true;
             return false;
         },
         wait_timeout));
     // The device seen only in a dock event is kept, flagged unregistered.
-    auto ghost = http_call(f.http_port(), "GET", "/api/v1/devices/bc-ghost");
+    auto ghost = f.get("/api/v1/devices/bc-ghost");
     REQUIRE(ghost.status == 200);
     CHECK(ghost.as_json()["registered"] == false);
 }

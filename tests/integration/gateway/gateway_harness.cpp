@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,7 +21,7 @@ std::string now_ts(std::chrono::milliseconds offset) {
 }
 
 http_reply http_call(std::uint16_t port, const std::string& method, const std::string& path,
-                     const std::string& body) {
+                     const std::string& body, const header_fields& headers) {
     http_reply out;
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return out;
@@ -34,10 +35,18 @@ http_reply http_call(std::uint16_t port, const std::string& method, const std::s
         ::close(fd);
         return out;
     }
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-    if (!body.empty() || method == "POST")
-        req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-               "\r\n";
+    const auto named = [&](std::string_view name) {
+        for (const auto& [k, v] : headers)
+            if (k == name) return true;
+        return false;
+    };
+    std::string req = method + " " + path + " HTTP/1.1\r\nConnection: close\r\n";
+    if (!named("Host")) req += "Host: 127.0.0.1\r\n";
+    for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+    if (!body.empty() || method == "POST") {
+        if (!named("Content-Type")) req += "Content-Type: application/json\r\n";
+        req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    }
     req += "\r\n" + body;
     std::size_t off = 0;
     while (off < req.size()) {
@@ -57,6 +66,7 @@ http_reply http_call(std::uint16_t port, const std::string& method, const std::s
     if (raw.rfind("HTTP/1.1 ", 0) != 0 || head_end == std::string::npos) return out;
     out.status = std::stoi(raw.substr(9, 3));
     const std::string head = raw.substr(0, head_end);
+    out.head = head;
     std::istringstream lines(head);
     std::string line;
     bool chunked = false;
@@ -88,6 +98,24 @@ http_reply http_call(std::uint16_t port, const std::string& method, const std::s
     }
     out.body = payload;
     return out;
+}
+
+std::string password_hash(const std::string& password) {
+    if (sodium_init() < 0) throw std::runtime_error("libsodium does not start");
+    char out[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_MIN,
+                          crypto_pwhash_MEMLIMIT_MIN) != 0)
+        throw std::runtime_error("crypto_pwhash_str failed");
+    return out;
+}
+
+json kiosk_custodian() {
+    static const std::string hash = password_hash("kiosk-password");
+    return json{{"id", "kiosk-cust"},
+                {"name", "kiosk-cust"},
+                {"role", "custodian"},
+                {"city", city},
+                {"password_hash", hash}};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,6 +268,45 @@ std::optional<std::string> server_probe::wait_command(const std::string& cmd_id,
 
 // ---------------------------------------------------------------------------------------------
 
+telemetry_flood::telemetry_flood(const std::string& uri, int devices) {
+    mqtt::session_options o;
+    o.server_uri = uri;
+    o.client_id = "test-flood";
+    o.log = [](std::string_view) {};
+    auto s = mqtt::session::create(std::move(o));
+    if (!s) throw std::runtime_error("flood: " + s.error().describe());
+    session_ = std::move(*s);
+    session_->start();
+    if (!session_->wait_connected(wait_timeout)) throw std::runtime_error("flood: no connection");
+    thread_ = std::thread([this, devices] {
+        std::uint64_t n = 0;
+        while (!stop_) {
+            const std::string device = "flood-" + std::to_string(n % devices);
+            const std::string payload = R"({"ts":")" + now_ts() + R"(","seq":)" +
+                                        std::to_string(n / devices + 1) +
+                                        R"(,"battery_pct":50,"storage_free_mb":1000,"temp_c":25})";
+            if (session_->publish("eqm/v1/dev/" + device + "/telemetry", payload, 0, false)) {
+                ++n;
+                sent_ = n;
+            } else {
+                std::this_thread::sleep_for(1ms);  // Paho's buffer is full: let it drain
+            }
+        }
+    });
+}
+
+telemetry_flood::~telemetry_flood() {
+    stop();
+    session_.reset();
+}
+
+void telemetry_flood::stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+}
+
+// ---------------------------------------------------------------------------------------------
+
 city_fixture::city_fixture(gateway_options options) : options_(std::move(options)) {
     local_ = std::make_unique<test::mosquitto_broker>();
     central_ = std::make_unique<test::mosquitto_broker>();
@@ -309,16 +376,48 @@ bool city_fixture::wait_ready(std::chrono::milliseconds timeout) {
 std::string city_fixture::command(const json& cmd_in) {
     json cmd = cmd_in;
     if (!cmd.contains("cmd_id")) cmd["cmd_id"] = "cmd-" + std::to_string(++cmd_counter_);
-    cmd["ts"] = now_ts();
+    if (!cmd.contains("ts")) cmd["ts"] = now_ts();
     server_->publish("eqm/v1/city/" + std::string(city) + "/srv/cmd", cmd.dump());
     auto r = server_->wait_command(cmd["cmd_id"].get<std::string>());
     if (!r) throw std::runtime_error("no command_result for " + cmd.dump() + "\n" + log());
     return *r;
 }
 
+std::optional<std::string> city_fixture::command_detail(const std::string& cmd_id) const {
+    for (const auto& e : server_->events())
+        if (const auto* c = std::get_if<command_result_body>(&e.body); c && c->cmd_id == cmd_id)
+            return c->detail;
+    return std::nullopt;
+}
+
 void city_fixture::register_fleet(const json& devices, const json& people) {
     const auto r = command({{"type", "registry_upsert"}, {"devices", devices}, {"people", people}});
     if (r != "ok") throw std::runtime_error("registry_upsert: " + r);
+}
+
+http_reply city_fixture::login(const std::string& name, const std::string& password) {
+    return http_call(http_port_, "POST", "/api/v1/auth/login",
+                     json{{"name", name}, {"password", password}}.dump());
+}
+
+const std::string& city_fixture::token() {
+    if (!token_.empty()) return token_;
+    const auto r = command({{"type", "registry_upsert"},
+                            {"devices", json::array()},
+                            {"people", json::array({kiosk_custodian()})}});
+    if (r != "ok") throw std::runtime_error("registering the kiosk custodian: " + r);
+    const auto reply = login("kiosk-cust", "kiosk-password");
+    if (reply.status != 200) throw std::runtime_error("kiosk login: " + reply.body + "\n" + log());
+    token_ = reply.as_json()["token"].get<std::string>();
+    return token_;
+}
+
+http_reply city_fixture::get(const std::string& path) {
+    return http_call(http_port_, "GET", path, "", {{"Authorization", "Bearer " + token()}});
+}
+
+http_reply city_fixture::post(const std::string& path, const std::string& body) {
+    return http_call(http_port_, "POST", path, body, {{"Authorization", "Bearer " + token()}});
 }
 
 void city_fixture::telemetry(const std::string& device_id, double battery, const json& extra) {
@@ -332,7 +431,7 @@ void city_fixture::telemetry(const std::string& device_id, double battery, const
     dock_->publish("eqm/v1/dev/" + device_id + "/telemetry", t.dump(), 0);
     test::wait_until(
         [&] {
-            auto r = http_call(http_port_, "GET", "/api/v1/devices/" + device_id);
+            auto r = get("/api/v1/devices/" + device_id);
             if (r.status != 200) return false;
             auto j = r.as_json();
             return j.contains("battery_pct") && j["battery_pct"].get<double>() == battery;

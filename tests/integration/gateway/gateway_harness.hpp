@@ -34,13 +34,27 @@ std::string now_ts(std::chrono::milliseconds offset = {});
 struct http_reply {
     int status = 0;
     std::string content_type;
+    std::string head;  ///< the status line and header fields as received
     std::string body;
     json as_json() const { return json::parse(body, nullptr, false); }
 };
 
-/// One HTTP/1.1 request on a fresh connection (Connection: close).
+/// Header fields to send.
+using header_fields = std::vector<std::pair<std::string, std::string>>;
+
+/// One HTTP/1.1 request on a fresh connection (Connection: close). A body is sent as
+/// application/json unless `headers` names another Content-Type; Host is 127.0.0.1 unless
+/// `headers` names one.
 http_reply http_call(std::uint16_t port, const std::string& method, const std::string& path,
-                     const std::string& body = "");
+                     const std::string& body = "", const header_fields& headers = {});
+
+/// An argon2id hash of `password` as the server sends it in person records
+/// (crypto_pwhash_str), at libsodium's minimum cost so that tests stay quick.
+std::string password_hash(const std::string& password);
+
+/// The custodian every city_fixture logs in as for its /api/v1 calls (password
+/// "kiosk-password"). Tests whose full sync lists the city's people include it.
+json kiosk_custodian();
 
 /// A test's MQTT client that records what it receives.
 class mqtt_probe {
@@ -100,6 +114,24 @@ class server_probe : public mqtt_probe {
     std::atomic<bool> stop_{false};
 };
 
+/// Floods a broker with QoS 0 telemetry of `devices` devices (flood-0 ... flood-N) from its own
+/// connection and thread, as fast as the broker takes it, until stopped or destroyed.
+class telemetry_flood {
+  public:
+    telemetry_flood(const std::string& uri, int devices);
+    ~telemetry_flood();
+    telemetry_flood(const telemetry_flood&) = delete;
+    telemetry_flood& operator=(const telemetry_flood&) = delete;
+    void stop();
+    std::uint64_t sent() const { return sent_; }
+
+  private:
+    std::unique_ptr<mqtt::session> session_;
+    std::atomic<bool> stop_{false};
+    std::atomic<std::uint64_t> sent_{0};
+    std::thread thread_;
+};
+
 /// Options for starting the gateway.
 struct gateway_options {
     std::vector<std::string> extra_args;
@@ -121,8 +153,11 @@ class city_fixture {
 
     /// registry_upsert of devices and people; waits for the command_result.
     void register_fleet(const json& devices, const json& people);
-    /// Sends a server command; returns its result once reported.
+    /// Sends a server command (cmd_id and ts filled in when missing); returns its result once
+    /// reported.
     std::string command(const json& cmd);
+    /// The detail of the (first) command_result of `cmd_id` seen so far.
+    std::optional<std::string> command_detail(const std::string& cmd_id) const;
     /// Publishes telemetry with the given battery (and extra fields) and waits until the
     /// gateway shows it.
     void telemetry(const std::string& device_id, double battery,
@@ -140,6 +175,14 @@ class city_fixture {
                                         std::chrono::milliseconds timeout = wait_timeout);
     /// How many acks mention `event_id`.
     int ack_count(const std::string& dock_id, const std::string& event_id) const;
+
+    /// POST /api/v1/auth/login; the whole reply.
+    http_reply login(const std::string& name, const std::string& password);
+    /// A bearer token of kiosk_custodian(), registered and logged in on first use.
+    const std::string& token();
+    /// /api/v1 calls as kiosk_custodian().
+    http_reply get(const std::string& path);
+    http_reply post(const std::string& path, const std::string& body = "{}");
 
     /// A metric's value from /metrics (sum over label sets matching `labels`).
     double metric(const std::string& name, const std::string& labels = "");
@@ -167,6 +210,7 @@ class city_fixture {
     std::unique_ptr<server_probe> server_;
     int cmd_counter_ = 0;
     int starts_ = 0;
+    std::string token_;
 };
 
 /// The standard fleet used by several tests.

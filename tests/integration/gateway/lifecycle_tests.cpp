@@ -17,12 +17,11 @@ gateway_options lenient_options(std::vector<std::string> more = {}) {
 }
 
 json device_json(city_fixture& f, const std::string& id) {
-    return http_call(f.http_port(), "GET", "/api/v1/devices/" + id).as_json();
+    return f.get("/api/v1/devices/" + id).as_json();
 }
 
 json custody_records(city_fixture& f, const std::string& id) {
-    return http_call(f.http_port(), "GET", "/api/v1/devices/" + id + "/custody")
-        .as_json()["records"];
+    return f.get("/api/v1/devices/" + id + "/custody").as_json()["items"];
 }
 
 /// Runs `sql` on the gateway's database while the gateway is stopped.
@@ -55,7 +54,7 @@ TEST_CASE("registry_upsert with full_sync removes what is no longer listed, cust
     const auto r = f.command({{"type", "registry_upsert"},
                               {"full_sync", true},
                               {"devices", json::array({device("bc-keep")})},
-                              {"people", json::array({person("p-1", "b-1")})}});
+                              {"people", json::array({person("p-1", "b-1"), kiosk_custodian()})}});
     CHECK(r == "ok");
 
     CHECK(device_json(f, "bc-keep")["registered"] == true);
@@ -197,7 +196,7 @@ TEST_CASE("a ledger row edited while the gateway was stopped is reported at star
     // names the first broken record.
     f.start_gateway();
     REQUIRE(f.wait_ready());
-    const auto alerts = http_call(f.http_port(), "GET", "/api/v1/alerts").as_json()["alerts"];
+    const auto alerts = f.get("/api/v1/alerts").as_json()["items"];
     json broken;
     for (const auto& a : alerts)
         if (a["type"] == "ledger_broken") broken = a;
@@ -328,4 +327,113 @@ TEST_CASE("the latest telemetry of each device is back after a restart, and stil
     // Decided from the values loaded at start, with no new telemetry.
     CHECK(f.dock_event("ev-low", "slot_remove", "bc-low", "b-1") == "rejected:battery_low");
     CHECK(f.dock_event("ev-full", "slot_remove", "bc-full", "b-1") == "ok");
+}
+
+TEST_CASE("a custody_request seen after its expires_at is refused as expired and changes nothing",
+          "[commands]") {
+    city_fixture f(lenient_options());
+    f.register_fleet(json::array({device("bc-1")}), json::array({person("p-1", "b-1")}));
+    const auto records_before = f.db_count("SELECT COUNT(*) FROM ledger");
+
+    // The server gave up waiting a second ago (its client was told 503); the command arrives
+    // only now.
+    CHECK(f.command({{"type", "custody_request"},
+                     {"device_id", "bc-1"},
+                     {"action", "checkout"},
+                     {"badge", "b-1"},
+                     {"actor", "cust-1"},
+                     {"expires_at", now_ts(-1s)}}) == "rejected:expired");
+    CHECK(f.db_count("SELECT COUNT(*) FROM ledger") == records_before);
+    CHECK(device_json(f, "bc-1")["status"] == "available");
+    CHECK(f.log().find("expired") != std::string::npos);
+
+    // In time, the same request is decided.
+    CHECK(f.command({{"type", "custody_request"},
+                     {"device_id", "bc-1"},
+                     {"action", "checkout"},
+                     {"badge", "b-1"},
+                     {"actor", "cust-1"},
+                     {"expires_at", now_ts(30s)}}) == "ok");
+    CHECK(device_json(f, "bc-1")["status"] == "checked_out");
+}
+
+namespace {
+
+/// Devices bc-<from>..bc-<to - 1> (five digits).
+json device_range(int from, int to) {
+    json list = json::array();
+    char id[16];
+    for (int i = from; i < to; ++i) {
+        std::snprintf(id, sizeof id, "bc-%05d", i);
+        list.push_back(device(id));
+    }
+    return list;
+}
+
+json sync_part(const std::string& sync_id, int part, int parts, const json& devices,
+               const json& people, const std::string& ts) {
+    return json{{"cmd_id", sync_id + "-" + std::to_string(part)},
+                {"ts", ts},
+                {"type", "registry_upsert"},
+                {"full_sync", true},
+                {"sync_id", sync_id},
+                {"part", part},
+                {"parts", parts},
+                {"devices", devices},
+                {"people", people}};
+}
+
+std::int64_t registered(city_fixture& f) {
+    return f.db_count("SELECT COUNT(*) FROM devices WHERE registered = 1");
+}
+
+}  // namespace
+
+TEST_CASE("a full sync in parts removes what no part listed only once every part is there",
+          "[commands]") {
+    city_fixture f(lenient_options());
+    // Before the sync: a device and a person the region no longer has, the device checked out.
+    f.register_fleet(json::array({device("bc-gone")}),
+                     json::array({person("p-old", "b-old"), person("p-1", "b-1")}));
+    REQUIRE(f.dock_event("ev-out", "slot_remove", "bc-gone", "b-old") == "ok");
+    const json people =
+        json::array({person("p-1", "b-1"), person("p-2", "b-2"), kiosk_custodian()});
+
+    // Sync s-1 of 3,000 devices in three parts; its last part is late.
+    const auto t1 = now_ts(-2s);
+    CHECK(f.command(sync_part("s-1", 1, 3, device_range(0, 1000), people, t1)) == "ok");
+    CHECK(f.command(sync_part("s-1", 2, 3, device_range(1000, 2000), json::array(), t1)) == "ok");
+    INFO(f.command_detail("s-1-2").value_or("-"));
+    // Nothing is removed before the sync is whole.
+    CHECK(registered(f) == 2001);
+    CHECK(device_json(f, "bc-gone")["registered"] == true);
+    // A part sent again (same cmd_id) is answered again and changes nothing.
+    CHECK(f.command(sync_part("s-1", 2, 3, device_range(1000, 2000), json::array(), t1)) == "ok");
+    CHECK(registered(f) == 2001);
+
+    // A newer sync supersedes the incomplete one: s-1's late part no longer completes anything.
+    const auto t2 = now_ts();
+    CHECK(f.command(sync_part("s-2", 1, 3, device_range(0, 1000), people, t2)) == "ok");
+    CHECK(f.command(sync_part("s-1", 3, 3, device_range(2000, 3000), json::array(), t1)) == "ok");
+    CHECK(f.command_detail("s-1-3").value_or("").find("superseded") != std::string::npos);
+    CHECK(registered(f) == 2001);
+    CHECK(device_json(f, "bc-gone")["registered"] == true);
+
+    // s-2's parts arrive out of order; it lists 2,999 devices (bc-01500 left the city).
+    CHECK(f.command(sync_part("s-2", 3, 3, device_range(2000, 3000), json::array(), t2)) == "ok");
+    CHECK(device_json(f, "bc-gone")["registered"] == true);
+    json part2 = device_range(1000, 1500);
+    for (const auto& d : device_range(1501, 2000)) part2.push_back(d);
+    CHECK(f.command(sync_part("s-2", 2, 3, part2, json::array(), t2)) == "ok");
+    CHECK(f.command_detail("s-2-2").value_or("").find("complete") != std::string::npos);
+    CHECK(registered(f) == 2999);
+    CHECK(device_json(f, "bc-01500")["registered"] == false);
+    CHECK(device_json(f, "bc-02999")["registered"] == true);
+    // The removed device is still out with its holder (custody is physical)...
+    const auto gone = device_json(f, "bc-gone");
+    CHECK(gone["registered"] == false);
+    CHECK(gone["status"] == "checked_out");
+    // ...and people no part listed are gone.
+    CHECK(f.dock_event("ev-2", "slot_remove", "bc-00001", "b-old") == "rejected:badge_unknown");
+    CHECK(f.dock_event("ev-3", "slot_remove", "bc-00001", "b-2") == "ok");
 }

@@ -105,8 +105,7 @@ TEST_CASE("a locked database makes check-outs fail as unavailable and loses noth
         auto tx = eqm::store::transaction::begin(*db);  // holds the write lock
         REQUIRE(tx);
         CHECK(f.dock_event("ev-2", "slot_remove", "bc-2", "b-1") == "rejected:unavailable");
-        auto r =
-            http_call(f.http_port(), "POST", "/api/v1/devices/bc-2/checkout", R"({"badge":"b-1"})");
+        auto r = f.post("/api/v1/devices/bc-2/checkout", R"({"badge":"b-1"})");
         CHECK(r.status == 503);
         CHECK(r.content_type == "application/problem+json");
     }
@@ -134,6 +133,7 @@ TEST_CASE(
     for (int i = 0; i < fleet; ++i) devices.push_back(device("bc-" + std::to_string(i)));
     f.register_fleet(devices, json::array({person("p-1", "b-1")}));
     REQUIRE(f.dock_event("ev-first", "slot_remove", "bc-0", "b-1") == "ok");
+    f.token();  // the kiosk logs in while there is space
 
     disk.fill();
     // Overwriting pages the database files already have needs no new space, so decisions go
@@ -155,8 +155,7 @@ TEST_CASE(
     }
     REQUIRE_FALSE(refused_event.empty());
     CHECK(f.metric("eqm_gateway_commit_failures_total") >= 1);
-    auto r = http_call(f.http_port(), "POST", "/api/v1/devices/" + refused_device + "/checkout",
-                       R"({"badge":"b-1"})");
+    auto r = f.post("/api/v1/devices/" + refused_device + "/checkout", R"({"badge":"b-1"})");
     CHECK(r.status == 503);
     CHECK(r.content_type == "application/problem+json");
 

@@ -205,17 +205,32 @@ log "eqm-server up with $((1 + 2 * ${#cities[@]} + 2 * officers_per_city)) users
 # --- gateways ----------------------------------------------------------------------------------------
 start_gateway() {  # start_gateway CITY
   local c=$1
+  # eqm-sim stamps its telemetry with the simulated clock, which runs $speed times faster than
+  # the wall clock from this morning's 07:25: the gateways accept readings that far from theirs.
   "$gateway_bin" --city "$c" --gw-id "gw-$c" \
     --local-mqtt "tcp://127.0.0.1:${broker_port[$c]}" --local-mqtt-user "gw-$c" \
     --local-mqtt-password-file "$work/gw-$c-city.password" \
     --central-mqtt "ssl://127.0.0.1:$central_port" --central-mqtt-ca-file "$ca" \
     --central-mqtt-cert-file "$work/pki/gw-$c.crt" --central-mqtt-key-file "$work/pki/gw-$c.key" \
     --tls-cert-file "$work/pki/gw-$c.crt" --tls-key-file "$work/pki/gw-$c.key" \
-    --db "$work/gateway-$c.db" --listen "127.0.0.1:${http_port[$c]}" >>"$work/logs/gateway-$c.log" 2>&1 &
+    --db "$work/gateway-$c.db" --listen "127.0.0.1:${http_port[$c]}" \
+    --telemetry-max-ahead 7d --telemetry-max-behind 7d >>"$work/logs/gateway-$c.log" 2>&1 &
   pid_of[$c]=$!
   pids+=($!)
 }
-gw() { curl -fsS --cacert "$ca" "https://127.0.0.1:${http_port[$1]}$2"; }
+# gw CITY PATH: the gateway's HTTPS API, logged in (once) as that city's custodian, whose
+# password hash the server sent with the registry. /healthz and /metrics need no login.
+declare -A gw_token=()
+gw() {
+  local c=$1 path=$2
+  if [[ "$path" == /api/* && -z "${gw_token[$c]:-}" ]]; then
+    gw_token[$c]=$(curl -fsS --cacert "$ca" -H 'Content-Type: application/json' \
+      -d "{\"name\":\"custodian-$c\",\"password\":\"cust-pw-$c\"}" \
+      "https://127.0.0.1:${http_port[$c]}/api/v1/auth/login" | jq -r .token) || return 1
+  fi
+  curl -fsS --cacert "$ca" ${gw_token[$c]:+-H "Authorization: Bearer ${gw_token[$c]}"} "https://127.0.0.1:${http_port[$c]}$path"
+}
+gw_metric() { gw "$1" /metrics | awk -v m="$2" 'index($0, m) == 1 { s += $NF } END { printf "%d\n", s }'; }
 gateway_connected() {
   local h
   h=$(gw "$1" /healthz 2>/dev/null) || return 1
@@ -247,12 +262,12 @@ log "gateways up and online at the server"
 "$cli_bin" devices import "$work/devices.csv" >"$work/logs/import.log" 2>&1 || fail "eqm devices import: $(cat "$work/logs/import.log")"
 registry_at() {
   local c=$1 n p
-  n=$(gw "$c" /api/v1/devices 2>/dev/null | jq '[.devices[] | select(.registered)] | length') || return 1
+  n=$(gw_metric "$c" eqm_gateway_devices_registered 2>/dev/null) || return 1
   p=$(sqlite3 -readonly "$work/gateway-$c.db" "SELECT count(*) FROM people WHERE badge LIKE 'B${c}%'" 2>/dev/null) || return 1
   [ "$n" -eq "$devices_per_city" ] && [ "$p" -ge "$officers_per_city" ]
 }
 for c in "${cities[@]}"; do wait_for 15 "the registry at gw-$c" registry_at "$c"; done
-[ "$(gw "$stopped" "/api/v1/devices/$kept-bc-001" -o /dev/null -w '%{http_code}' 2>/dev/null || true)" != 200 ] ||
+[ "$(sqlite3 -readonly "$work/gateway-$stopped.db" "SELECT count(*) FROM devices WHERE id = '$kept-bc-001'")" = 0 ] ||
   fail "gw-$stopped holds a device of $kept: the registry push is not city-scoped"
 log "1. registry: $devices_per_city devices and the officers' badges at both gateways"
 
@@ -335,7 +350,7 @@ caught_up() {
   h=$(gw "$stopped" /healthz 2>/dev/null) || return 1
   applied=$(api_list /api/v1/cities | jq --arg c "$stopped" '.[] | select(.code == $c) | .applied_seq')
   [ "$(jq .outbox_depth <<<"$h")" = 0 ] && [ "$(jq .outbox_last_seq <<<"$h")" = "$applied" ] || return 1
-  gw_out=$(gw "$stopped" "/api/v1/devices?status=checked_out" | jq -c '[.devices[].id] | sort')
+  gw_out=$(gw "$stopped" "/api/v1/devices?status=checked_out&limit=5000" | jq -c '[.items[].id] | sort')
   server_out=$(api_list "/api/v1/devices?city=$stopped&status=checked_out" | jq -c '[.[].id] | sort')
   [ "$gw_out" = "$server_out" ]
 }
