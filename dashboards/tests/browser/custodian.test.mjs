@@ -41,7 +41,7 @@ before(async () => {
   // The gateway decides with the battery it heard last: one device is nearly flat.
   for (const id of Object.values(ids)) region.reportDevice(id, { battery: id === ids.low ? 12 : 95 });
   await waitFor("the gateway to know the devices", async () => {
-    const r = await region.api("GET", `/api/v1/devices/${ids.markup}`, { base: region.gatewayUrl });
+    const r = await region.gatewayApi("GET", `/api/v1/devices/${ids.markup}`);
     return r.status === 200 && r.json.registered && typeof r.json.battery_pct === "number";
   });
   browser = await launch();

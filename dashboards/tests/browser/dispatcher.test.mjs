@@ -31,7 +31,7 @@ before(async () => {
   await region.addDevice({ id: "450200-bc-xss", class: "body_camera", model: markup, city: "450200" });
   for (const id of cams) region.reportDevice(id, { battery: 95 });
   await waitFor("the gateway to know the cameras and the badge", async () => {
-    const r = await region.api("GET", `/api/v1/devices/${cams[2]}`, { base: region.gatewayUrl });
+    const r = await region.gatewayApi("GET", `/api/v1/devices/${cams[2]}`);
     return r.status === 200 && r.json.registered && typeof r.json.battery_pct === "number";
   });
   browser = await launch();
