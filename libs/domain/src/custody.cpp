@@ -262,6 +262,7 @@ bool is_valid_id(std::string_view s) noexcept {
 
 nlohmann::json to_json(const custody_record& r) {
     nlohmann::json j = nlohmann::json::object();
+    for (const auto& [key, value] : r.extra_fields) j[key] = value;
     j["index"] = r.index;
     j["device_id"] = r.device_id;
     j["action"] = to_string(r.action);
@@ -330,6 +331,7 @@ void append_json_string(std::string& out, std::string_view s) {
 }  // namespace
 
 std::optional<std::string> custody_record_text(const custody_record& r, bool with_hash) {
+    if (!r.extra_fields.empty()) return std::nullopt;
     for (const auto* s : {&r.device_id, &r.actor, &r.prev_hash, &r.hash})
         if (!is_valid_utf8(*s)) return std::nullopt;
     for (const auto* s : {&r.holder, &r.dock_id, &r.request_id, &r.note, &r.transfer_id})
@@ -383,15 +385,19 @@ result<custody_record> parse_custody_record(const nlohmann::json& j, std::string
     if (!j.is_object())
         return fail(errc::bad_field, std::string(path.empty() ? "custody" : path),
                     "must be a JSON object");
+    custody_record r;
+    auto* sink = detail::unknown_field_sink::current();
     for (const auto& [key, value] : j.items()) {
         bool known = false;
         for (const auto f : record_fields) known = known || f == key;
-        if (!known)
+        if (known) continue;
+        if (sink == nullptr)
             return fail(errc::unknown_field, join_path(path, key),
                         "is not a field of a custody record");
+        sink->add(join_path(path, key));
+        r.extra_fields.emplace(key, value);
     }
     const field_reader in(j, path);
-    custody_record r;
 
     const auto* index = in.find("index");
     if (!index) return in.missing("index");
@@ -480,6 +486,11 @@ result<custody_record> parse_custody_record(const nlohmann::json& j, std::string
         r.transfer_id = std::move(*id);
     }
     return r;
+}
+
+result<custody_record> parse_stored_custody_record(const nlohmann::json& j, std::string_view path) {
+    detail::unknown_field_sink extras;
+    return parse_custody_record(j, path);
 }
 
 bool is_allowed(custody_state from, custody_action action) noexcept {
