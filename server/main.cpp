@@ -14,6 +14,7 @@
 #include "api.hpp"
 #include "auth.hpp"
 #include "eqm/http/http.hpp"
+#include "eqm/runtime/cli.hpp"
 #include "gateway_link.hpp"
 #include "region.hpp"
 #include "region_store.hpp"
@@ -107,6 +108,7 @@ struct serve_options {
     unsigned threads = 2;
     int token_ttl_minutes = 12 * 60;
     int gateway_timeout_ms = 3000;
+    gateway_link_options link;
 };
 
 int serve(const serve_options& o) {
@@ -131,7 +133,7 @@ int serve(const serve_options& o) {
         return 1;
     }
     http::ws_hub hub;
-    gateway_link link(**store, hub, system_now);
+    gateway_link link(**store, hub, system_now, o.link);
     auth_options ao;
     ao.token_ttl = std::chrono::minutes{o.token_ttl_minutes};
     auth_service auth(**store, ao);
@@ -225,6 +227,27 @@ int main(int argc, char** argv) {
     app.add_option("--gateway-timeout-ms", so.gateway_timeout_ms,
                    "how long a check-out or check-in waits for the city gateway's answer")
         ->capture_default_str();
+
+    eqm::cli::add_duration(app, "--command-resend-interval", so.link.command_resend_interval,
+                           "how often a command still waiting for its gateway's result is "
+                           "published again while the gateway is online (0: only after a birth)")
+        ->capture_default_str();
+    eqm::cli::add_duration(app, "--dead-letter-retention", so.link.dead_letter_retention,
+                           "how long a dead letter (malformed, quarantined or refused message) "
+                           "is kept after it was last received")
+        ->capture_default_str();
+    app.add_option("--dead-letter-max-rows", so.link.dead_letter_max_rows,
+                   "dead letters kept at most (the oldest go first)")
+        ->capture_default_str();
+    app.add_option("--ingest-queue-items", so.link.queue.max_items,
+                   "gateway messages waiting for the ingest thread at most; beyond it a message "
+                   "is refused and its gateway sends it again")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--ingest-queue-bytes", so.link.queue.max_bytes,
+                   "bytes of gateway messages waiting for the ingest thread at most")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
 
     auto* user = app.add_subcommand("user", "manage users of the REST API");
     user->require_subcommand(1);

@@ -166,8 +166,9 @@ TEST_CASE("a malformed envelope is dead-lettered and counted, and the server kee
     auto admin = region.as("admin");
     gw.publish_raw("this is not json");
     gw.publish_raw(R"({"ts":"2026-01-01T00:00:00.000Z","gw_id":"gw-nn","bd_seq":1,"events":[]})");
+    // No readable seq: nothing can be acked (a readable range would be quarantined instead).
     gw.publish_raw(
-        R"({"ts":"2026-01-01T00:00:00.000Z","gw_id":"gw-nn","bd_seq":1,"events":[{"seq":1}]})");
+        R"({"ts":"2026-01-01T00:00:00.000Z","gw_id":"gw-nn","bd_seq":1,"events":[{"seq":"1"}]})");
     REQUIRE(test::wait_until(
         [&] { return metric_line(admin, "eqm_dead_letters_total") == "eqm_dead_letters_total 3"; },
         quick));

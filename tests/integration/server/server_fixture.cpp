@@ -220,7 +220,7 @@ void fake_gateway::connect() {
         state_topic, to_json_text(gw_state{now_ms(), false, bd_seq_, {}, {}}), 1, true};
     o.make_birth = [this, state_topic]() -> std::optional<mqtt::outgoing_message> {
         return mqtt::outgoing_message{
-            state_topic, to_json_text(gw_state{now_ms(), true, bd_seq_, gw_id_, "test-1"}), 1,
+            state_topic, to_json_text(gw_state{now_ms(), true, bd_seq_, gw_id_, version_}), 1,
             true};
     };
     o.log = [](std::string_view) {};
@@ -291,7 +291,8 @@ void fake_gateway::work() {
 custody_record fake_gateway::next_custody(const std::string& device_id, custody_action action,
                                           custody_state from, custody_state to,
                                           std::optional<std::string> holder,
-                                          std::optional<std::string> request_id) {
+                                          std::optional<std::string> request_id,
+                                          std::optional<std::string> transfer_id) {
     std::lock_guard lock(publish_mutex_);
     custody_record r;
     r.device_id = device_id;
@@ -303,6 +304,7 @@ custody_record fake_gateway::next_custody(const std::string& device_id, custody_
     r.source = request_id ? custody_source::server : custody_source::dock;
     r.ts = now_ms();
     r.request_id = std::move(request_id);
+    r.transfer_id = std::move(transfer_id);
     auto sealed = seal(r, head_hash_, next_index_);
     head_hash_ = sealed.hash;
     ++next_index_;
@@ -421,7 +423,9 @@ std::vector<gw_event_body> accept_everything(fake_gateway& gw, const srv_cmd& cm
 
 // --- region_fixture ------------------------------------------------------------------------
 
-region_fixture::region_fixture() {
+region_fixture::region_fixture(std::vector<std::string> server_args,
+                               test::broker_options broker_options)
+    : broker(std::move(broker_options)) {
     struct u {
         const char* name;
         const char* role;
@@ -434,7 +438,8 @@ region_fixture::region_fixture() {
                           u{"off-nn", "officer", "450100", "B-OFF-NN"}}) {
         REQUIRE(add_user(db(), x.name, x.role, x.city, x.badge, std::string(x.name) + "-pw") == 0);
     }
-    server = std::make_unique<server_process>(broker.uri(), db(), dir.path() / "server.log");
+    server = std::make_unique<server_process>(broker.uri(), db(), dir.path() / "server.log",
+                                              std::move(server_args));
 }
 
 region_fixture::~region_fixture() {
