@@ -102,8 +102,11 @@ gateway_link::~gateway_link() {
 void gateway_link::load_city_gateways() {
     auto gws = store_.gateways();
     if (!gws) return log_error(component, "cannot read gateways: " + gws.error().describe());
-    for (const auto& g : *gws)
-        if (g.gw_id) city_gateways_[g.city] = city_gateway{*g.gw_id, g.version.value_or("")};
+    for (const auto& g : *gws) {
+        if (!g.gw_id) continue;
+        city_gateways_[g.city] = city_gateway{*g.gw_id, g.version.value_or("")};
+        applied_[*g.gw_id] = g.applied_seq;
+    }
 }
 
 result<void> gateway_link::start(mqtt::session_options options) {
@@ -113,8 +116,13 @@ result<void> gateway_link::start(mqtt::session_options options) {
     EQM_TRY_LET(s, mqtt::session::create(std::move(options)));
     session_ = std::move(s);
     session_->on_message([this](std::string topic, std::string payload) {
-        // Never waits: a full queue refuses (counted) and the gateway sends the batch again.
-        queue_.push(mqtt::inbound_message{std::move(topic), std::move(payload)});
+        // Never waits: a full queue refuses (counted) and the gateway sends the batch again,
+        // asked to as soon as the queue has room (ask_refused_to_resend).
+        auto t = parse_topic(topic);
+        if (queue_.push(mqtt::inbound_message{std::move(topic), std::move(payload)})) return;
+        if (!t || t->kind != topic_kind::gw_events) return;
+        std::lock_guard lock(mutex_);
+        refused_cities_.insert(std::move(t->id));
     });
     session_->on_connection([this](bool up) {
         if (up) reconnected_ = true;
@@ -180,7 +188,9 @@ void gateway_link::run() {
             }
         }
         if (reconnected_.exchange(false)) flush_after_connect();
+        if (!unsent_acks_.empty()) flush_unsent_acks();
         if (!round.empty()) handle_messages(std::move(round));
+        if (queue_.size() == 0) ask_refused_to_resend();
         housekeeping();
     }
 }
@@ -255,11 +265,7 @@ void gateway_link::prune_dead_letters() {
 }
 
 void gateway_link::flush_after_connect() {
-    for (auto it = unsent_acks_.begin(); it != unsent_acks_.end();) {
-        if (!publish(it->first, it->second)) return;
-        it = unsent_acks_.erase(it);
-        count(&ingest_stats::acks_sent);
-    }
+    flush_unsent_acks();
     auto gws = store_.gateways();
     if (!gws) return;
     for (const auto& g : *gws) {
@@ -395,10 +401,12 @@ void gateway_link::quarantine(const std::string& city, const std::string& payloa
                                 range.gw_id + " seq=" + std::to_string(range.from_seq) + ".." +
                                 std::to_string(range.to_seq) + " reason=" + log_value(reason));
     }
+    applied_[range.gw_id] = q->upto_seq;
     srv_ack ack;
     ack.ts = clock_();
     ack.upto_seq = q->upto_seq;
-    ack.resend_from = q->resend_from;
+    if (q->resend_from && may_ask_resend(range.gw_id, *q->resend_from))
+        ack.resend_from = q->resend_from;
     send_ack(city, ack);
 }
 
@@ -418,7 +426,7 @@ void gateway_link::apply_round(std::vector<batch_input>& round) {
     if (round.empty()) return;
     auto outcomes = store_.apply_batches(round);
     count(&ingest_stats::rounds);
-    ack_map acks;
+    // Every batch is acked after the one commit, in the order the batches came.
     for (std::size_t i = 0; i < round.size(); ++i) {
         if (!outcomes[i]) {
             // Nothing of it is acked, so the gateway keeps the events and sends them again.
@@ -427,37 +435,75 @@ void gateway_link::apply_round(std::vector<batch_input>& round) {
             count(&ingest_stats::store_errors);
             continue;
         }
-        count_batch(round[i], *outcomes[i], acks);
+        send_ack(round[i].city, count_batch(round[i], *outcomes[i]));
     }
-    for (const auto& [city, ack] : acks) send_ack(city, ack);
     for (auto& o : outcomes)
         if (o) after_commit(*o);
     round.clear();
 }
 
-void gateway_link::count_batch(const batch_input& in, const batch_outcome& out, ack_map& acks) {
-    auto& ack = acks[in.city];
+void gateway_link::flush_unsent_acks() {
+    for (auto it = unsent_acks_.begin(); it != unsent_acks_.end();) {
+        if (!publish(it->first, it->second)) return;
+        it = unsent_acks_.erase(it);
+        count(&ingest_stats::acks_sent);
+    }
+}
+
+void gateway_link::ask_refused_to_resend() {
+    std::set<std::string, std::less<>> cities;
+    {
+        std::lock_guard lock(mutex_);
+        cities.swap(refused_cities_);
+    }
+    for (const auto& city : cities) {
+        auto bound = city_gateways_.find(city);
+        if (bound == city_gateways_.end()) continue;
+        const auto applied = applied_[bound->second.gw_id];
+        if (!may_ask_resend(bound->second.gw_id, applied + 1)) {
+            std::lock_guard lock(mutex_);
+            refused_cities_.insert(city);  // asked a moment ago: ask again later
+            continue;
+        }
+        srv_ack ack;
+        ack.ts = clock_();
+        ack.upto_seq = applied;
+        ack.resend_from = applied + 1;
+        send_ack(city, ack);
+    }
+}
+
+bool gateway_link::may_ask_resend(const std::string& gw_id, std::uint64_t seq) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    auto& asked = resend_asked_[gw_id];
+    if (asked.first == seq && now - asked.second < resend_request_interval) return false;
+    asked = {seq, now};
+    ++stats_.resend_requests;
+    return true;
+}
+
+srv_ack gateway_link::count_batch(const batch_input& in, const batch_outcome& out) {
+    applied_[in.batch.gw_id] = out.upto_seq;
+    srv_ack ack;
     ack.ts = clock_();
-    ack.upto_seq = out.upto_seq;  // the last batch of a city in the round has the final seq
-    ack.resend_from.reset();
+    ack.upto_seq = out.upto_seq;
     for (const auto& r : out.refused)
         log_warn(component, "refused an event city=" + in.city + " gw_id=" + in.batch.gw_id +
                                 " seq=" + std::to_string(r.seq) + " kind=" +
                                 std::string(to_string(r.kind)) + " reason=" + log_value(r.reason));
-    std::lock_guard lock(mutex_);
-    ++stats_.batches;
-    stats_.events_applied += out.applied;
-    stats_.duplicates += out.duplicates;
-    stats_.refused_events += out.refused.size();
-    stats_.dead_letters += out.refused.size();
-    if (!out.resend_from) return;
-    ++stats_.gaps;
-    const auto now = std::chrono::steady_clock::now();
-    auto& asked = resend_asked_[in.batch.gw_id];
-    if (asked.first != *out.resend_from || now - asked.second >= resend_request_interval) {
-        asked = {*out.resend_from, now};
-        ack.resend_from = out.resend_from;
+    {
+        std::lock_guard lock(mutex_);
+        ++stats_.batches;
+        stats_.events_applied += out.applied;
+        stats_.duplicates += out.duplicates;
+        stats_.refused_events += out.refused.size();
+        stats_.dead_letters += out.refused.size();
+        if (out.resend_from) ++stats_.gaps;
     }
+    if (out.resend_from && may_ask_resend(in.batch.gw_id, *out.resend_from))
+        ack.resend_from = out.resend_from;
+    return ack;
 }
 
 void gateway_link::send_ack(const std::string& city, const srv_ack& ack) {
@@ -467,7 +513,8 @@ void gateway_link::send_ack(const std::string& city, const srv_ack& ack) {
         unsent_acks_.erase(topic);
         return count(&ingest_stats::acks_sent);
     }
-    // Sent once the session is up again; a newer ack for the city replaces it.
+    // Sent as soon as Paho takes it (it refuses while its buffer is full or the link is
+    // down); a newer ack for the city replaces it.
     unsent_acks_[topic] = std::move(text);
 }
 
@@ -685,6 +732,9 @@ void gateway_link::write_metrics(http::prometheus_writer& out) const {
     c("eqm_ingest_events_applied_total", "gateway events applied", s.events_applied);
     c("eqm_ingest_duplicates_total", "replayed gateway events ignored", s.duplicates);
     c("eqm_ingest_gaps_total", "batches that revealed a seq gap", s.gaps);
+    c("eqm_ingest_resend_requests_total",
+      "srv/acks asking a gateway to resend (after a gap or a refusal by the full queue)",
+      s.resend_requests);
     c("eqm_ingest_rounds_total", "ingest transactions, each committing one or more batches",
       s.rounds);
     c("eqm_ingest_queue_refused_total",

@@ -69,6 +69,7 @@ struct ingest_stats {
     std::uint64_t events_applied = 0;
     std::uint64_t duplicates = 0;
     std::uint64_t gaps = 0;
+    std::uint64_t resend_requests = 0;  ///< srv/acks with resend_from (gaps and refusals)
     std::uint64_t rounds = 0;           ///< transactions, each applying one or more batches
     std::uint64_t dead_letters = 0;     ///< every message written to (or counted in) dead letters
     std::uint64_t malformed = 0;        ///< not readable, not acked
@@ -148,7 +149,6 @@ class gateway_link {
         dead_letter_kind kind = dead_letter_kind::malformed;
         std::string reason;
     };
-    using ack_map = std::map<std::string, srv_ack, std::less<>>;  ///< by city
 
     void run();
     /// What the ingest thread does between rounds: answers timed-out requests, resends
@@ -172,7 +172,15 @@ class gateway_link {
     void quarantine(const std::string& city, const std::string& payload, const std::string& reason,
                     const gw_events_range& range);
     void apply_round(std::vector<batch_input>& round);
-    void count_batch(const batch_input& in, const batch_outcome& out, ack_map& acks);
+    /// The queue refused messages of these cities and has room again: their gateways are asked
+    /// to resend from their first unapplied seq now rather than after their own timeout.
+    void ask_refused_to_resend();
+    /// Whether a resend from `seq` may be asked of `gw_id` now (at most once a second per seq);
+    /// notes the request when it may.
+    bool may_ask_resend(const std::string& gw_id, std::uint64_t seq);
+    /// Counts what a committed batch did; returns its srv/ack.
+    srv_ack count_batch(const batch_input& in, const batch_outcome& out);
+    void flush_unsent_acks();
     void send_ack(const std::string& city, const srv_ack& ack);
     void after_commit(const batch_outcome& out);
     bool lenient_for(const std::string& city) const;
@@ -205,8 +213,10 @@ class gateway_link {
     /// cannot refuse it.
     std::atomic<bool> reconnected_{false};
 
-    mutable std::mutex mutex_;  // guards stats_, waiters_, resend_asked_
+    mutable std::mutex mutex_;  // guards stats_, waiters_, resend_asked_, refused_cities_
     ingest_stats stats_;
+    /// Cities whose gw/events the full queue refused since the queue last ran empty.
+    std::set<std::string, std::less<>> refused_cities_;
     std::map<std::string, waiter, std::less<>> waiters_;
     std::map<std::string, std::pair<std::uint64_t, std::chrono::steady_clock::time_point>,
              std::less<>>
@@ -214,7 +224,9 @@ class gateway_link {
 
     // Ingest thread only (and the constructor).
     std::map<std::string, city_gateway, std::less<>> city_gateways_;
-    /// srv/ack payloads by topic that could not be published yet.
+    /// The applied seq of each gateway, by gw_id, as the last commit left it.
+    std::map<std::string, std::uint64_t, std::less<>> applied_;
+    /// srv/ack payloads by topic that could not be published yet (retried every loop).
     std::map<std::string, std::string, std::less<>> unsent_acks_;
     /// "gw_id member" pairs already logged as ignored.
     std::set<std::string, std::less<>> logged_unknown_;

@@ -122,8 +122,17 @@ void outbox_gateway::start() {
     session_->on_message(
         [this](std::string topic, std::string payload) { on_message(topic, payload); });
     session_->start();
-    REQUIRE(session_->wait_connected(quick));
-    last_progress_ = std::chrono::steady_clock::now();
+}
+
+bool outbox_gateway::wait_connected() {
+    return session_->wait_connected(quick);
+}
+
+void outbox_gateway::produce() {
+    {
+        std::lock_guard lock(mutex_);
+        last_progress_ = std::chrono::steady_clock::now();
+    }
     worker_ = std::thread([this] { work(); });
 }
 

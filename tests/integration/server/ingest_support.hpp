@@ -67,8 +67,12 @@ class outbox_gateway {
                    body_fn body, std::chrono::milliseconds retransmit = std::chrono::seconds{2},
                    std::uint64_t window = 20'000);
     ~outbox_gateway();
-    /// Connects (birth with version "0.1.0") and starts sending.
+    /// Starts connecting; its birth (version "0.1.0") follows the connection.
     void start();
+    /// Waits until connected (birth sent); false after `quick`.
+    bool wait_connected();
+    /// Starts sending its events (on its own thread).
+    void produce();
     /// True once every event is acked.
     bool done() const { return acked_ >= count_; }
     std::uint64_t acked() const { return acked_; }

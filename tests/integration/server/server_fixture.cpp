@@ -8,6 +8,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
@@ -97,6 +98,13 @@ void server_process::start() {
 void server_process::stop() {
     if (!process_) return;
     process_->stop(5s);
+    process_.reset();
+}
+
+void server_process::kill() {
+    if (!process_) return;
+    process_->signal(SIGKILL);
+    (void)process_->wait_for_exit(5s);
     process_.reset();
 }
 
@@ -339,7 +347,15 @@ void fake_gateway::publish(const std::vector<gw_event>& events,
 
 void fake_gateway::publish_raw(const std::string& text) {
     REQUIRE(session_);
-    auto r = session_->publish("eqm/v1/city/" + city_ + "/gw/events", text, 1, false);
+    // Paho refuses a publish while too many are in flight: wait for room, as a gateway would.
+    result<void> r;
+    test::wait_until(
+        [&] {
+            r = session_->publish("eqm/v1/city/" + city_ + "/gw/events", text, 1, false);
+            return r.has_value();
+        },
+        quick, 5ms);
+    INFO((r ? std::string() : r.error().describe()));
     REQUIRE(r.has_value());
 }
 

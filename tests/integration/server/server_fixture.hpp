@@ -49,6 +49,8 @@ class server_process {
     ~server_process();
     void start();
     void stop();
+    /// Kills the server (SIGKILL), as a power cut would: nothing of stop() runs.
+    void kill();
     std::uint16_t port() const noexcept { return port_; }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     const fs::path& log() const noexcept { return log_; }
