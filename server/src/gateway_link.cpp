@@ -426,7 +426,14 @@ void gateway_link::apply_round(std::vector<batch_input>& round) {
     if (round.empty()) return;
     auto outcomes = store_.apply_batches(round);
     count(&ingest_stats::rounds);
-    // Every batch is acked after the one commit, in the order the batches came.
+    // After the one commit, one srv/ack per city covers all of its batches of the round, as the
+    // gateway acks a round of decisions with one ack per device.
+    struct city_ack {
+        std::string gw_id;
+        std::uint64_t upto_seq = 0;
+        bool gap = false;
+    };
+    std::map<std::string, city_ack, std::less<>> acks;
     for (std::size_t i = 0; i < round.size(); ++i) {
         if (!outcomes[i]) {
             // Nothing of it is acked, so the gateway keeps the events and sends them again.
@@ -435,7 +442,19 @@ void gateway_link::apply_round(std::vector<batch_input>& round) {
             count(&ingest_stats::store_errors);
             continue;
         }
-        send_ack(round[i].city, count_batch(round[i], *outcomes[i]));
+        count_batch(round[i], *outcomes[i]);
+        auto& a = acks[round[i].city];
+        a.gw_id = round[i].batch.gw_id;
+        a.upto_seq = outcomes[i]->upto_seq;  // the city's last batch has its final seq
+        a.gap = a.gap || outcomes[i]->resend_from.has_value();
+    }
+    for (const auto& [city, a] : acks) {
+        srv_ack ack;
+        ack.ts = clock_();
+        ack.upto_seq = a.upto_seq;
+        // A batch past a gap was dropped: the gateway resends from the first seq not applied.
+        if (a.gap && may_ask_resend(a.gw_id, a.upto_seq + 1)) ack.resend_from = a.upto_seq + 1;
+        send_ack(city, ack);
     }
     for (auto& o : outcomes)
         if (o) after_commit(*o);
@@ -483,11 +502,8 @@ bool gateway_link::may_ask_resend(const std::string& gw_id, std::uint64_t seq) {
     return true;
 }
 
-srv_ack gateway_link::count_batch(const batch_input& in, const batch_outcome& out) {
+void gateway_link::count_batch(const batch_input& in, const batch_outcome& out) {
     applied_[in.batch.gw_id] = out.upto_seq;
-    srv_ack ack;
-    ack.ts = clock_();
-    ack.upto_seq = out.upto_seq;
     for (const auto& r : out.refused)
         log_warn(component, "refused an event city=" + in.city + " gw_id=" + in.batch.gw_id +
                                 " seq=" + std::to_string(r.seq) + " kind=" +
@@ -501,9 +517,6 @@ srv_ack gateway_link::count_batch(const batch_input& in, const batch_outcome& ou
         stats_.dead_letters += out.refused.size();
         if (out.resend_from) ++stats_.gaps;
     }
-    if (out.resend_from && may_ask_resend(in.batch.gw_id, *out.resend_from))
-        ack.resend_from = out.resend_from;
-    return ack;
 }
 
 void gateway_link::send_ack(const std::string& city, const srv_ack& ack) {

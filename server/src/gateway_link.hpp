@@ -178,8 +178,8 @@ class gateway_link {
     /// Whether a resend from `seq` may be asked of `gw_id` now (at most once a second per seq);
     /// notes the request when it may.
     bool may_ask_resend(const std::string& gw_id, std::uint64_t seq);
-    /// Counts what a committed batch did; returns its srv/ack.
-    srv_ack count_batch(const batch_input& in, const batch_outcome& out);
+    /// Counts (and logs) what a committed batch did.
+    void count_batch(const batch_input& in, const batch_outcome& out);
     void flush_unsent_acks();
     void send_ack(const std::string& city, const srv_ack& ack);
     void after_commit(const batch_outcome& out);

@@ -382,7 +382,10 @@ constexpr std::string_view sql_insert_custody =
 constexpr std::string_view sql_custody_device =
     "UPDATE devices SET status = ?2, holder = ?3, due = ?4, city = COALESCE(?5, city), "
     "updated_at = ?6, last_seen = MAX(COALESCE(last_seen, ''), ?6) WHERE id = ?1";
-// Link state and telemetry change only a device of the reporting city (?5 / ?3).
+// Custody, link state and telemetry change only a device of the reporting city (?6, ?5, ?3).
+constexpr std::string_view sql_custody_device_here =
+    "UPDATE devices SET status = ?2, holder = ?3, due = ?4, updated_at = ?5, "
+    "last_seen = MAX(COALESCE(last_seen, ''), ?5) WHERE id = ?1 AND city = ?6";
 constexpr std::string_view sql_device_state =
     "UPDATE devices SET online = ?2, fw = COALESCE(?3, fw), "
     "last_seen = MAX(COALESCE(last_seen, ''), ?4) WHERE id = ?1 AND city = ?5";
@@ -424,7 +427,8 @@ constexpr std::string_view sql_ordered_transfer =
     "AND json_extract(payload, '$.device_id') = ?2 LIMIT 1";
 constexpr std::string_view sql_last_custody =
     "SELECT json_extract(record, '$.action'), json_extract(record, '$.transfer_id') "
-    "FROM custody WHERE device_id = ?1 ORDER BY ts DESC, idx DESC LIMIT 1";
+    "FROM custody WHERE device_id = ?1 AND NOT (city = ?2 AND idx = ?3) "
+    "ORDER BY ts DESC, idx DESC LIMIT 1";
 
 /// The statements of one round of batches, prepared on first use and given back at its end.
 struct round_statements {
@@ -438,6 +442,7 @@ struct round_statements {
     held_statement device_home{sql_device_home};
     held_statement insert_custody{sql_insert_custody};
     held_statement custody_device{sql_custody_device};
+    held_statement custody_device_here{sql_custody_device_here};
     held_statement device_state{sql_device_state};
     held_statement upsert_telemetry{sql_upsert_telemetry};
     held_statement device_seen{sql_device_seen};
@@ -1190,17 +1195,10 @@ class sqlite_region_store final : public region_store {
     /// stays verifiable); it changes a device only when the device is the city's (or arrives
     /// there by a transfer the server ordered).
     result<void> apply_body(batch_work& w, const gw_event& e, const custody_record& rec) {
-        EQM_TRY_LET(scope, custody_scope_of(w, rec));
         const chain_state before = w.chain;
         std::optional<verify_result> v;
         if (!w.chain.broken_message) v = w.chain.verifier.feed(rec);
         const bool verified = v && v->ok();
-        if (scope == custody_scope::refuse) {
-            w.chain_touched = true;
-            if (v && !v->ok()) EQM_TRY(raise_ledger_break(w, rec, *v, e.ts));
-            EQM_TRY_LET(home, home_of(w, rec.device_id));
-            return refuse(w, e, "device_id: " + foreign_device(rec.device_id, *home, w.in.city));
-        }
         EQM_TRY(w.sts.insert_custody.run(db_, w.in.city, static_cast<std::int64_t>(rec.index),
                                          rec.hash, rec.device_id, text_ts(rec.ts), record_text(rec),
                                          verified ? 1 : 0));
@@ -1211,14 +1209,36 @@ class sqlite_region_store final : public region_store {
         }
         w.chain_touched = true;
         if (v && !v->ok()) EQM_TRY(raise_ledger_break(w, rec, *v, e.ts));
-        if (scope == custody_scope::history) return {};
         std::optional<std::string> due;
         if (rec.due) due = text_ts(*rec.due);
+        EQM_TRY(w.sts.custody_device_here.run(db_, rec.device_id,
+                                              std::string(to_string(rec.to_state)), rec.holder, due,
+                                              text_ts(rec.ts), w.in.city));
+        if (db_.changes() > 0) {
+            w.changed.insert(rec.device_id);
+            return {};
+        }
+        return apply_foreign_custody(w, e, rec, due);
+    }
+
+    /// A custody record about a device that is not registered to the reporting city. The record
+    /// stays in the city's chain (verified above) but changes the device only when it is a
+    /// transfer arriving in the city; one that is not the city's to report is taken out again
+    /// and refused.
+    result<void> apply_foreign_custody(batch_work& w, const gw_event& e, const custody_record& rec,
+                                       const std::optional<std::string>& due) {
+        EQM_TRY_LET(home, home_of(w, rec.device_id));
+        if (!home) return {};  // not registered: kept in the city's ledger, no device to update
+        EQM_TRY_LET(scope, foreign_custody_scope(w, rec, *home));
+        if (scope == custody_scope::history) return {};
+        if (scope == custody_scope::refuse) {
+            EQM_TRY(run(db_, "DELETE FROM custody WHERE city = ?1 AND idx = ?2 AND hash = ?3",
+                        w.in.city, static_cast<std::int64_t>(rec.index), rec.hash));
+            return refuse(w, e, "device_id: " + foreign_device(rec.device_id, *home, w.in.city));
+        }
         // A transfer's receipt moves the device into the receiving gateway's city.
-        std::optional<std::string> new_city;
-        if (rec.action == custody_action::transfer_in) new_city = w.in.city;
         EQM_TRY(w.sts.custody_device.run(db_, rec.device_id, std::string(to_string(rec.to_state)),
-                                         rec.holder, due, new_city, text_ts(rec.ts)));
+                                         rec.holder, due, w.in.city, text_ts(rec.ts)));
         if (db_.changes() > 0) w.changed.insert(rec.device_id);
         return {};
     }
@@ -1246,21 +1266,20 @@ class sqlite_region_store final : public region_store {
         return {};
     }
 
-    result<custody_scope> custody_scope_of(batch_work& w, const custody_record& rec) {
-        EQM_TRY_LET(home, home_of(w, rec.device_id));
-        if (!home || home->city == w.in.city) return custody_scope::apply;
+    result<custody_scope> foreign_custody_scope(batch_work& w, const custody_record& rec,
+                                                const device_home& home) {
         if (!rec.transfer_id) return custody_scope::refuse;
         EQM_TRY_LET(ordered, ordered_transfer(*rec.transfer_id, rec.device_id));
         if (rec.action == custody_action::transfer_in) {
             if (ordered)
                 return ordered->second == w.in.city ? custody_scope::apply : custody_scope::refuse;
             // No order on record: the device must be in transit under this very transfer.
-            EQM_TRY_LET(under, in_transit_under(rec.device_id, *home));
+            EQM_TRY_LET(under, in_transit_under(w, rec, home));
             return under == rec.transfer_id ? custody_scope::apply : custody_scope::refuse;
         }
         // The source city's hand-over, reported after the device arrived at the destination.
         if (rec.action == custody_action::transfer_out && ordered && ordered->first == w.in.city &&
-            ordered->second == home->city)
+            ordered->second == home.city)
             return custody_scope::history;
         return custody_scope::refuse;
     }
@@ -1276,9 +1295,9 @@ class sqlite_region_store final : public region_store {
         return out;
     }
 
-    /// The transfer a device is in transit under: its last custody record's, when that record
-    /// is a transfer_out and the device is in transit.
-    result<std::optional<std::string>> in_transit_under(const std::string& device_id,
+    /// The transfer a device is in transit under: the transfer of its last custody record
+    /// before `rec`, when that record is a transfer_out and the device is in transit.
+    result<std::optional<std::string>> in_transit_under(batch_work& w, const custody_record& rec,
                                                         const device_home& home) {
         std::optional<std::string> out;
         if (home.status != to_string(custody_state::in_transit)) return out;
@@ -1288,7 +1307,7 @@ class sqlite_region_store final : public region_store {
                 if (st.column_text(0) == to_string(custody_action::transfer_out))
                     out = st.column_optional_text(1);
             },
-            device_id));
+            rec.device_id, w.in.city, static_cast<std::int64_t>(rec.index)));
         return out;
     }
 

@@ -61,9 +61,9 @@ TEST_CASE("a gateway batch is applied once: replays and duplicate events change 
     auto e2 = gw.make_event(rec2);
     gw.publish({batch[0], e2});
     REQUIRE(gw.wait_ack([](const srv_ack& a) { return acked_upto(a, 2); }));
-    gw.publish({batch[0], e2});
-    REQUIRE(test::wait_until([&] { return gw.acks().size() >= 4; }, quick));
-    CHECK(gw.acks().back().upto_seq == 2);
+    gw.clear_received();
+    gw.publish({batch[0], e2});  // the replay is acked again and changes nothing
+    REQUIRE(gw.wait_ack([](const srv_ack& a) { return acked_upto(a, 2); }));
 
     auto history = admin.get("/api/v1/devices/cam-1/custody");
     REQUIRE(history.status == 200);
