@@ -695,18 +695,14 @@ class sqlite_region_store final : public region_store {
                                                    clock_ms now) override {
         std::lock_guard lock(mutex_);
         revision_bump bump(revision_);
-        auto tx = transaction::begin(db_);
-        if (!tx) return std::unexpected(tx.error());
+        EQM_TRY_LET(tx, transaction::begin(db_));
         std::optional<std::uint64_t> current_bd_seq;
-        if (auto r = each_row(
-                db_, "SELECT bd_seq FROM gateways WHERE city = ?1",
-                [&](const statement& st) {
-                    current_bd_seq = static_cast<std::uint64_t>(st.column_int64(0));
-                },
-                city);
-            !r)
-            return std::unexpected(r.error());
-
+        EQM_TRY(each_row(
+            db_, "SELECT bd_seq FROM gateways WHERE city = ?1",
+            [&](const statement& st) {
+                current_bd_seq = static_cast<std::uint64_t>(st.column_int64(0));
+            },
+            city));
         gateway_transition t{};
         if (s.online) {
             std::optional<std::string> bound_to;
@@ -717,26 +713,24 @@ class sqlite_region_store final : public region_store {
                 return fail(errc::conflict, "gw_id",
                             s.gw_id.value_or("") + " is the gateway of city " + *bound_to);
             t = gateway_transition::came_online;
-            auto r =
-                run(db_,
-                    "INSERT INTO gateways(city, gw_id, online, bd_seq, version, last_seen) "
-                    "VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT(city) DO UPDATE SET "
-                    "gw_id = excluded.gw_id, online = 1, bd_seq = excluded.bd_seq, "
-                    "version = excluded.version, last_seen = excluded.last_seen",
-                    city, s.gw_id, static_cast<std::int64_t>(s.bd_seq), s.version, text_ts(now));
-            if (!r) return std::unexpected(r.error());
+            EQM_TRY(run(db_,
+                        "INSERT INTO gateways(city, gw_id, online, bd_seq, version, last_seen) "
+                        "VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT(city) DO UPDATE SET "
+                        "gw_id = excluded.gw_id, online = 1, bd_seq = excluded.bd_seq, "
+                        "version = excluded.version, last_seen = excluded.last_seen",
+                        city, s.gw_id, static_cast<std::int64_t>(s.bd_seq), s.version,
+                        text_ts(now)));
         } else if (current_bd_seq && s.bd_seq < *current_bd_seq) {
             // The will of an older session: the gateway has reconnected since.
             t = gateway_transition::stale_will;
         } else {
             t = gateway_transition::went_offline;
-            auto r = run(db_,
-                         "INSERT INTO gateways(city, online, bd_seq) VALUES (?1, 0, ?2) "
-                         "ON CONFLICT(city) DO UPDATE SET online = 0, bd_seq = excluded.bd_seq",
-                         city, static_cast<std::int64_t>(s.bd_seq));
-            if (!r) return std::unexpected(r.error());
+            EQM_TRY(run(db_,
+                        "INSERT INTO gateways(city, online, bd_seq) VALUES (?1, 0, ?2) "
+                        "ON CONFLICT(city) DO UPDATE SET online = 0, bd_seq = excluded.bd_seq",
+                        city, static_cast<std::int64_t>(s.bd_seq)));
         }
-        if (auto c = tx->commit(); !c) return std::unexpected(c.error());
+        EQM_TRY(tx.commit());
         return t;
     }
 
@@ -790,29 +784,26 @@ class sqlite_region_store final : public region_store {
     result<std::uint64_t> dead_letter_count() override {
         std::lock_guard lock(mutex_);
         std::uint64_t n = 0;
-        auto r = each_row(db_, "SELECT COUNT(*) FROM dead_letters", [&](const statement& st) {
+        EQM_TRY(each_row(db_, "SELECT COUNT(*) FROM dead_letters", [&](const statement& st) {
             n = static_cast<std::uint64_t>(st.column_int64(0));
-        });
-        if (!r) return std::unexpected(r.error());
+        }));
         return n;
     }
 
     result<std::vector<gateway_view>> gateways() override {
         std::lock_guard lock(mutex_);
         std::vector<gateway_view> out;
-        auto r = each_row(db_, std::string(gateway_columns) + " ORDER BY g.city",
-                          [&](const statement& st) { out.push_back(read_gateway(st)); });
-        if (!r) return std::unexpected(r.error());
+        EQM_TRY(each_row(db_, std::string(gateway_columns) + " ORDER BY g.city",
+                         [&](const statement& st) { out.push_back(read_gateway(st)); }));
         return out;
     }
 
     result<std::optional<gateway_view>> gateway(std::string_view city) override {
         std::lock_guard lock(mutex_);
         std::optional<gateway_view> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_, std::string(gateway_columns) + " WHERE g.city = ?1",
-            [&](const statement& st) { out = read_gateway(st); }, city);
-        if (!r) return std::unexpected(r.error());
+            [&](const statement& st) { out = read_gateway(st); }, city));
         return out;
     }
 
@@ -952,7 +943,7 @@ class sqlite_region_store final : public region_store {
     result<std::vector<outbox_entry>> pending_commands(std::string_view city) override {
         std::lock_guard lock(mutex_);
         std::vector<outbox_entry> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_,
             "SELECT cmd_id, city, type, payload, attempts FROM outbox "
             "WHERE city = ?1 AND state = 'pending' ORDER BY created_at, rowid",
@@ -961,8 +952,7 @@ class sqlite_region_store final : public region_store {
                                            st.column_text(3),
                                            static_cast<std::uint32_t>(st.column_int64(4))});
             },
-            city);
-        if (!r) return std::unexpected(r.error());
+            city));
         return out;
     }
 
@@ -986,10 +976,9 @@ class sqlite_region_store final : public region_store {
     result<std::optional<std::string>> command_result(std::string_view cmd_id) override {
         std::lock_guard lock(mutex_);
         std::optional<std::string> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_, "SELECT result FROM outbox WHERE cmd_id = ?1 AND state = 'done'",
-            [&](const statement& st) { out = st.column_optional_text(0); }, cmd_id);
-        if (!r) return std::unexpected(r.error());
+            [&](const statement& st) { out = st.column_optional_text(0); }, cmd_id));
         return out;
     }
 
@@ -1027,15 +1016,14 @@ class sqlite_region_store final : public region_store {
     result<chain_state> load_chain(const std::string& city) {
         if (auto it = chains_.find(city); it != chains_.end()) return it->second;
         chain_state c{ledger_verifier{}, std::nullopt};
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_, "SELECT next_index, head_hash, broken_message FROM ledger_heads WHERE city = ?1",
             [&](const statement& st) {
                 c.verifier = ledger_verifier(st.column_text(1),
                                              static_cast<std::uint64_t>(st.column_int64(0)));
                 c.broken_message = st.column_optional_text(2);
             },
-            city);
-        if (!r) return std::unexpected(r.error());
+            city));
         chains_.insert_or_assign(city, c);
         return c;
     }
