@@ -90,7 +90,9 @@ gateway_link::gateway_link(region_store& store, http::ws_hub& hub, clock_fn cloc
       hub_(hub),
       clock_(std::move(clock)),
       options_(std::move(options)),
-      queue_(options_.queue, mqtt::overflow_policy::reject) {
+      queue_(options_.queue, mqtt::overflow_policy::reject),
+      states_(mqtt::queue_limits{state_queue_limit, state_queue_bytes},
+              mqtt::overflow_policy::reject) {
     if (options_.version.empty()) options_.version = EQM_VERSION;
     load_city_gateways();
 }
@@ -117,8 +119,13 @@ result<void> gateway_link::start(mqtt::session_options options) {
     session_ = std::move(s);
     session_->on_message([this](std::string topic, std::string payload) {
         // Never waits: a full queue refuses (counted) and the gateway sends the batch again,
-        // asked to as soon as the queue has room (ask_refused_to_resend).
+        // asked to as soon as the queue has room (ask_refused_to_resend). A gateway never sends
+        // its birth or will again, so states have their own queue that batches cannot fill.
         auto t = parse_topic(topic);
+        if (t && t->kind == topic_kind::gw_state) {
+            states_.push(mqtt::inbound_message{std::move(topic), std::move(payload)});
+            return;
+        }
         if (queue_.push(mqtt::inbound_message{std::move(topic), std::move(payload)})) return;
         if (!t || t->kind != topic_kind::gw_events) return;
         std::lock_guard lock(mutex_);
@@ -136,6 +143,7 @@ void gateway_link::stop() {
     session_.reset();  // no more messages; the destructor disconnects cleanly
     stopping_ = true;
     queue_.close();
+    states_.close();
     if (thread_.joinable()) thread_.join();
     std::map<std::string, waiter, std::less<>> left;
     {
@@ -187,6 +195,10 @@ void gateway_link::run() {
                 round.push_back(std::move(*m));
             }
         }
+        // States taken in before the last batch of the round go first (a birth binds the gw_id
+        // that the batches after it carry).
+        std::vector<mqtt::inbound_message> states;
+        if (states_.drain(states) > 0) handle_messages(std::move(states));
         if (reconnected_.exchange(false)) flush_after_connect();
         if (!unsent_acks_.empty()) flush_unsent_acks();
         if (!round.empty()) handle_messages(std::move(round));
@@ -751,7 +763,8 @@ void gateway_link::write_metrics(http::prometheus_writer& out) const {
     c("eqm_ingest_rounds_total", "ingest transactions, each committing one or more batches",
       s.rounds);
     c("eqm_ingest_queue_refused_total",
-      "messages the full ingest queue refused (their gateways send them again)", queue_.rejected());
+      "messages the full ingest queue refused (their gateways send them again)",
+      queue_.rejected() + states_.rejected());
     c("eqm_ingest_quarantined_total", "unreadable batches kept as dead letters and acked",
       s.quarantined);
     c("eqm_ingest_refused_batches_total",
@@ -778,7 +791,7 @@ void gateway_link::write_metrics(http::prometheus_writer& out) const {
     c("eqm_ingest_store_errors_total", "batches or states the store could not apply",
       s.store_errors);
     out.gauge("eqm_ingest_queue_depth", "messages waiting for the ingest thread",
-              static_cast<double>(queue_.size()));
+              static_cast<double>(queue_.size() + states_.size()));
     out.gauge("eqm_ingest_queue_bytes", "bytes waiting for the ingest thread",
               static_cast<double>(queue_.bytes()));
     out.gauge("eqm_mqtt_connected", "1 while connected to the central broker",

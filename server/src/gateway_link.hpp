@@ -37,6 +37,9 @@ inline constexpr std::chrono::milliseconds default_gateway_timeout{3000};
 /// (never waited for: see message_queue.hpp), counted, and its gateway sends it again.
 inline constexpr std::size_t ingest_queue_limit = 10'000;
 inline constexpr std::size_t ingest_queue_bytes = std::size_t{256} << 20;
+/// gw/state messages waiting (births and wills: a few per gateway, never sent again).
+inline constexpr std::size_t state_queue_limit = 10'000;
+inline constexpr std::size_t state_queue_bytes = std::size_t{16} << 20;
 /// One round takes at most this many messages, or this many payload bytes, from the queue; its
 /// batches are committed together (a round keeps the store's lock, so it stays short).
 inline constexpr std::size_t max_round_messages = 1000;
@@ -206,7 +209,8 @@ class gateway_link {
     clock_fn clock_;
     gateway_link_options options_;
     std::unique_ptr<mqtt::session> session_;
-    mqtt::message_queue queue_;
+    mqtt::message_queue queue_;   ///< gw/events
+    mqtt::message_queue states_;  ///< gw/state
     std::thread thread_;
     std::atomic<bool> stopping_{false};
     /// Set by Paho's thread when the session comes up; never a queue item, so a full queue
