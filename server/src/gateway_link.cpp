@@ -154,7 +154,8 @@ void gateway_link::stop() {
         (void)store_.abandon_command(id, "server_stopping", clock_());
         w.done(fail(errc::unavailable, "", "the server is shutting down"));
     }
-    if (!left.empty()) abandon_custody_requests("server_stopping");
+    // Nobody waits for a custody request any more: a restart must never run one.
+    abandon_custody_requests("server_stopping");
 }
 
 void gateway_link::abandon_custody_requests(std::string_view reason) {
