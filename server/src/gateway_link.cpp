@@ -90,9 +90,11 @@ gateway_link::gateway_link(region_store& store, http::ws_hub& hub, clock_fn cloc
       hub_(hub),
       clock_(std::move(clock)),
       options_(std::move(options)),
-      queue_(options_.queue, mqtt::overflow_policy::reject),
+      queue_(options_.queue, mqtt::overflow_policy::reject,
+             [](const arrival& a) { return mqtt::weigh(a.message); }),
       states_(mqtt::queue_limits{state_queue_limit, state_queue_bytes},
-              mqtt::overflow_policy::reject) {
+              mqtt::overflow_policy::reject,
+              [](const arrival& a) { return mqtt::weigh(a.message); }) {
     if (options_.version.empty()) options_.version = EQM_VERSION;
     load_city_gateways();
 }
@@ -122,11 +124,12 @@ result<void> gateway_link::start(mqtt::session_options options) {
         // asked to as soon as the queue has room (ask_refused_to_resend). A gateway never sends
         // its birth or will again, so states have their own queue that batches cannot fill.
         auto t = parse_topic(topic);
+        arrival a{arrivals_++, mqtt::inbound_message{std::move(topic), std::move(payload)}};
         if (t && t->kind == topic_kind::gw_state) {
-            states_.push(mqtt::inbound_message{std::move(topic), std::move(payload)});
+            states_.push(std::move(a));
             return;
         }
-        if (queue_.push(mqtt::inbound_message{std::move(topic), std::move(payload)})) return;
+        if (queue_.push(std::move(a))) return;
         if (!t || t->kind != topic_kind::gw_events) return;
         std::lock_guard lock(mutex_);
         refused_cities_.insert(std::move(t->id));
@@ -185,21 +188,29 @@ void gateway_link::count(std::uint64_t ingest_stats::*counter, std::uint64_t n) 
 
 void gateway_link::run() {
     while (!stopping_) {
-        std::vector<mqtt::inbound_message> round;
+        std::vector<arrival> taken;
         if (auto first = queue_.pop(ingest_tick)) {
-            std::size_t bytes = mqtt::weigh(*first);
-            round.push_back(std::move(*first));
-            while (round.size() < max_round_messages && bytes < max_round_bytes) {
+            std::size_t bytes = mqtt::weigh(first->message);
+            taken.push_back(std::move(*first));
+            while (taken.size() < max_round_messages && bytes < max_round_bytes) {
                 auto m = queue_.try_pop();
                 if (!m) break;
-                bytes += mqtt::weigh(*m);
-                round.push_back(std::move(*m));
+                bytes += mqtt::weigh(m->message);
+                taken.push_back(std::move(*m));
             }
         }
-        // States taken in before the last batch of the round go first (a birth binds the gw_id
-        // that the batches after it carry).
-        std::vector<mqtt::inbound_message> states;
-        if (states_.drain(states) > 0) handle_messages(std::move(states));
+        // States are merged in by order of arrival: a birth binds the gw_id of the batches after
+        // it, a Last Will comes after the last batch of its session.
+        std::vector<arrival> states;
+        states_.drain(states);
+        std::vector<mqtt::inbound_message> round;
+        round.reserve(taken.size() + states.size());
+        auto e = taken.begin();
+        auto st = states.begin();
+        while (e != taken.end() || st != states.end()) {
+            const bool state_first = st != states.end() && (e == taken.end() || st->n < e->n);
+            round.push_back(std::move(state_first ? (st++)->message : (e++)->message));
+        }
         if (reconnected_.exchange(false)) flush_after_connect();
         if (!unsent_acks_.empty()) flush_unsent_acks();
         if (!round.empty()) handle_messages(std::move(round));

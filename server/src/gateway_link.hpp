@@ -209,8 +209,15 @@ class gateway_link {
     clock_fn clock_;
     gateway_link_options options_;
     std::unique_ptr<mqtt::session> session_;
-    mqtt::message_queue queue_;   ///< gw/events
-    mqtt::message_queue states_;  ///< gw/state
+    /// A message with its place in the order of arrival (across both queues).
+    struct arrival {
+        std::uint64_t n = 0;
+        mqtt::inbound_message message;
+    };
+    using arrival_queue = mqtt::bounded_queue<arrival>;
+    arrival_queue queue_;   ///< gw/events
+    arrival_queue states_;  ///< gw/state
+    std::atomic<std::uint64_t> arrivals_{0};
     std::thread thread_;
     std::atomic<bool> stopping_{false};
     /// Set by Paho's thread when the session comes up; never a queue item, so a full queue
