@@ -679,13 +679,16 @@ class sqlite_region_store final : public region_store {
         std::map<std::string, chain_state, std::less<>> chains;  // as this round leaves them
         round_statements sts;
         for (const auto& in : batches) {
-            out.push_back(apply_in_savepoint(in, sts, chains));
+            // Alone in its round, a batch needs no savepoint: the transaction is its own.
+            out.push_back(apply_in_savepoint(in, sts, chains, batches.size() > 1));
             // SQLite rolls the whole transaction back on some errors (a full disk): then
             // nothing of the round is written.
             if (db_.autocommit())
                 return all_failed(out.back() ? error{errc::unavailable, "", "transaction lost"}
                                              : out.back().error());
         }
+        // A batch alone in its round had no savepoint: what it did is undone with the whole.
+        if (batches.size() == 1 && !out.front()) return out;
         if (auto c = tx->commit(); !c) return all_failed(c.error());
         for (auto& [city, chain] : chains) chains_.insert_or_assign(city, std::move(chain));
         return out;
@@ -1037,18 +1040,21 @@ class sqlite_region_store final : public region_store {
         return load_chain(city);
     }
 
-    /// Applies one batch inside its own savepoint: when it fails, only it is undone.
+    /// Applies one batch, inside its own savepoint when others share its round: when it fails,
+    /// only it is undone.
     result<batch_outcome> apply_in_savepoint(const batch_input& in, round_statements& sts,
-                                             chain_map& chains) {
+                                             chain_map& chains, bool savepoint) {
         EQM_TRY_LET(chain, round_chain(in.city, chains));
-        EQM_TRY(sts.savepoint.run(db_));
+        if (savepoint) EQM_TRY(sts.savepoint.run(db_));
         batch_work w{in, sts, std::move(chain), false, {}, {}};
         if (auto r = apply_one(w); !r) {
-            (void)sts.rollback_to.run(db_);
-            (void)sts.release.run(db_);
+            if (savepoint) {
+                (void)sts.rollback_to.run(db_);
+                (void)sts.release.run(db_);
+            }
             return std::unexpected(r.error());
         }
-        EQM_TRY(sts.release.run(db_));
+        if (savepoint) EQM_TRY(sts.release.run(db_));
         if (w.chain_touched) chains.insert_or_assign(in.city, std::move(w.chain));
         w.out.changed_devices.assign(w.changed.begin(), w.changed.end());
         return std::move(w.out);
@@ -1325,6 +1331,9 @@ result<std::unique_ptr<region_store>> open_sqlite_region_store(const std::filesy
     options.synchronous = store::synchronous_mode::full;
     auto db = database::open(path, options);
     if (!db) return std::unexpected(db.error());
+    // A savepoint per batch of a round keeps the original of each page it changes in a
+    // sub-journal: in memory, not in a temporary file.
+    if (auto r = db->execute("PRAGMA temp_store = MEMORY"); !r) return std::unexpected(r.error());
     auto v = store::migrate(*db, migrations);
     if (!v) return std::unexpected(v.error());
     return std::unique_ptr<region_store>(std::make_unique<sqlite_region_store>(std::move(*db)));

@@ -48,6 +48,7 @@ TEST_CASE("batches that waited for a restarted server are applied in few transac
 TEST_CASE("a batch the store cannot apply does not take the others of its round down",
           "[server][ingest][rounds]") {
     region_fixture region;
+    region.register_device("dev-lz", "body_camera", "450200");
     auto admin = region.as("admin");
     std::vector<std::unique_ptr<fake_gateway>> gws;
     for (const auto& [city, gw_id] : std::vector<std::pair<std::string, std::string>>{
@@ -71,12 +72,21 @@ TEST_CASE("a batch the store cannot apply does not take the others of its round 
     REQUIRE(test::wait_until(
         [&] { return metric(admin2, "eqm_ingest_store_errors_total").value_or(0) >= 1; }, quick));
     CHECK_FALSE(gws[1]->wait_ack([](const srv_ack& a) { return a.upto_seq == 1; }, 1s));
+    // Nothing of the failed batch stayed (its device update came before the failing insert).
+    CHECK(device(admin2, "dev-lz")["last_seen"].is_null());
+    // Resent alone (a round of one batch, no savepoint): still failing, still leaving nothing.
+    gws[1]->set_next_seq(1);
+    gws[1]->send({summary("dev-lz")});
+    REQUIRE(test::wait_until(
+        [&] { return metric(admin2, "eqm_ingest_store_errors_total").value_or(0) >= 2; }, quick));
+    CHECK(device(admin2, "dev-lz")["last_seen"].is_null());
 
     // The fault gone, the gateway's resend goes through.
     execute_sql(region.db(), "DROP TRIGGER poison");
     gws[1]->set_next_seq(1);
     gws[1]->send({summary("dev-lz")});
     CHECK(gws[1]->wait_ack([](const srv_ack& a) { return a.upto_seq == 1; }, 15s));
+    CHECK(device(admin2, "dev-lz")["last_seen"].is_string());
 }
 
 TEST_CASE("a backlog beyond the server's queue never hangs it: healthz answers, all applied once",
