@@ -4,7 +4,7 @@
 #include <set>
 #include <sstream>
 
-#include "server_fixture.hpp"
+#include "ingest_support.hpp"
 
 using namespace eqm;
 using namespace eqm::server_test;
@@ -20,7 +20,7 @@ bool city_online_is(api_client& c, const std::string& city, bool online) {
     return test::wait_until(
         [&] {
             auto r = c.get("/api/v1/cities");
-            for (const auto& x : r.body)
+            for (const auto& x : items(r.body))
                 if (x["code"] == city) return x["online"].get<bool>() == online;
             return false;
         },
@@ -67,7 +67,7 @@ TEST_CASE("a gateway batch is applied once: replays and duplicate events change 
 
     auto history = admin.get("/api/v1/devices/cam-1/custody");
     REQUIRE(history.status == 200);
-    CHECK(history.body.size() == 2);  // one checkout, one checkin: nothing doubled
+    CHECK(items(history.body).size() == 2);  // one checkout, one checkin: nothing doubled
     CHECK(device(admin, "cam-1")["status"] == "available");
     CHECK(metric_line(admin, "eqm_ingest_events_applied_total") ==
           "eqm_ingest_events_applied_total 2");
@@ -104,7 +104,7 @@ TEST_CASE("a seq gap makes the server ask for a resend, and the resend heals it"
     REQUIRE(gw.wait_ack([](const srv_ack& a) { return a.upto_seq == 3; }));
     CHECK(device(admin, "cam-1")["status"] == "available");
     CHECK(device(admin, "cam-2")["status"] == "checked_out");
-    CHECK(admin.get("/api/v1/devices/cam-1/custody").body.size() == 2);
+    CHECK(items(admin.get("/api/v1/devices/cam-1/custody").body).size() == 2);
 }
 
 TEST_CASE("seq ranges the gateway skipped by policy count as delivered, not as a gap",
@@ -147,8 +147,8 @@ TEST_CASE("a stale Last Will does not take a live gateway offline but a matching
     REQUIRE(city_online_is(admin, "450100", false));
     // The city shows offline with its last known state.
     auto cities = admin.get("/api/v1/cities");
-    REQUIRE(cities.body.size() == 14);
-    for (const auto& c : cities.body) {
+    REQUIRE(items(cities.body).size() == 14);
+    for (const auto& c : items(cities.body)) {
         if (c["code"] != "450100") continue;
         CHECK(c["last_seen"].is_string());
         CHECK(c["bd_seq"] == 7);
@@ -196,7 +196,7 @@ TEST_CASE("a broken custody hash chain raises an alert naming the record", "[ser
     auto alerts = admin.get("/api/v1/alerts?city=450100");
     REQUIRE(alerts.status == 200);
     bool found = false;
-    for (const auto& a : alerts.body) {
+    for (const auto& a : items(alerts.body)) {
         if (a["type"] != "ledger_broken") continue;
         found = true;
         CHECK(a["severity"] == "critical");
@@ -205,9 +205,9 @@ TEST_CASE("a broken custody hash chain raises an alert naming the record", "[ser
     }
     CHECK(found);
     auto history = admin.get("/api/v1/devices/cam-1/custody");
-    REQUIRE(history.body.size() == 2);
-    CHECK(history.body[0]["verified"] == false);
-    CHECK(history.body[1]["verified"] == true);
+    REQUIRE(items(history.body).size() == 2);
+    CHECK(items(history.body)[0]["verified"] == false);
+    CHECK(items(history.body)[1]["verified"] == true);
 }
 
 TEST_CASE("commands stay in the outbox until their result and are resent after the next birth",
