@@ -99,6 +99,7 @@ struct serve_options {
     std::chrono::milliseconds token_ttl = std::chrono::hours{12};
     int gateway_timeout_ms = 3000;
     std::string log_level = "info";
+    gateway_link_options link;
 };
 
 /// The central broker session of the options (password file read, TLS files passed on).
@@ -154,7 +155,7 @@ int serve(const serve_options& o) {
     if (!store) return fail_with("cannot open db=" + log_value(o.db), store.error());
 
     http::ws_hub hub;
-    gateway_link link(**store, hub, eqm::system_now);
+    gateway_link link(**store, hub, eqm::system_now, o.link);
     auth_options ao;
     ao.token_ttl = o.token_ttl;
     auth_service auth(**store, ao);
@@ -230,6 +231,30 @@ void add_serve_options(CLI::App& app, serve_options& so) {
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 }
 
+/// How the ingest treats gateways: command resends, dead letters, the ingest queue's bounds.
+void add_link_options(CLI::App& app, gateway_link_options& link) {
+    cli::add_duration(app, "--command-resend-interval", link.command_resend_interval,
+                      "how often a command still waiting for its gateway's result is "
+                      "published again while the gateway is online (0: only after a birth)")
+        ->capture_default_str();
+    cli::add_duration(app, "--dead-letter-retention", link.dead_letter_retention,
+                      "how long a dead letter (malformed, quarantined or refused message) "
+                      "is kept after it was last received")
+        ->capture_default_str();
+    app.add_option("--dead-letter-max-rows", link.dead_letter_max_rows,
+                   "dead letters kept at most (the oldest go first)")
+        ->capture_default_str();
+    app.add_option("--ingest-queue-items", link.queue.max_items,
+                   "gateway messages waiting for the ingest thread at most; beyond it a message "
+                   "is refused and its gateway sends it again")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--ingest-queue-bytes", link.queue.max_bytes,
+                   "bytes of gateway messages waiting for the ingest thread at most")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+}
+
 CLI::App* add_user_command(CLI::App& app, user_add_options& uo) {
     auto* user = app.add_subcommand("user", "manage users of the REST API");
     user->require_subcommand(1);
@@ -263,6 +288,7 @@ int main(int argc, char** argv) {
                    "\"127.0.0.1:8080\"); command-line flags override it");
     serve_options so;
     add_serve_options(app, so);
+    add_link_options(app, so.link);
     user_add_options uo;
     auto* user_add = add_user_command(app, uo);
     auto* routes_cmd = app.add_subcommand(

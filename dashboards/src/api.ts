@@ -109,19 +109,12 @@ export async function call<T>(method: string, path: string, opts: CallOptions = 
 export const get = <T>(path: string, signal?: AbortSignal) => call<T>("GET", path, { signal });
 export const post = <T>(path: string, body?: unknown) => call<T>("POST", path, { body });
 
-/** One page of a list answer, whatever its shape. */
+/** One page of a list answer: every list of the server and the gateway is `{items, next_cursor}`. */
 export function pageOf<T>(body: unknown): { items: T[]; next: string | null } {
-  if (Array.isArray(body)) return { items: body as T[], next: null };
-  if (body && typeof body === "object") {
-    const b = body as Record<string, unknown>;
-    if (Array.isArray(b.items)) {
-      const next = typeof b.next_cursor === "string" && b.next_cursor ? b.next_cursor : null;
-      return { items: b.items as T[], next };
-    }
-    // The gateway's older answers wrap the list in one member ({devices}, {alerts}).
-    for (const v of Object.values(b)) if (Array.isArray(v)) return { items: v as T[], next: null };
-  }
-  return { items: [], next: null };
+  const b = body as Record<string, unknown> | null;
+  if (!b || typeof b !== "object" || !Array.isArray(b.items)) throw new Error("the answer is not a page of a list ({items, next_cursor})");
+  const next = typeof b.next_cursor === "string" && b.next_cursor ? b.next_cursor : null;
+  return { items: b.items as T[], next };
 }
 
 /** Pages fetched at most, so a server that repeats a cursor cannot keep the page busy. */

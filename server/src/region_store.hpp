@@ -138,11 +138,18 @@ struct outbox_entry {
 
 /// One gw/events batch to apply.
 struct batch_input {
-    std::string city;  ///< from the topic
-    gw_events batch;
-    /// Seq ranges the gateway dropped by policy (`skipped`): delivered, not a gap.
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> skipped;
+    std::string city;  ///< from the topic; the caller checked that batch.gw_id is its gateway
+    gw_events batch;   ///< its `skipped` ranges count as delivered, not as a gap
     clock_ms now{};
+};
+
+/// An event of a batch that was not applied because it speaks of what is not its city's: a
+/// device registered to another city, another city's command or alert, an alert the server
+/// raised. Its seq still counts as delivered (the city moves on); it is kept as a dead letter.
+struct refused_event {
+    std::uint64_t seq = 0;
+    gw_event_kind kind{};
+    std::string reason;
 };
 
 /// What applying a batch did. Everything here is committed.
@@ -154,6 +161,36 @@ struct batch_outcome {
     std::vector<std::string> changed_devices;  ///< custody or link state changed
     std::vector<alert_view> alerts;            ///< raised, cleared, or ledger breaks
     std::vector<command_result_body> command_results;
+    std::vector<refused_event> refused;
+};
+
+/// Why a message is in the dead-letter table.
+enum class dead_letter_kind {
+    malformed,    ///< not a message of the contract; not acked
+    quarantined,  ///< a gw_events batch that cannot be read but whose seqs can: acked, kept whole
+    refused,      ///< readable, but not this sender's to say (see refused_event)
+};
+std::string_view to_string(dead_letter_kind k) noexcept;
+
+/// A message the server could not or would not apply, kept for an operator. Repeats (the same
+/// topic and reason, or the same quarantined seq range) count on one row.
+struct dead_letter {
+    dead_letter_kind kind = dead_letter_kind::malformed;
+    std::string topic;
+    std::string payload;
+    std::string reason;  ///< `field: message`
+    std::optional<std::string> city;
+    std::optional<std::string> gw_id;
+    std::optional<std::uint64_t> from_seq;
+    std::optional<std::uint64_t> to_seq;
+};
+
+/// What quarantining a batch did.
+struct quarantine_outcome {
+    /// The batch is (now or already) in the dead-letter table and its seqs count as delivered.
+    bool quarantined = false;
+    std::uint64_t upto_seq = 0;                ///< the gateway's applied seq afterwards
+    std::optional<std::uint64_t> resend_from;  ///< seqs before the batch are missing
 };
 
 /// What a gw/state message did.
@@ -209,14 +246,30 @@ class region_store {
                                                           const custody_query& query) = 0;
 
     // --- ingest --------------------------------------------------------------------------
-    /// Applies a batch in one transaction: events in seq order, each once (by msg_id), stops
-    /// at a gap; custody records are checked against the city's hash chain.
-    virtual result<batch_outcome> apply_batch(const batch_input& in) = 0;
-    /// Applies a gw/state birth or Last Will with the bd_seq rule.
+    /// Applies batches in one transaction (one commit for all of them), in the given order;
+    /// each batch is applied in seq order, each event once (by seq), stopping at a gap; custody
+    /// records are checked against the city's hash chain. Each batch runs in its own savepoint:
+    /// one that fails is rolled back alone and reported in its slot, the others commit. Events
+    /// that are not the city's to report are refused (batch_outcome::refused) and dead-lettered.
+    virtual std::vector<result<batch_outcome>> apply_batches(std::span<const batch_input> in) = 0;
+    /// apply_batches for one batch.
+    result<batch_outcome> apply_batch(const batch_input& in) {
+        auto r = apply_batches(std::span<const batch_input>(&in, 1));
+        return std::move(r.front());
+    }
+    /// Applies a gw/state birth or Last Will with the bd_seq rule. A birth binds its gw_id to the
+    /// city; errc::conflict when that gw_id is already the gateway of another city.
     virtual result<gateway_transition> apply_gateway_state(std::string_view city, const gw_state& s,
                                                            clock_ms now) = 0;
-    virtual result<void> record_dead_letter(std::string_view topic, std::string_view payload,
-                                            std::string_view reason, clock_ms now) = 0;
+    /// Keeps a message an operator should look at (a repeat counts on its existing row).
+    virtual result<void> record_dead_letter(const dead_letter& d, clock_ms now) = 0;
+    /// Quarantines an unreadable batch of `d.gw_id` covering `d.from_seq..d.to_seq` (both set):
+    /// kept once as a dead letter and counted as delivered, in one transaction, unless seqs
+    /// before it are missing (then nothing changes and resend_from says where to resume).
+    virtual result<quarantine_outcome> quarantine_batch(const dead_letter& d, clock_ms now) = 0;
+    /// Deletes dead letters last received before `before`, then the oldest beyond `max_rows`;
+    /// returns how many went.
+    virtual result<std::uint64_t> prune_dead_letters(clock_ms before, std::uint64_t max_rows) = 0;
     virtual result<std::uint64_t> dead_letter_count() = 0;
     virtual result<std::vector<gateway_view>> gateways() = 0;
     virtual result<std::optional<gateway_view>> gateway(std::string_view city) = 0;
@@ -244,6 +297,18 @@ class region_store {
 
     // --- command outbox ------------------------------------------------------------------
     virtual result<void> enqueue_command(const outbox_entry& e, clock_ms now) = 0;
+    /// Puts the parts of a full registry sync of `city` in the outbox, in one transaction that
+    /// also abandons ("superseded") the pending parts of older full syncs of that city.
+    virtual result<void> enqueue_full_sync(std::string_view city,
+                                           std::span<const outbox_entry> parts, clock_ms now) = 0;
+    /// Abandons every pending command of `type` (custody requests nobody waits for any more);
+    /// returns how many.
+    virtual result<std::size_t> abandon_pending(std::string_view type, std::string_view reason,
+                                                clock_ms now) = 0;
+    /// Pending commands of the cities whose gateway is online, last sent before `sent_before`
+    /// (or never), oldest first, at most `limit`.
+    virtual result<std::vector<outbox_entry>> commands_to_resend(clock_ms sent_before,
+                                                                 std::size_t limit) = 0;
     /// Commands of a city still waiting for their result, oldest first.
     virtual result<std::vector<outbox_entry>> pending_commands(std::string_view city) = 0;
     virtual result<void> mark_command_sent(std::string_view cmd_id, clock_ms now) = 0;

@@ -112,10 +112,33 @@ DROP INDEX processed_msgs_by_seq;
 DROP TABLE processed_msgs;
 )sql";
 
-constexpr std::array<store::migration, 3> migrations{{
+// Ingest that a gateway cannot abuse and that never stalls a city: dead letters say what they
+// are (a malformed message, a quarantined batch with its seq range, a refused event), repeat
+// deliveries count on one row (dedupe_key) instead of adding rows, and old ones can be pruned by
+// last_received_at. An alert remembers who raised it, so a gateway cannot clear the server's own
+// (ledger_broken). Pending commands are found by type (custody requests abandoned at start-up).
+constexpr std::string_view schema_v4 = R"sql(
+ALTER TABLE dead_letters ADD COLUMN kind TEXT NOT NULL DEFAULT 'malformed';
+ALTER TABLE dead_letters ADD COLUMN city TEXT;
+ALTER TABLE dead_letters ADD COLUMN gw_id TEXT;
+ALTER TABLE dead_letters ADD COLUMN from_seq INTEGER;
+ALTER TABLE dead_letters ADD COLUMN to_seq INTEGER;
+ALTER TABLE dead_letters ADD COLUMN dedupe_key TEXT;
+ALTER TABLE dead_letters ADD COLUMN occurrences INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE dead_letters ADD COLUMN last_received_at TEXT;
+UPDATE dead_letters SET last_received_at = received_at;
+CREATE UNIQUE INDEX dead_letters_by_key ON dead_letters(dedupe_key);
+CREATE INDEX dead_letters_by_age ON dead_letters(last_received_at);
+ALTER TABLE alerts ADD COLUMN origin TEXT NOT NULL DEFAULT 'gateway';
+UPDATE alerts SET origin = 'server' WHERE type = 'ledger_broken' AND id LIKE 'ledger-%';
+CREATE INDEX outbox_by_type ON outbox(type, state);
+)sql";
+
+constexpr std::array<store::migration, 4> migrations{{
     {1, "regional read model", schema_v1},
     {2, "idempotency and token expiry indexes", schema_v2},
     {3, "idempotency by the applied seq alone", schema_v3},
+    {4, "trusted ingest: dead-letter kinds and retention, alert origin", schema_v4},
 }};
 
 std::string text_ts(clock_ms t) {
@@ -355,8 +378,8 @@ class revision_bump {
     std::atomic<std::uint64_t>& revision_;
 };
 
-/// A statement prepared once for a whole batch and run once per event: the cache lookup,
-/// copy and give-back of database::prepare cost as much as a small INSERT.
+/// A statement prepared once for a round of batches and run once per batch or event: the cache
+/// lookup, copy and give-back of database::prepare cost as much as a small INSERT.
 class held_statement {
   public:
     explicit held_statement(std::string_view sql) noexcept : sql_(sql) {}
@@ -364,30 +387,68 @@ class held_statement {
     /// Binds `values` to 1..N and runs the statement to completion.
     template <class... Ts>
     result<void> run(database& db, const Ts&... values) {
-        if (!st_) {
-            auto st = db.prepare(sql_);
-            if (!st) return std::unexpected(st.error());
-            st_.emplace(std::move(*st));
-        }
-        if (auto b = st_->bind_all(values...); !b) return b;
+        EQM_TRY(bind(db, values...));
         return st_->exec();
     }
 
+    /// Binds `values` to 1..N and calls `on_row(statement&)` for every row.
+    template <class F, class... Ts>
+    result<void> query(database& db, F&& on_row, const Ts&... values) {
+        EQM_TRY(bind(db, values...));
+        for (;;) {
+            auto more = st_->step();
+            if (!more) {
+                st_->reset();
+                return std::unexpected(more.error());
+            }
+            if (!*more) break;
+            on_row(*st_);
+        }
+        st_->reset();
+        return {};
+    }
+
   private:
+    template <class... Ts>
+    result<void> bind(database& db, const Ts&... values) {
+        if (!st_) {
+            EQM_TRY_LET(st, db.prepare(sql_));
+            st_.emplace(std::move(st));
+        }
+        return st_->bind_all(values...);
+    }
+
     std::string_view sql_;
     std::optional<statement> st_;
 };
 
-// The statements apply_batch runs per event.
+// The statements a round of batches runs, per batch or per event.
+constexpr std::string_view sql_savepoint = "SAVEPOINT batch";
+constexpr std::string_view sql_release = "RELEASE batch";
+constexpr std::string_view sql_rollback_to = "ROLLBACK TO batch";
+constexpr std::string_view sql_applied_seq = "SELECT applied_seq FROM gateway_seq WHERE gw_id = ?1";
+constexpr std::string_view sql_set_applied_seq =
+    "INSERT INTO gateway_seq(gw_id, applied_seq) VALUES (?1, ?2) "
+    "ON CONFLICT(gw_id) DO UPDATE SET applied_seq = excluded.applied_seq";
+constexpr std::string_view sql_gateway_seen = "UPDATE gateways SET last_seen = ?2 WHERE city = ?1";
+constexpr std::string_view sql_ledger_head =
+    "INSERT INTO ledger_heads(city, next_index, head_hash, broken_message) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT(city) DO UPDATE SET next_index = excluded.next_index, "
+    "head_hash = excluded.head_hash, broken_message = excluded.broken_message";
+constexpr std::string_view sql_device_home = "SELECT city, status FROM devices WHERE id = ?1";
 constexpr std::string_view sql_insert_custody =
     "INSERT OR IGNORE INTO custody(city, idx, hash, device_id, ts, record, verified) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 constexpr std::string_view sql_custody_device =
     "UPDATE devices SET status = ?2, holder = ?3, due = ?4, city = COALESCE(?5, city), "
     "updated_at = ?6, last_seen = MAX(COALESCE(last_seen, ''), ?6) WHERE id = ?1";
+// Custody, link state and telemetry change only a device of the reporting city (?6, ?5, ?3).
+constexpr std::string_view sql_custody_device_here =
+    "UPDATE devices SET status = ?2, holder = ?3, due = ?4, updated_at = ?5, "
+    "last_seen = MAX(COALESCE(last_seen, ''), ?5) WHERE id = ?1 AND city = ?6";
 constexpr std::string_view sql_device_state =
     "UPDATE devices SET online = ?2, fw = COALESCE(?3, fw), "
-    "last_seen = MAX(COALESCE(last_seen, ''), ?4) WHERE id = ?1";
+    "last_seen = MAX(COALESCE(last_seen, ''), ?4) WHERE id = ?1 AND city = ?5";
 constexpr std::string_view sql_upsert_telemetry =
     "INSERT INTO telemetry(device_id, city, minute, count, battery_pct_min, battery_pct_last, "
     "storage_free_mb_last, temp_c_max, gps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
@@ -397,16 +458,110 @@ constexpr std::string_view sql_upsert_telemetry =
     "storage_free_mb_last = excluded.storage_free_mb_last, temp_c_max = excluded.temp_c_max, "
     "gps = excluded.gps WHERE excluded.minute >= telemetry.minute";
 constexpr std::string_view sql_device_seen =
-    "UPDATE devices SET last_seen = MAX(COALESCE(last_seen, ''), ?2) WHERE id = ?1";
+    "UPDATE devices SET last_seen = MAX(COALESCE(last_seen, ''), ?2) WHERE id = ?1 AND city = ?3";
+// A gateway raises and clears its own city's alerts only, never the server's.
+constexpr std::string_view sql_gateway_alert =
+    "INSERT INTO alerts(id, city, type, state, severity, detail, device_id, raised_at, "
+    "updated_at, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'gateway') "
+    "ON CONFLICT(id) DO UPDATE SET state = excluded.state, severity = excluded.severity, "
+    "detail = excluded.detail, updated_at = excluded.updated_at "
+    "WHERE alerts.city = excluded.city AND alerts.origin = 'gateway'";
+constexpr std::string_view sql_server_alert =
+    "INSERT INTO alerts(id, city, type, state, severity, detail, device_id, raised_at, "
+    "updated_at, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'server') "
+    "ON CONFLICT(id) DO UPDATE SET state = excluded.state, severity = excluded.severity, "
+    "detail = excluded.detail, updated_at = excluded.updated_at, origin = 'server'";
+// A command result resolves only a command that was sent to the reporting city.
+constexpr std::string_view sql_command_done =
+    "UPDATE outbox SET state = 'done', result = ?2, done_at = ?3 WHERE cmd_id = ?1 AND city = ?4";
+constexpr std::string_view sql_dead_letter =
+    "INSERT INTO dead_letters(topic, payload, reason, received_at, kind, city, gw_id, from_seq, "
+    "to_seq, dedupe_key, occurrences, last_received_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?4) "
+    "ON CONFLICT(dedupe_key) DO UPDATE SET occurrences = occurrences + 1, "
+    "last_received_at = excluded.last_received_at";
+// The transfer the server ordered (transfer_order commands carry both cities).
+constexpr std::string_view sql_ordered_transfer =
+    "SELECT json_extract(payload, '$.from_city'), json_extract(payload, '$.to_city') FROM outbox "
+    "WHERE type = 'transfer_order' AND json_extract(payload, '$.transfer_id') = ?1 "
+    "AND json_extract(payload, '$.device_id') = ?2 LIMIT 1";
+constexpr std::string_view sql_last_custody =
+    "SELECT json_extract(record, '$.action'), json_extract(record, '$.transfer_id') "
+    "FROM custody WHERE device_id = ?1 AND NOT (city = ?2 AND idx = ?3) "
+    "ORDER BY ts DESC, idx DESC LIMIT 1";
 
-/// apply_batch's per-event statements, prepared on first use and returned at the end.
-struct batch_statements {
+/// The statements of one round of batches, prepared on first use and given back at its end.
+struct round_statements {
+    held_statement savepoint{sql_savepoint};
+    held_statement release{sql_release};
+    held_statement rollback_to{sql_rollback_to};
+    held_statement applied_seq{sql_applied_seq};
+    held_statement set_applied_seq{sql_set_applied_seq};
+    held_statement gateway_seen{sql_gateway_seen};
+    held_statement ledger_head{sql_ledger_head};
+    held_statement device_home{sql_device_home};
     held_statement insert_custody{sql_insert_custody};
     held_statement custody_device{sql_custody_device};
+    held_statement custody_device_here{sql_custody_device_here};
     held_statement device_state{sql_device_state};
     held_statement upsert_telemetry{sql_upsert_telemetry};
     held_statement device_seen{sql_device_seen};
+    held_statement gateway_alert{sql_gateway_alert};
+    held_statement command_done{sql_command_done};
+    held_statement dead_letter{sql_dead_letter};
 };
+
+/// Where a device is registered and its custody state there.
+struct device_home {
+    std::string city;
+    std::string status;
+};
+
+/// What a custody record from a city does to a device registered elsewhere.
+enum class custody_scope {
+    apply,    ///< the city's own device, an unknown one, or a transfer arriving in the city
+    history,  ///< a hand-over at the source reported after the arrival: kept, changes nothing
+    refuse,   ///< another city's device
+};
+
+/// One batch being applied: its input, its statements, the chain of its city as it goes, and
+/// what it did so far.
+struct batch_work {
+    const batch_input& in;
+    round_statements& sts;
+    chain_state chain;
+    bool chain_touched = false;
+    std::set<std::string> changed;
+    batch_outcome out;
+};
+
+/// The row that repeats of `d` share: one per seq range of a gateway (a quarantined batch, a
+/// refused event), one per topic and reason otherwise (a gateway that keeps sending the same
+/// bad message adds no rows).
+std::string dedupe_key(const dead_letter& d) {
+    std::string key(to_string(d.kind));
+    if (d.gw_id && d.from_seq)
+        return key + "|" + d.gw_id.value_or("") + "|" + std::to_string(d.from_seq.value_or(0)) +
+               "-" + std::to_string(d.to_seq.value_or(0));
+    return key + "|" + d.topic + "|" + d.reason;
+}
+
+/// Writes (or counts a repeat of) a dead letter through `st` (sql_dead_letter).
+result<void> insert_dead_letter(database& db, held_statement& st, const dead_letter& d,
+                                clock_ms now) {
+    // A quarantined batch is kept whole (at most a batch's 4 MiB); of anything else a bounded
+    // prefix is enough to debug, not a disk-filling vector.
+    constexpr std::size_t kept_payload_bytes = 64 * 1024;
+    const std::string_view payload =
+        d.kind == dead_letter_kind::quarantined
+            ? std::string_view(d.payload)
+            : std::string_view(d.payload).substr(0, kept_payload_bytes);
+    std::optional<std::int64_t> from, to;
+    if (d.from_seq) from = static_cast<std::int64_t>(*d.from_seq);
+    if (d.to_seq) to = static_cast<std::int64_t>(*d.to_seq);
+    return st.run(db, d.topic, payload, d.reason, text_ts(now), std::string(to_string(d.kind)),
+                  d.city, d.gw_id, from, to, dedupe_key(d));
+}
 
 class sqlite_region_store final : public region_store {
   public:
@@ -556,7 +711,7 @@ class sqlite_region_store final : public region_store {
             [&](const statement& st) {
                 auto j = json::parse(st.column_text(1), nullptr, false);
                 if (j.is_discarded()) return;
-                auto rec = parse_custody_record(j);
+                auto rec = parse_stored_custody_record(j);
                 if (!rec) return;
                 out.items.push_back(
                     custody_entry{st.column_text(0), std::move(*rec), st.column_int64(2) != 0});
@@ -574,87 +729,33 @@ class sqlite_region_store final : public region_store {
     }
 
     // --- ingest ------------------------------------------------------------------------
-    result<batch_outcome> apply_batch(const batch_input& in) override {
+    std::vector<result<batch_outcome>> apply_batches(
+        std::span<const batch_input> batches) override {
         std::lock_guard lock(mutex_);
         revision_bump bump(revision_);
-        auto tx = transaction::begin(db_);
-        if (!tx) return std::unexpected(tx.error());
-        const auto& b = in.batch;
-        batch_outcome out;
-
-        std::uint64_t applied = 0;
-        if (auto r = each_row(
-                db_, "SELECT applied_seq FROM gateway_seq WHERE gw_id = ?1",
-                [&](const statement& st) {
-                    applied = static_cast<std::uint64_t>(st.column_int64(0));
-                },
-                b.gw_id);
-            !r)
-            return std::unexpected(r.error());
-
-        auto skipped = in.skipped;
-        std::sort(skipped.begin(), skipped.end());
-        // Ranges the gateway dropped by policy count as delivered.
-        auto absorb_skipped = [&] {
-            for (const auto& [from, to] : skipped)
-                if (from <= applied + 1 && to > applied) applied = to;
+        std::vector<result<batch_outcome>> out;
+        out.reserve(batches.size());
+        const auto all_failed = [&](const error& e) {
+            out.assign(batches.size(), result<batch_outcome>(std::unexpected(e)));
+            return out;
         };
-        absorb_skipped();
-
-        auto chain = load_chain(in.city);
-        if (!chain) return std::unexpected(chain.error());
-        chain_state work = *chain;
-        bool chain_touched = false;
-        std::set<std::string> changed;
-
-        std::vector<const gw_event*> events;
-        events.reserve(b.events.size());
-        for (const auto& e : b.events) events.push_back(&e);
-        std::stable_sort(events.begin(), events.end(),
-                         [](const gw_event* x, const gw_event* y) { return x->seq < y->seq; });
-
-        batch_statements sts;
-        for (const gw_event* e : events) {
-            if (e->seq <= applied) {
-                ++out.duplicates;
-                continue;
-            }
-            if (e->seq > applied + 1) {
-                out.resend_from = applied + 1;
-                break;
-            }
-            if (auto r = apply_event(in, *e, sts, work, chain_touched, changed, out); !r)
-                return std::unexpected(r.error());
-            applied = e->seq;
-            ++out.applied;
-            absorb_skipped();
+        auto tx = transaction::begin(db_);
+        if (!tx) return all_failed(tx.error());
+        std::map<std::string, chain_state, std::less<>> chains;  // as this round leaves them
+        round_statements sts;
+        for (const auto& in : batches) {
+            // Alone in its round, a batch needs no savepoint: the transaction is its own.
+            out.push_back(apply_in_savepoint(in, sts, chains, batches.size() > 1));
+            // SQLite rolls the whole transaction back on some errors (a full disk): then
+            // nothing of the round is written.
+            if (db_.autocommit())
+                return all_failed(out.back() ? error{errc::unavailable, "", "transaction lost"}
+                                             : out.back().error());
         }
-        out.upto_seq = applied;
-
-        if (auto r = run(db_,
-                         "INSERT INTO gateway_seq(gw_id, applied_seq) VALUES (?1, ?2) "
-                         "ON CONFLICT(gw_id) DO UPDATE SET applied_seq = excluded.applied_seq",
-                         b.gw_id, static_cast<std::int64_t>(applied));
-            !r)
-            return std::unexpected(r.error());
-        if (auto r = run(db_, "UPDATE gateways SET last_seen = ?2 WHERE city = ?1", in.city,
-                         text_ts(in.now));
-            !r)
-            return std::unexpected(r.error());
-        if (chain_touched) {
-            if (auto r = run(db_,
-                             "INSERT INTO ledger_heads(city, next_index, head_hash, broken_message)"
-                             " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(city) DO UPDATE SET"
-                             " next_index = excluded.next_index, head_hash = excluded.head_hash,"
-                             " broken_message = excluded.broken_message",
-                             in.city, static_cast<std::int64_t>(work.verifier.next_index()),
-                             work.verifier.head_hash(), work.broken_message);
-                !r)
-                return std::unexpected(r.error());
-        }
-        if (auto c = tx->commit(); !c) return std::unexpected(c.error());
-        if (chain_touched) chains_.insert_or_assign(in.city, std::move(work));
-        out.changed_devices.assign(changed.begin(), changed.end());
+        // A batch alone in its round had no savepoint: what it did is undone with the whole.
+        if (batches.size() == 1 && !out.front()) return out;
+        if (auto c = tx->commit(); !c) return all_failed(c.error());
+        for (auto& [city, chain] : chains) chains_.insert_or_assign(city, std::move(chain));
         return out;
     }
 
@@ -662,81 +763,115 @@ class sqlite_region_store final : public region_store {
                                                    clock_ms now) override {
         std::lock_guard lock(mutex_);
         revision_bump bump(revision_);
-        auto tx = transaction::begin(db_);
-        if (!tx) return std::unexpected(tx.error());
+        EQM_TRY_LET(tx, transaction::begin(db_));
         std::optional<std::uint64_t> current_bd_seq;
-        if (auto r = each_row(
-                db_, "SELECT bd_seq FROM gateways WHERE city = ?1",
-                [&](const statement& st) {
-                    current_bd_seq = static_cast<std::uint64_t>(st.column_int64(0));
-                },
-                city);
-            !r)
-            return std::unexpected(r.error());
-
+        EQM_TRY(each_row(
+            db_, "SELECT bd_seq FROM gateways WHERE city = ?1",
+            [&](const statement& st) {
+                current_bd_seq = static_cast<std::uint64_t>(st.column_int64(0));
+            },
+            city));
         gateway_transition t{};
         if (s.online) {
+            std::optional<std::string> bound_to;
+            EQM_TRY(each_row(
+                db_, "SELECT city FROM gateways WHERE gw_id = ?1 AND city <> ?2",
+                [&](const statement& st) { bound_to = st.column_text(0); }, s.gw_id, city));
+            if (bound_to)
+                return fail(errc::conflict, "gw_id",
+                            s.gw_id.value_or("") + " is the gateway of city " + *bound_to);
             t = gateway_transition::came_online;
-            auto r =
-                run(db_,
-                    "INSERT INTO gateways(city, gw_id, online, bd_seq, version, last_seen) "
-                    "VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT(city) DO UPDATE SET "
-                    "gw_id = excluded.gw_id, online = 1, bd_seq = excluded.bd_seq, "
-                    "version = excluded.version, last_seen = excluded.last_seen",
-                    city, s.gw_id, static_cast<std::int64_t>(s.bd_seq), s.version, text_ts(now));
-            if (!r) return std::unexpected(r.error());
+            EQM_TRY(run(db_,
+                        "INSERT INTO gateways(city, gw_id, online, bd_seq, version, last_seen) "
+                        "VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT(city) DO UPDATE SET "
+                        "gw_id = excluded.gw_id, online = 1, bd_seq = excluded.bd_seq, "
+                        "version = excluded.version, last_seen = excluded.last_seen",
+                        city, s.gw_id, static_cast<std::int64_t>(s.bd_seq), s.version,
+                        text_ts(now)));
         } else if (current_bd_seq && s.bd_seq < *current_bd_seq) {
             // The will of an older session: the gateway has reconnected since.
             t = gateway_transition::stale_will;
         } else {
             t = gateway_transition::went_offline;
-            auto r = run(db_,
-                         "INSERT INTO gateways(city, online, bd_seq) VALUES (?1, 0, ?2) "
-                         "ON CONFLICT(city) DO UPDATE SET online = 0, bd_seq = excluded.bd_seq",
-                         city, static_cast<std::int64_t>(s.bd_seq));
-            if (!r) return std::unexpected(r.error());
+            EQM_TRY(run(db_,
+                        "INSERT INTO gateways(city, online, bd_seq) VALUES (?1, 0, ?2) "
+                        "ON CONFLICT(city) DO UPDATE SET online = 0, bd_seq = excluded.bd_seq",
+                        city, static_cast<std::int64_t>(s.bd_seq)));
         }
-        if (auto c = tx->commit(); !c) return std::unexpected(c.error());
+        EQM_TRY(tx.commit());
         return t;
     }
 
-    result<void> record_dead_letter(std::string_view topic, std::string_view payload,
-                                    std::string_view reason, clock_ms now) override {
+    result<void> record_dead_letter(const dead_letter& d, clock_ms now) override {
         std::lock_guard lock(mutex_);
-        // Keep a bounded prefix of the payload: enough to debug, not a disk-filling vector.
-        constexpr std::size_t kept_payload_bytes = 64 * 1024;
-        return run(db_,
-                   "INSERT INTO dead_letters(topic, payload, reason, received_at) "
-                   "VALUES (?1, ?2, ?3, ?4)",
-                   topic, payload.substr(0, kept_payload_bytes), reason, text_ts(now));
+        held_statement st{sql_dead_letter};
+        return insert_dead_letter(db_, st, d, now);
+    }
+
+    result<quarantine_outcome> quarantine_batch(const dead_letter& d, clock_ms now) override {
+        std::lock_guard lock(mutex_);
+        if (!d.gw_id || !d.from_seq || !d.to_seq)
+            return fail(errc::bad_field, "", "a quarantined batch needs its gw_id and seq range");
+        EQM_TRY_LET(tx, transaction::begin(db_));
+        held_statement applied_st{sql_applied_seq};
+        std::uint64_t applied = 0;
+        EQM_TRY(applied_st.query(
+            db_,
+            [&](const statement& st) { applied = static_cast<std::uint64_t>(st.column_int64(0)); },
+            *d.gw_id));
+        quarantine_outcome out;
+        out.upto_seq = applied;
+        if (*d.from_seq > applied + 1) {
+            out.resend_from = applied + 1;
+            return out;
+        }
+        held_statement dead{sql_dead_letter};
+        EQM_TRY(insert_dead_letter(db_, dead, d, now));
+        out.upto_seq = std::max(applied, *d.to_seq);
+        held_statement set_applied{sql_set_applied_seq};
+        EQM_TRY(set_applied.run(db_, *d.gw_id, static_cast<std::int64_t>(out.upto_seq)));
+        EQM_TRY(tx.commit());
+        out.quarantined = true;
+        return out;
+    }
+
+    result<std::uint64_t> prune_dead_letters(clock_ms before, std::uint64_t max_rows) override {
+        std::lock_guard lock(mutex_);
+        EQM_TRY_LET(tx, transaction::begin(db_));
+        EQM_TRY(run(db_, "DELETE FROM dead_letters WHERE last_received_at < ?1", text_ts(before)));
+        std::uint64_t pruned = static_cast<std::uint64_t>(db_.changes());
+        EQM_TRY(run(db_,
+                    "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters "
+                    "ORDER BY last_received_at DESC, id DESC LIMIT -1 OFFSET ?1)",
+                    static_cast<std::int64_t>(max_rows)));
+        pruned += static_cast<std::uint64_t>(db_.changes());
+        EQM_TRY(tx.commit());
+        return pruned;
     }
 
     result<std::uint64_t> dead_letter_count() override {
         std::lock_guard lock(mutex_);
         std::uint64_t n = 0;
-        auto r = each_row(db_, "SELECT COUNT(*) FROM dead_letters", [&](const statement& st) {
+        EQM_TRY(each_row(db_, "SELECT COUNT(*) FROM dead_letters", [&](const statement& st) {
             n = static_cast<std::uint64_t>(st.column_int64(0));
-        });
-        if (!r) return std::unexpected(r.error());
+        }));
         return n;
     }
 
     result<std::vector<gateway_view>> gateways() override {
         std::lock_guard lock(mutex_);
         std::vector<gateway_view> out;
-        auto r = each_row(db_, std::string(gateway_columns) + " ORDER BY g.city",
-                          [&](const statement& st) { out.push_back(read_gateway(st)); });
-        if (!r) return std::unexpected(r.error());
+        EQM_TRY(each_row(db_, std::string(gateway_columns) + " ORDER BY g.city",
+                         [&](const statement& st) { out.push_back(read_gateway(st)); }));
         return out;
     }
 
     result<std::optional<gateway_view>> gateway(std::string_view city) override {
         std::lock_guard lock(mutex_);
         std::optional<gateway_view> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_, std::string(gateway_columns) + " WHERE g.city = ?1",
-            [&](const statement& st) { out = read_gateway(st); }, city);
-        if (!r) return std::unexpected(r.error());
+            [&](const statement& st) { out = read_gateway(st); }, city));
         return out;
     }
 
@@ -847,16 +982,55 @@ class sqlite_region_store final : public region_store {
     // --- outbox ------------------------------------------------------------------------
     result<void> enqueue_command(const outbox_entry& e, clock_ms now) override {
         std::lock_guard lock(mutex_);
-        return run(db_,
-                   "INSERT INTO outbox(cmd_id, city, type, payload, created_at) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5)",
-                   e.cmd_id, e.city, e.type, e.payload, text_ts(now));
+        return insert_command(e, now);
+    }
+
+    result<void> enqueue_full_sync(std::string_view city, std::span<const outbox_entry> parts,
+                                   clock_ms now) override {
+        std::lock_guard lock(mutex_);
+        EQM_TRY_LET(tx, transaction::begin(db_));
+        EQM_TRY(run(db_,
+                    "UPDATE outbox SET state = 'abandoned', result = 'superseded', done_at = ?2 "
+                    "WHERE city = ?1 AND state = 'pending' AND type = 'registry_upsert' "
+                    "AND json_extract(payload, '$.full_sync') = 1",
+                    city, text_ts(now)));
+        for (const auto& e : parts) EQM_TRY(insert_command(e, now));
+        return tx.commit();
+    }
+
+    result<std::size_t> abandon_pending(std::string_view type, std::string_view reason,
+                                        clock_ms now) override {
+        std::lock_guard lock(mutex_);
+        EQM_TRY(run(db_,
+                    "UPDATE outbox SET state = 'abandoned', result = ?2, done_at = ?3 "
+                    "WHERE type = ?1 AND state = 'pending'",
+                    type, reason, text_ts(now)));
+        return static_cast<std::size_t>(db_.changes());
+    }
+
+    result<std::vector<outbox_entry>> commands_to_resend(clock_ms sent_before,
+                                                         std::size_t limit) override {
+        std::lock_guard lock(mutex_);
+        std::vector<outbox_entry> out;
+        EQM_TRY(each_row(
+            db_,
+            "SELECT o.cmd_id, o.city, o.type, o.payload, o.attempts FROM outbox o "
+            "JOIN gateways g ON g.city = o.city WHERE o.state = 'pending' AND g.online = 1 "
+            "AND (o.last_sent_at IS NULL OR o.last_sent_at < ?1) "
+            "ORDER BY o.created_at, o.rowid LIMIT ?2",
+            [&](const statement& st) {
+                out.push_back(outbox_entry{st.column_text(0), st.column_text(1), st.column_text(2),
+                                           st.column_text(3),
+                                           static_cast<std::uint32_t>(st.column_int64(4))});
+            },
+            text_ts(sent_before), static_cast<std::int64_t>(limit)));
+        return out;
     }
 
     result<std::vector<outbox_entry>> pending_commands(std::string_view city) override {
         std::lock_guard lock(mutex_);
         std::vector<outbox_entry> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_,
             "SELECT cmd_id, city, type, payload, attempts FROM outbox "
             "WHERE city = ?1 AND state = 'pending' ORDER BY created_at, rowid",
@@ -865,8 +1039,7 @@ class sqlite_region_store final : public region_store {
                                            st.column_text(3),
                                            static_cast<std::uint32_t>(st.column_int64(4))});
             },
-            city);
-        if (!r) return std::unexpected(r.error());
+            city));
         return out;
     }
 
@@ -890,14 +1063,20 @@ class sqlite_region_store final : public region_store {
     result<std::optional<std::string>> command_result(std::string_view cmd_id) override {
         std::lock_guard lock(mutex_);
         std::optional<std::string> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_, "SELECT result FROM outbox WHERE cmd_id = ?1 AND state = 'done'",
-            [&](const statement& st) { out = st.column_optional_text(0); }, cmd_id);
-        if (!r) return std::unexpected(r.error());
+            [&](const statement& st) { out = st.column_optional_text(0); }, cmd_id));
         return out;
     }
 
   private:
+    result<void> insert_command(const outbox_entry& e, clock_ms now) {
+        return run(db_,
+                   "INSERT INTO outbox(cmd_id, city, type, payload, created_at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5)",
+                   e.cmd_id, e.city, e.type, e.payload, text_ts(now));
+    }
+
     result<void> insert_device_locked(const device_record& d, clock_ms now) {
         auto st = db_.prepare(
             "INSERT INTO devices(id, class, model, city, serial, analyte, calibration_due, "
@@ -924,136 +1103,290 @@ class sqlite_region_store final : public region_store {
     result<chain_state> load_chain(const std::string& city) {
         if (auto it = chains_.find(city); it != chains_.end()) return it->second;
         chain_state c{ledger_verifier{}, std::nullopt};
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_, "SELECT next_index, head_hash, broken_message FROM ledger_heads WHERE city = ?1",
             [&](const statement& st) {
                 c.verifier = ledger_verifier(st.column_text(1),
                                              static_cast<std::uint64_t>(st.column_int64(0)));
                 c.broken_message = st.column_optional_text(2);
             },
-            city);
-        if (!r) return std::unexpected(r.error());
+            city));
         chains_.insert_or_assign(city, c);
         return c;
     }
 
-    result<void> upsert_alert(const std::string& city, const alert_body& a, clock_ms ts,
-                              batch_outcome& out) {
-        auto r =
-            run(db_,
-                "INSERT INTO alerts(id, city, type, state, severity, detail, device_id, "
-                "raised_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
-                "ON CONFLICT(id) DO UPDATE SET state = excluded.state, "
-                "severity = excluded.severity, detail = excluded.detail, "
-                "updated_at = excluded.updated_at",
-                a.alert_id, city, std::string(to_string(a.type)), std::string(to_string(a.state)),
-                std::string(to_string(a.severity)), a.detail, a.device_id, text_ts(ts));
-        if (!r) return r;
-        auto view = find_alert_locked(a.alert_id);
-        if (!view) return std::unexpected(view.error());
-        if (*view) out.alerts.push_back(**view);
+    // --- one batch of a round ----------------------------------------------------------
+    using chain_map = std::map<std::string, chain_state, std::less<>>;
+
+    /// The chain of `city` as the round has left it so far.
+    result<chain_state> round_chain(const std::string& city, const chain_map& chains) {
+        if (auto it = chains.find(city); it != chains.end()) return it->second;
+        return load_chain(city);
+    }
+
+    /// Applies one batch, inside its own savepoint when others share its round: when it fails,
+    /// only it is undone.
+    result<batch_outcome> apply_in_savepoint(const batch_input& in, round_statements& sts,
+                                             chain_map& chains, bool savepoint) {
+        EQM_TRY_LET(chain, round_chain(in.city, chains));
+        if (savepoint) EQM_TRY(sts.savepoint.run(db_));
+        batch_work w{in, sts, std::move(chain), false, {}, {}};
+        if (auto r = apply_one(w); !r) {
+            if (savepoint) {
+                (void)sts.rollback_to.run(db_);
+                (void)sts.release.run(db_);
+            }
+            return std::unexpected(r.error());
+        }
+        if (savepoint) EQM_TRY(sts.release.run(db_));
+        if (w.chain_touched) chains.insert_or_assign(in.city, std::move(w.chain));
+        w.out.changed_devices.assign(w.changed.begin(), w.changed.end());
+        return std::move(w.out);
+    }
+
+    /// Events in seq order, each once: at or below the applied seq is a replay, above
+    /// applied + 1 a gap (stop and ask for a resend). `skipped` ranges count as delivered.
+    result<void> apply_one(batch_work& w) {
+        const auto& b = w.in.batch;
+        std::uint64_t applied = 0;
+        EQM_TRY(w.sts.applied_seq.query(
+            db_,
+            [&](const statement& st) { applied = static_cast<std::uint64_t>(st.column_int64(0)); },
+            b.gw_id));
+        auto skipped = b.skipped.value_or(std::vector<seq_range>{});
+        std::sort(skipped.begin(), skipped.end(),
+                  [](const seq_range& x, const seq_range& y) { return x.from_seq < y.from_seq; });
+        const auto absorb_skipped = [&] {
+            for (const auto& r : skipped)
+                if (r.from_seq <= applied + 1 && r.to_seq > applied) applied = r.to_seq;
+        };
+        absorb_skipped();
+        // parse_gw_events guarantees strictly increasing seqs within a batch.
+        for (const auto& e : b.events) {
+            if (e.seq <= applied) {
+                ++w.out.duplicates;
+                continue;
+            }
+            if (e.seq > applied + 1) {
+                w.out.resend_from = applied + 1;
+                break;
+            }
+            const auto refused_before = w.out.refused.size();
+            EQM_TRY(std::visit([&](const auto& body) { return apply_body(w, e, body); }, e.body));
+            if (w.out.refused.size() == refused_before) ++w.out.applied;
+            applied = e.seq;
+            absorb_skipped();
+        }
+        w.out.upto_seq = applied;
+        EQM_TRY(w.sts.set_applied_seq.run(db_, b.gw_id, static_cast<std::int64_t>(applied)));
+        EQM_TRY(w.sts.gateway_seen.run(db_, w.in.city, text_ts(w.in.now)));
+        if (!w.chain_touched) return {};
+        return w.sts.ledger_head.run(db_, w.in.city,
+                                     static_cast<std::int64_t>(w.chain.verifier.next_index()),
+                                     w.chain.verifier.head_hash(), w.chain.broken_message);
+    }
+
+    /// Keeps an event the city may not report as a refused dead letter; its seq still counts.
+    result<void> refuse(batch_work& w, const gw_event& e, std::string reason) {
+        dead_letter d;
+        d.kind = dead_letter_kind::refused;
+        d.topic = format_topic({topic_kind::gw_events, w.in.city});
+        d.payload = to_json(e).dump(-1, ' ', false, json::error_handler_t::replace);
+        d.reason = reason;
+        d.city = w.in.city;
+        d.gw_id = w.in.batch.gw_id;
+        d.from_seq = d.to_seq = e.seq;
+        EQM_TRY(insert_dead_letter(db_, w.sts.dead_letter, d, w.in.now));
+        w.out.refused.push_back(refused_event{e.seq, e.kind(), std::move(reason)});
         return {};
     }
 
-    result<void> apply_custody(const batch_input& in, const custody_record& rec, clock_ms ts,
-                               batch_statements& sts, chain_state& chain, bool& chain_touched,
-                               std::set<std::string>& changed, batch_outcome& out) {
-        // Verify first (the stored row says whether it verified), then insert: when the row
-        // is there already (the same record under a new msg_id) the chain is put back as it
-        // was and nothing else happens, so no existence query is needed.
-        bool verified = !chain.broken_message.has_value();
-        verify_result v;
-        std::optional<ledger_verifier> before;
-        if (verified) {
-            before = chain.verifier;
-            v = chain.verifier.feed(rec);
-            verified = v.ok();
-        }
-        if (auto r = sts.insert_custody.run(db_, in.city, static_cast<std::int64_t>(rec.index),
-                                            rec.hash, rec.device_id, text_ts(rec.ts),
-                                            record_text(rec), verified ? 1 : 0);
-            !r)
-            return r;
-        if (db_.changes() == 0) {
-            if (before) chain.verifier = std::move(*before);
+    result<std::optional<device_home>> home_of(batch_work& w, const std::string& device_id) {
+        std::optional<device_home> home;
+        EQM_TRY(w.sts.device_home.query(
+            db_,
+            [&](const statement& st) {
+                home = device_home{st.column_text(0), st.column_text(1)};
+            },
+            device_id));
+        return home;
+    }
+
+    static std::string foreign_device(const std::string& id, const device_home& home,
+                                      std::string_view city) {
+        return "device " + id + " is registered to city " + home.city + ", not " +
+               std::string(city);
+    }
+
+    result<void> apply_body(batch_work& w, const gw_event& e, const device_state_body& d) {
+        EQM_TRY(w.sts.device_state.run(db_, d.device_id, d.online ? 1 : 0, d.fw, text_ts(e.ts),
+                                       w.in.city));
+        if (db_.changes() > 0) {
+            w.changed.insert(d.device_id);
             return {};
         }
-        chain_touched = true;
-        if (!v.ok()) {
-            chain.broken_message = v.message;
-            alert_body a;
-            a.alert_id = "ledger-" + in.city + "-" + std::to_string(rec.index);
-            a.type = alert_type::ledger_broken;
-            a.state = alert_state::raised;
-            a.severity = alert_severity::critical;
-            a.detail = "custody record " + std::to_string(rec.index) + " (device " + rec.device_id +
-                       ") of city " + in.city + " breaks the hash chain (" +
-                       std::string(to_string(v.reason)) + "): " + v.message;
-            if (a.detail.size() > max_detail_chars) a.detail.resize(max_detail_chars);
-            a.device_id = rec.device_id;
-            if (auto r = upsert_alert(in.city, a, ts, out); !r) return r;
+        EQM_TRY_LET(home, home_of(w, d.device_id));
+        if (home)
+            return refuse(w, e, "device_id: " + foreign_device(d.device_id, *home, w.in.city));
+        return {};  // not registered: nothing to update
+    }
+
+    result<void> apply_body(batch_work& w, const gw_event& e, const telemetry_summary_body& t) {
+        EQM_TRY(w.sts.device_seen.run(db_, t.device_id, text_ts(e.ts), w.in.city));
+        if (db_.changes() == 0) {
+            EQM_TRY_LET(home, home_of(w, t.device_id));
+            if (home)
+                return refuse(w, e, "device_id: " + foreign_device(t.device_id, *home, w.in.city));
         }
-        std::optional<std::string> due;
-        if (rec.due) due = text_ts(*rec.due);
-        // A transfer's receipt moves the device into the receiving gateway's city.
-        std::optional<std::string> new_city;
-        if (rec.action == custody_action::transfer_in) new_city = in.city;
-        if (auto r =
-                sts.custody_device.run(db_, rec.device_id, std::string(to_string(rec.to_state)),
-                                       rec.holder, due, new_city, text_ts(rec.ts));
-            !r)
-            return r;
-        if (db_.changes() > 0) changed.insert(rec.device_id);
+        std::optional<std::string> gps;
+        if (t.gps) gps = to_json(*t.gps).dump();
+        return w.sts.upsert_telemetry.run(
+            db_, t.device_id, w.in.city, text_ts(t.minute), static_cast<std::int64_t>(t.count),
+            t.battery_pct_min, t.battery_pct_last, t.storage_free_mb_last, t.temp_c_max, gps);
+    }
+
+    result<void> apply_body(batch_work& w, const gw_event& e, const alert_body& a) {
+        EQM_TRY(w.sts.gateway_alert.run(db_, a.alert_id, w.in.city, std::string(to_string(a.type)),
+                                        std::string(to_string(a.state)),
+                                        std::string(to_string(a.severity)), a.detail, a.device_id,
+                                        text_ts(e.ts)));
+        if (db_.changes() == 0)
+            return refuse(
+                w, e,
+                "alert_id: alert " + a.alert_id + " was raised by the server or by another city");
+        EQM_TRY_LET(view, find_alert_locked(a.alert_id));
+        if (view) w.out.alerts.push_back(std::move(*view));
         return {};
     }
 
-    result<void> apply_event(const batch_input& in, const gw_event& e, batch_statements& sts,
-                             chain_state& chain, bool& chain_touched,
-                             std::set<std::string>& changed, batch_outcome& out) {
-        struct visitor {
-            sqlite_region_store& self;
-            const batch_input& in;
-            const gw_event& e;
-            batch_statements& sts;
-            chain_state& chain;
-            bool& chain_touched;
-            std::set<std::string>& changed;
-            batch_outcome& out;
+    result<void> apply_body(batch_work& w, const gw_event& e, const command_result_body& c) {
+        EQM_TRY(w.sts.command_done.run(db_, c.cmd_id, to_string(c.result), text_ts(w.in.now),
+                                       w.in.city));
+        if (db_.changes() == 0)
+            return refuse(w, e,
+                          "cmd_id: no command " + c.cmd_id + " was sent to city " + w.in.city);
+        w.out.command_results.push_back(c);
+        return {};
+    }
 
-            result<void> operator()(const custody_record& rec) const {
-                return self.apply_custody(in, rec, e.ts, sts, chain, chain_touched, changed, out);
-            }
-            result<void> operator()(const device_state_body& d) const {
-                auto r = sts.device_state.run(self.db_, d.device_id, d.online ? 1 : 0, d.fw,
-                                              text_ts(e.ts));
-                if (!r) return r;
-                if (self.db_.changes() > 0) changed.insert(d.device_id);
-                return {};
-            }
-            result<void> operator()(const telemetry_summary_body& t) const {
-                std::optional<std::string> gps;
-                if (t.gps) gps = to_json(*t.gps).dump();
-                auto r = sts.upsert_telemetry.run(self.db_, t.device_id, in.city, text_ts(t.minute),
-                                                  static_cast<std::int64_t>(t.count),
-                                                  t.battery_pct_min, t.battery_pct_last,
-                                                  t.storage_free_mb_last, t.temp_c_max, gps);
-                if (!r) return r;
-                return sts.device_seen.run(self.db_, t.device_id, text_ts(e.ts));
-            }
-            result<void> operator()(const alert_body& a) const {
-                return self.upsert_alert(in.city, a, e.ts, out);
-            }
-            result<void> operator()(const command_result_body& c) const {
-                auto r = run(self.db_,
-                             "UPDATE outbox SET state = 'done', result = ?2, done_at = ?3 "
-                             "WHERE cmd_id = ?1",
-                             c.cmd_id, to_string(c.result), text_ts(in.now));
-                if (!r) return r;
-                out.command_results.push_back(c);
-                return {};
-            }
-        };
-        return std::visit(visitor{*this, in, e, sts, chain, chain_touched, changed, out}, e.body);
+    /// A custody record goes into its city's copy of the hash chain whatever it says (the chain
+    /// stays verifiable); it changes a device only when the device is the city's (or arrives
+    /// there by a transfer the server ordered).
+    result<void> apply_body(batch_work& w, const gw_event& e, const custody_record& rec) {
+        const chain_state before = w.chain;
+        std::optional<verify_result> v;
+        if (!w.chain.broken_message) v = w.chain.verifier.feed(rec);
+        const bool verified = v && v->ok();
+        EQM_TRY(w.sts.insert_custody.run(db_, w.in.city, static_cast<std::int64_t>(rec.index),
+                                         rec.hash, rec.device_id, text_ts(rec.ts), record_text(rec),
+                                         verified ? 1 : 0));
+        if (db_.changes() == 0) {
+            // The same record again under a new seq: it is stored, the chain has it already.
+            w.chain = before;
+            return {};
+        }
+        w.chain_touched = true;
+        if (v && !v->ok()) EQM_TRY(raise_ledger_break(w, rec, *v, e.ts));
+        std::optional<std::string> due;
+        if (rec.due) due = text_ts(*rec.due);
+        EQM_TRY(w.sts.custody_device_here.run(db_, rec.device_id,
+                                              std::string(to_string(rec.to_state)), rec.holder, due,
+                                              text_ts(rec.ts), w.in.city));
+        if (db_.changes() > 0) {
+            w.changed.insert(rec.device_id);
+            return {};
+        }
+        return apply_foreign_custody(w, e, rec, due);
+    }
+
+    /// A custody record about a device that is not registered to the reporting city. The record
+    /// stays in the city's chain (verified above) but changes the device only when it is a
+    /// transfer arriving in the city; one that is not the city's to report is taken out again
+    /// and refused.
+    result<void> apply_foreign_custody(batch_work& w, const gw_event& e, const custody_record& rec,
+                                       const std::optional<std::string>& due) {
+        EQM_TRY_LET(home, home_of(w, rec.device_id));
+        if (!home) return {};  // not registered: kept in the city's ledger, no device to update
+        EQM_TRY_LET(scope, foreign_custody_scope(w, rec, *home));
+        if (scope == custody_scope::history) return {};
+        if (scope == custody_scope::refuse) {
+            EQM_TRY(run(db_, "DELETE FROM custody WHERE city = ?1 AND idx = ?2 AND hash = ?3",
+                        w.in.city, static_cast<std::int64_t>(rec.index), rec.hash));
+            return refuse(w, e, "device_id: " + foreign_device(rec.device_id, *home, w.in.city));
+        }
+        // A transfer's receipt moves the device into the receiving gateway's city.
+        EQM_TRY(w.sts.custody_device.run(db_, rec.device_id, std::string(to_string(rec.to_state)),
+                                         rec.holder, due, w.in.city, text_ts(rec.ts)));
+        if (db_.changes() > 0) w.changed.insert(rec.device_id);
+        return {};
+    }
+
+    /// The first record that does not fit the chain: the chain is marked broken (later records
+    /// are stored unverified) and a critical ledger_broken alert of the server's is raised.
+    result<void> raise_ledger_break(batch_work& w, const custody_record& rec,
+                                    const verify_result& v, clock_ms ts) {
+        w.chain.broken_message = v.message;
+        alert_body a;
+        a.alert_id = "ledger-" + w.in.city + "-" + std::to_string(rec.index);
+        a.type = alert_type::ledger_broken;
+        a.state = alert_state::raised;
+        a.severity = alert_severity::critical;
+        a.detail = "custody record " + std::to_string(rec.index) + " (device " + rec.device_id +
+                   ") of city " + w.in.city + " breaks the hash chain (" +
+                   std::string(to_string(v.reason)) + "): " + v.message;
+        if (a.detail.size() > max_detail_chars) a.detail.resize(max_detail_chars);
+        a.device_id = rec.device_id;
+        EQM_TRY(run(db_, sql_server_alert, a.alert_id, w.in.city, std::string(to_string(a.type)),
+                    std::string(to_string(a.state)), std::string(to_string(a.severity)), a.detail,
+                    a.device_id, text_ts(ts)));
+        EQM_TRY_LET(view, find_alert_locked(a.alert_id));
+        if (view) w.out.alerts.push_back(std::move(*view));
+        return {};
+    }
+
+    result<custody_scope> foreign_custody_scope(batch_work& w, const custody_record& rec,
+                                                const device_home& home) {
+        if (!rec.transfer_id) return custody_scope::refuse;
+        EQM_TRY_LET(ordered, ordered_transfer(*rec.transfer_id, rec.device_id));
+        if (rec.action == custody_action::transfer_in) {
+            if (ordered)
+                return ordered->second == w.in.city ? custody_scope::apply : custody_scope::refuse;
+            // No order on record: the device must be in transit under this very transfer.
+            EQM_TRY_LET(under, in_transit_under(w, rec, home));
+            return under == rec.transfer_id ? custody_scope::apply : custody_scope::refuse;
+        }
+        // The source city's hand-over, reported after the device arrived at the destination.
+        if (rec.action == custody_action::transfer_out && ordered && ordered->first == w.in.city &&
+            ordered->second == home.city)
+            return custody_scope::history;
+        return custody_scope::refuse;
+    }
+
+    /// The (from_city, to_city) of a transfer of `device_id` the server ordered.
+    result<std::optional<std::pair<std::string, std::string>>> ordered_transfer(
+        const std::string& transfer_id, const std::string& device_id) {
+        std::optional<std::pair<std::string, std::string>> out;
+        EQM_TRY(each_row(
+            db_, sql_ordered_transfer,
+            [&](const statement& st) { out.emplace(st.column_text(0), st.column_text(1)); },
+            transfer_id, device_id));
+        return out;
+    }
+
+    /// The transfer a device is in transit under: the transfer of its last custody record
+    /// before `rec`, when that record is a transfer_out and the device is in transit.
+    result<std::optional<std::string>> in_transit_under(batch_work& w, const custody_record& rec,
+                                                        const device_home& home) {
+        std::optional<std::string> out;
+        if (home.status != to_string(custody_state::in_transit)) return out;
+        EQM_TRY(each_row(
+            db_, sql_last_custody,
+            [&](const statement& st) {
+                if (st.column_text(0) == to_string(custody_action::transfer_out))
+                    out = st.column_optional_text(1);
+            },
+            rec.device_id, w.in.city, static_cast<std::int64_t>(rec.index)));
+        return out;
     }
 
     std::mutex mutex_;
@@ -1064,12 +1397,27 @@ class sqlite_region_store final : public region_store {
 
 }  // namespace
 
+std::string_view to_string(dead_letter_kind k) noexcept {
+    switch (k) {
+        case dead_letter_kind::malformed:
+            return "malformed";
+        case dead_letter_kind::quarantined:
+            return "quarantined";
+        case dead_letter_kind::refused:
+            return "refused";
+    }
+    return "malformed";
+}
+
 result<std::unique_ptr<region_store>> open_sqlite_region_store(const std::filesystem::path& path) {
     store::database_options options;
     // The outbox and the applied seq are what srv/ack promises: they must survive power loss.
     options.synchronous = store::synchronous_mode::full;
     auto db = database::open(path, options);
     if (!db) return std::unexpected(db.error());
+    // A savepoint per batch of a round keeps the original of each page it changes in a
+    // sub-journal: in memory, not in a temporary file.
+    if (auto r = db->execute("PRAGMA temp_store = MEMORY"); !r) return std::unexpected(r.error());
     auto v = store::migrate(*db, migrations);
     if (!v) return std::unexpected(v.error());
     return std::unique_ptr<region_store>(std::make_unique<sqlite_region_store>(std::move(*db)));

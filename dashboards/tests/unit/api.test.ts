@@ -1,15 +1,17 @@
-// The list helper: a bare array, an {items, next_cursor} page or a gateway's {devices} answer,
-// and every page of a cursor-paged list.
+// The list helper: an {items, next_cursor} page (anything else is an error, not an empty
+// list), and every page of a cursor-paged list.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { listAll, pageOf } from "../../src/api";
 
 describe("pageOf", () => {
-  it("reads the three shapes", () => {
-    expect(pageOf([1, 2])).toEqual({ items: [1, 2], next: null });
+  it("reads a page", () => {
     expect(pageOf({ items: [1], next_cursor: "c2" })).toEqual({ items: [1], next: "c2" });
     expect(pageOf({ items: [1], next_cursor: null })).toEqual({ items: [1], next: null });
-    expect(pageOf({ devices: [3] })).toEqual({ items: [3], next: null });
-    expect(pageOf(null)).toEqual({ items: [], next: null });
+  });
+  it("refuses what is not a page rather than showing an empty list", () => {
+    expect(() => pageOf([1, 2])).toThrow(/not a page/);
+    expect(() => pageOf({ devices: [3] })).toThrow(/not a page/);
+    expect(() => pageOf(null)).toThrow(/not a page/);
   });
 });
 

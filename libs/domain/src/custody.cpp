@@ -264,6 +264,7 @@ bool is_valid_id(std::string_view s) noexcept {
 
 nlohmann::json to_json(const custody_record& r) {
     nlohmann::json j = nlohmann::json::object();
+    for (const auto& [key, value] : r.extra_fields) j[key] = value;
     j["index"] = r.index;
     j["device_id"] = r.device_id;
     j["action"] = to_string(r.action);
@@ -333,6 +334,7 @@ void append_json_string(std::string& out, std::string_view s) {
 }  // namespace
 
 std::optional<std::string> custody_record_text(const custody_record& r, bool with_hash) {
+    if (!r.extra_fields.empty()) return std::nullopt;
     for (const auto* s : {&r.device_id, &r.actor, &r.prev_hash, &r.hash})
         if (!is_valid_utf8(*s)) return std::nullopt;
     for (const auto* s :
@@ -386,14 +388,21 @@ std::optional<std::string> custody_record_text(const custody_record& r, bool wit
 
 namespace {
 
-/// Every member of a record must be one of its fields: a record is hashed as it is written.
-result<void> check_record_fields(const nlohmann::json& j, std::string_view path) {
+/// Every member of a record must be one of its fields (a record is hashed as it is written),
+/// except under a lenient read (detail::unknown_field_sink), which keeps a newer minor
+/// version's members in `extra_fields`.
+result<void> check_record_fields(const nlohmann::json& j, std::string_view path,
+                                 custody_record& r) {
+    auto* sink = detail::unknown_field_sink::current();
     for (const auto& [key, value] : j.items()) {
         bool known = false;
         for (const auto f : record_fields) known = known || f == key;
-        if (!known)
+        if (known) continue;
+        if (sink == nullptr)
             return fail(errc::unknown_field, join_path(path, key),
                         "is not a field of a custody record");
+        sink->add(join_path(path, key));
+        r.extra_fields.emplace(key, value);
     }
     return {};
 }
@@ -489,12 +498,17 @@ result<custody_record> parse_custody_record(const nlohmann::json& j, std::string
     if (!j.is_object())
         return fail(errc::bad_field, std::string(path.empty() ? "custody" : path),
                     "must be a JSON object");
-    EQM_TRY(check_record_fields(j, path));
-    const field_reader in(j, path);
     custody_record r;
+    EQM_TRY(check_record_fields(j, path, r));
+    const field_reader in(j, path);
     EQM_TRY(read_required_fields(in, path, r));
     EQM_TRY(read_optional_fields(in, path, r));
     return r;
+}
+
+result<custody_record> parse_stored_custody_record(const nlohmann::json& j, std::string_view path) {
+    detail::unknown_field_sink extras;
+    return parse_custody_record(j, path);
 }
 
 bool is_allowed(custody_state from, custody_action action) noexcept {

@@ -1,6 +1,7 @@
 // Payloads of the central broker: gateways <-> server.
 #include <algorithm>
 #include <array>
+#include <limits>
 
 #include "eqm/domain/payloads.hpp"
 #include "eqm/domain/try.hpp"
@@ -279,6 +280,41 @@ result<gw_events> parse_gw_events(std::string_view text) {
         if (auto fast = detail::parse_gw_events_fast(text)) return std::move(*fast);
     }
     return detail::parse_gw_events_reference(text);
+}
+
+result<gw_events> parse_gw_events_lenient(std::string_view text,
+                                          std::vector<std::string>& ignored) {
+    auto strict = parse_gw_events(text);
+    if (strict || strict.error().code != errc::unknown_field) return strict;
+    detail::unknown_field_sink sink;
+    auto lenient = detail::parse_gw_events_reference(text);
+    if (!lenient) return lenient;
+    for (const auto& f : sink.fields())
+        if (std::find(ignored.begin(), ignored.end(), f) == ignored.end()) ignored.push_back(f);
+    return lenient;
+}
+
+std::optional<gw_events_range> read_gw_events_range(std::string_view text) {
+    if (text.size() > max_gw_events_bytes) return std::nullopt;
+    const json j = json::parse(text, nullptr, false);
+    if (!j.is_object()) return std::nullopt;
+    const auto gw = j.find("gw_id");
+    const auto events = j.find("events");
+    if (gw == j.end() || !gw->is_string() || !detail::is_id(gw->get_ref<const std::string&>()))
+        return std::nullopt;
+    if (events == j.end() || !events->is_array() || events->empty()) return std::nullopt;
+    gw_events_range r{gw->get<std::string>(), std::numeric_limits<std::uint64_t>::max(), 0};
+    for (const auto& e : *events) {
+        if (!e.is_object()) return std::nullopt;
+        const auto seq = e.find("seq");
+        if (seq == e.end() || !seq->is_number_unsigned()) return std::nullopt;
+        const auto v = seq->get<std::uint64_t>();
+        if (v == 0) return std::nullopt;
+        r.from_seq = std::min(r.from_seq, v);
+        r.to_seq = std::max(r.to_seq, v);
+    }
+    if (r.to_seq - r.from_seq >= max_gw_batch_events) return std::nullopt;
+    return r;
 }
 
 namespace detail {

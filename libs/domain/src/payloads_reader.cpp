@@ -180,6 +180,40 @@ result<double> to_number(const json& j, const std::string& path, double min, dou
     return v;
 }
 
+namespace {
+thread_local unknown_field_sink* current_sink = nullptr;
+}  // namespace
+
+unknown_field_sink::unknown_field_sink() noexcept : previous_(current_sink) {
+    current_sink = this;
+}
+
+unknown_field_sink::~unknown_field_sink() {
+    current_sink = previous_;
+}
+
+unknown_field_sink* unknown_field_sink::current() noexcept {
+    return current_sink;
+}
+
+void unknown_field_sink::add(std::string_view path) {
+    std::string general;
+    general.reserve(path.size());
+    bool in_index = false;
+    for (const char c : path) {
+        if (c == '[') {
+            in_index = true;
+            general += "[]";
+        } else if (c == ']') {
+            in_index = false;
+        } else if (!in_index) {
+            general += c;
+        }
+    }
+    if (std::find(fields_.begin(), fields_.end(), general) == fields_.end())
+        fields_.push_back(std::move(general));
+}
+
 object_reader::object_reader(const json& j, std::string_view path, std::string_view what)
     : json_(j), path_(path), what_(what) {
     if (!j.is_object()) error_ = wrong_type(path_, "an object").error();
@@ -206,10 +240,13 @@ void object_reader::reject(errc code, std::string field, std::string message) {
 result<void> object_reader::finish() {
     if (error_ && !missing_) return std::unexpected(*error_);
     if (json_.is_object()) {
+        auto* sink = unknown_field_sink::current();
         for (const auto& [key, value] : json_.items()) {
-            if (std::find(known_.begin(), known_.end(), key) == known_.end())
+            if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
+            if (sink == nullptr)
                 return fail(errc::unknown_field, join_path(path_, key),
                             "unknown field: " + what_ + " has no field \"" + key + "\"");
+            sink->add(join_path(path_, key));
         }
     }
     if (error_) return std::unexpected(*error_);

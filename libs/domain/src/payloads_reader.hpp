@@ -84,6 +84,29 @@ auto to_array(const json& j, const std::string& path, std::size_t min_items, std
     return out;
 }
 
+/// A reading mode for payloads from a newer minor version of the contract. While one is alive on
+/// a thread, object readers there (and the custody record reader) accept members they do not
+/// know instead of refusing them, and list each one here by its path with the array indexes
+/// left out (`events[].body.humidity`), once. Scoped: the previous sink (if any) comes back when
+/// this one goes away. Used only by parse_gw_events_lenient.
+class unknown_field_sink {
+  public:
+    unknown_field_sink() noexcept;
+    ~unknown_field_sink();
+    unknown_field_sink(const unknown_field_sink&) = delete;
+    unknown_field_sink& operator=(const unknown_field_sink&) = delete;
+
+    /// The sink of this thread, or null when readers are strict.
+    static unknown_field_sink* current() noexcept;
+    /// Notes the member at `path` (indexes are dropped here).
+    void add(std::string_view path);
+    const std::vector<std::string>& fields() const noexcept { return fields_; }
+
+  private:
+    unknown_field_sink* previous_;
+    std::vector<std::string> fields_;
+};
+
 /// Reads the fields of one JSON object. The first problem is kept (later reads are skipped but
 /// still register their key as known); finish() adds the unknown-field check.
 class object_reader {

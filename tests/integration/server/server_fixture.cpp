@@ -10,6 +10,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
@@ -122,6 +123,13 @@ void server_process::start() {
 void server_process::stop() {
     if (!process_) return;
     process_->stop(5s);
+    process_.reset();
+}
+
+void server_process::kill() {
+    if (!process_) return;
+    process_->signal(SIGKILL);
+    (void)process_->wait_for_exit(5s);
     process_.reset();
 }
 
@@ -283,7 +291,7 @@ void fake_gateway::connect() {
         state_topic, to_json_text(gw_state{now_ms(), false, bd_seq_, {}, {}}), 1, true};
     o.make_birth = [this, state_topic]() -> std::optional<mqtt::outgoing_message> {
         return mqtt::outgoing_message{
-            state_topic, to_json_text(gw_state{now_ms(), true, bd_seq_, gw_id_, "test-1"}), 1,
+            state_topic, to_json_text(gw_state{now_ms(), true, bd_seq_, gw_id_, version_}), 1,
             true};
     };
     o.log = [](std::string_view) {};
@@ -354,7 +362,8 @@ void fake_gateway::work() {
 custody_record fake_gateway::next_custody(const std::string& device_id, custody_action action,
                                           custody_state from, custody_state to,
                                           std::optional<std::string> holder,
-                                          std::optional<std::string> request_id) {
+                                          std::optional<std::string> request_id,
+                                          std::optional<std::string> transfer_id) {
     std::lock_guard lock(publish_mutex_);
     custody_record r;
     r.device_id = device_id;
@@ -366,6 +375,7 @@ custody_record fake_gateway::next_custody(const std::string& device_id, custody_
     r.source = request_id ? custody_source::server : custody_source::dock;
     r.ts = now_ms();
     r.request_id = std::move(request_id);
+    r.transfer_id = std::move(transfer_id);
     auto sealed = seal(r, head_hash_, next_index_);
     head_hash_ = sealed.hash;
     ++next_index_;
@@ -400,7 +410,15 @@ void fake_gateway::publish(const std::vector<gw_event>& events,
 
 void fake_gateway::publish_raw(const std::string& text) {
     REQUIRE(session_);
-    auto r = session_->publish("eqm/v1/city/" + city_ + "/gw/events", text, 1, false);
+    // Paho refuses a publish while too many are in flight: wait for room, as a gateway would.
+    result<void> r;
+    test::wait_until(
+        [&] {
+            r = session_->publish("eqm/v1/city/" + city_ + "/gw/events", text, 1, false);
+            return r.has_value();
+        },
+        quick, 5ms);
+    INFO((r ? std::string() : r.error().describe()));
     REQUIRE(r.has_value());
 }
 
@@ -484,7 +502,9 @@ std::vector<gw_event_body> accept_everything(fake_gateway& gw, const srv_cmd& cm
 
 // --- region_fixture ------------------------------------------------------------------------
 
-region_fixture::region_fixture(std::vector<std::string> extra_server_args) {
+region_fixture::region_fixture(std::vector<std::string> server_args,
+                               test::broker_options broker_options)
+    : broker(std::move(broker_options)) {
     struct u {
         const char* name;
         const char* role;
@@ -498,7 +518,7 @@ region_fixture::region_fixture(std::vector<std::string> extra_server_args) {
         REQUIRE(add_user(db(), x.name, x.role, x.city, x.badge, std::string(x.name) + "-pw") == 0);
     }
     server = std::make_unique<server_process>(broker.uri(), db(), dir.path() / "server.log",
-                                              extra_server_args);
+                                              std::move(server_args));
     // The served OpenAPI document goes into the exchange record: it is what answers are
     // checked against.
     api_client anon(port());

@@ -53,6 +53,8 @@ class server_process {
     ~server_process();
     void start();
     void stop();
+    /// Kills the server (SIGKILL), as a power cut would: nothing of stop() runs.
+    void kill();
     std::uint16_t port() const noexcept { return port_; }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     const fs::path& log() const noexcept { return log_; }
@@ -140,12 +142,15 @@ class fake_gateway {
     void publish_will(std::uint64_t bd_seq);
 
     void set_responder(responder r);
+    /// The `version` its birth announces (default "test-1"); set before connect().
+    void set_version(std::string version) { version_ = std::move(version); }
 
     /// A custody record sealed onto this gateway's chain.
     custody_record next_custody(const std::string& device_id, custody_action action,
                                 custody_state from, custody_state to,
                                 std::optional<std::string> holder,
-                                std::optional<std::string> request_id = std::nullopt);
+                                std::optional<std::string> request_id = std::nullopt,
+                                std::optional<std::string> transfer_id = std::nullopt);
     /// An event with the next seq (not published).
     gw_event make_event(gw_event_body body);
     /// Publishes a batch of events (as given: seqs may be replayed or skipped by the caller).
@@ -178,6 +183,7 @@ class fake_gateway {
 
     std::string broker_uri_, city_, gw_id_;
     std::uint64_t bd_seq_;
+    std::string version_ = "test-1";
     std::unique_ptr<mqtt::session> session_;
     mutable std::mutex mutex_;
     std::condition_variable changed_;
@@ -197,7 +203,9 @@ class fake_gateway {
 /// admin; disp (dispatcher); cust-nn (custodian 450100, badge B-CUST-NN); cust-lz (custodian
 /// 450200); off-nn (officer 450100, badge B-OFF-NN).
 struct region_fixture {
-    explicit region_fixture(std::vector<std::string> extra_server_args = {});
+    /// `server_args` are added to the server's command line; `broker` configures the broker.
+    explicit region_fixture(std::vector<std::string> server_args = {},
+                            test::broker_options broker_options = {});
     ~region_fixture();
 
     fs::path db() const { return dir.path() / "region.db"; }

@@ -35,6 +35,7 @@
 /// checked_out clears holder and due. The ledger record's `holder` is the holder *after* the
 /// change (so replaying records rebuilds custody); who performed a change is its `actor`.
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -90,6 +91,10 @@ struct custody_record {
     /// A check-out that fulfils a booking names it (named or class booking); absent otherwise,
     /// and absent in every record written before bookings existed, whose hash stays valid.
     std::optional<std::string> reservation_id{};
+    /// Members a newer minor version of the contract added, kept as they came (only a lenient
+    /// read fills them: see parse_gw_events_lenient). They were hashed when the record was
+    /// sealed, so they are hashed, stored and sent again with it.
+    std::map<std::string, nlohmann::json> extra_fields{};
     bool operator==(const custody_record&) const = default;
 };
 
@@ -99,13 +104,20 @@ nlohmann::json to_json(const custody_record& r);
 /// `to_json(r).dump()` written directly (compact, sorted keys, the same escapes), without the
 /// "hash" field when `with_hash` is false: what is stored and hashed for every record, so it
 /// skips the JSON document. Nothing when a string is not valid UTF-8 (to_json's dump would
-/// throw; canonical_record_json reports it).
+/// throw; canonical_record_json reports it) or when the record has extra_fields (the caller
+/// falls back to to_json).
 std::optional<std::string> custody_record_text(const custody_record& r, bool with_hash = true);
 
 /// Parses the wire form. Never throws; errors name the field as `path + "." + field` (just the
-/// field when path is empty); rejects unknown fields (errc::unknown_field) and enforces the
-/// contract's patterns and limits (ids, 64-hex hashes, timestamps, note length).
+/// field when path is empty); rejects unknown fields (errc::unknown_field; under a lenient
+/// read they go to extra_fields instead) and enforces the contract's patterns and limits (ids,
+/// 64-hex hashes, timestamps, note length).
 result<custody_record> parse_custody_record(const nlohmann::json& j, std::string_view path = "");
+/// parse_custody_record for a record accepted once already (one the server stored from a
+/// gateway of a newer minor version): members the contract does not list are kept in
+/// extra_fields instead of refused.
+result<custody_record> parse_stored_custody_record(const nlohmann::json& j,
+                                                   std::string_view path = "");
 
 std::string_view to_string(custody_state v) noexcept;
 std::string_view to_string(custody_action v) noexcept;

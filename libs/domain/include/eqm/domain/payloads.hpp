@@ -528,6 +528,27 @@ nlohmann::json to_json(const gw_state& v);
 /// Reads a batch with the fast reader when it can, else with the reference reader (which
 /// names the problem); both give the same value for the same text.
 result<gw_events> parse_gw_events(std::string_view json_text);
+/// Reads a batch from a gateway of a newer minor version of the contract: as parse_gw_events,
+/// every rule included, except that members the contract does not list (in the envelope, its
+/// events and their bodies) are ignored instead of refused. Each such member's path, with the
+/// indexes left out (`events[].body.humidity`), is added to `ignored` once. A custody body keeps
+/// its extra members (custody_record::extra_fields), since they are part of what was hashed.
+result<gw_events> parse_gw_events_lenient(std::string_view json_text,
+                                          std::vector<std::string>& ignored);
+
+/// The sender and the seqs of a gw_events batch, read from a batch that parse_gw_events refuses
+/// (a server quarantines such a batch and acks it, so the city moves on).
+struct gw_events_range {
+    std::string gw_id;
+    std::uint64_t from_seq = 0;
+    std::uint64_t to_seq = 0;
+    bool operator==(const gw_events_range&) const = default;
+};
+/// Reads only what a quarantine needs: a JSON object (within max_gw_events_bytes) whose `gw_id`
+/// is an id and whose `events` is a non-empty array of objects, each with an integer `seq` >= 1,
+/// spanning fewer than max_gw_batch_events seqs. Nothing when any of that cannot be read: then
+/// no range can be trusted to be acked.
+std::optional<gw_events_range> read_gw_events_range(std::string_view json_text);
 namespace detail {
 /// The reference reader of parse_gw_events (nlohmann's DOM, then the fields).
 result<gw_events> parse_gw_events_reference(std::string_view json_text);
