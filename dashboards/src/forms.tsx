@@ -109,25 +109,52 @@ export function SelectField(p: {
   );
 }
 
-/** A date and time, typed and shown in Asia/Shanghai (the label says so). */
+/** Times of day offered, every half hour, 24-hour (a native time input may show AM/PM). */
+export const halfHours: readonly string[] = Array.from({ length: 48 }, (_, i) => `${String(Math.floor(i / 2)).padStart(2, "0")}:${i % 2 ? "30" : "00"}`);
+
+/**
+ * A date and a time of day, meant in Asia/Shanghai (the hint says so): the browser's date picker
+ * and a list of half hours in 24-hour form. `value` is `2026-11-29T14:00` (empty parts allowed
+ * while typing); a time off the half-hour grid (an offered window) is kept as an extra option.
+ */
 export function DateTimeField(p: { id: string; label: string; value: string; onInput: (v: string) => void; error?: string | null }) {
   const hint = t("form.time_zone_hint", { zone: timeZone });
+  const [date = "", time = ""] = p.value.split("T");
+  const times = time && !halfHours.includes(time) ? [...halfHours, time].sort() : halfHours;
+  const described = describedBy(p.id, p.error, hint);
   return (
-    <div class={`field${p.error ? " field-invalid" : ""}`}>
-      <label for={p.id}>{p.label}</label>
-      <Described id={p.id} error={p.error} hint={hint}>
+    <fieldset class={`field datetime${p.error ? " field-invalid" : ""}`} aria-describedby={described}>
+      <legend class="field-label">{p.label}</legend>
+      <div class="datetime-parts">
         <input
-          id={p.id}
-          name={p.id}
-          type="datetime-local"
-          step={300}
-          value={p.value}
+          id={`${p.id}-date`}
+          name={`${p.id}-date`}
+          type="date"
+          value={date}
+          aria-label={t("form.date_of", { field: p.label })}
           aria-invalid={p.error ? true : undefined}
-          aria-describedby={describedBy(p.id, p.error, hint)}
-          onInput={(e) => p.onInput((e.currentTarget as HTMLInputElement).value)}
+          onInput={(e) => p.onInput(`${(e.currentTarget as HTMLInputElement).value}T${time}`)}
         />
+        <select
+          id={`${p.id}-time`}
+          name={`${p.id}-time`}
+          value={time}
+          aria-label={t("form.time_of", { field: p.label })}
+          aria-invalid={p.error ? true : undefined}
+          onChange={(e) => p.onInput(`${date}T${(e.currentTarget as HTMLSelectElement).value}`)}
+        >
+          {!time && <option value="">--:--</option>}
+          {times.map((v) => (
+            <option key={v} value={v}>
+              {v}
+            </option>
+          ))}
+        </select>
+      </div>
+      <Described id={p.id} error={p.error} hint={hint}>
+        {null}
       </Described>
-    </div>
+    </fieldset>
   );
 }
 

@@ -402,6 +402,8 @@ export const en: Record<MessageKey, string> = {
   "weekday.sun": "Sun",
 
   "form.time_zone_hint": "Beijing time ({zone})",
+  "form.date_of": "{field} date",
+  "form.time_of": "{field} time",
 
   "field.device_id": "Device id",
   "field.start": "Start",

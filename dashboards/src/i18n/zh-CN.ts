@@ -401,6 +401,8 @@ export const zhCN = {
   "weekday.sun": "日",
 
   "form.time_zone_hint": "北京时间（{zone}）",
+  "form.date_of": "{field}日期",
+  "form.time_of": "{field}时刻",
 
   "field.device_id": "设备编号",
   "field.start": "开始时间",
