@@ -21,6 +21,7 @@
 #include "event_feed.hpp"
 #include "gateway_link.hpp"
 #include "region_store.hpp"
+#include "reservations_api.hpp"
 
 namespace {
 
@@ -177,6 +178,8 @@ int serve(const serve_options& o) {
     }
     feed_guard guard(hub, **store, eqm::system_now);
     guard.start();
+    booking_clerk clerk(ctx);
+    clerk.start();
     log_info("http", std::string("listening on ") + (o.tls_cert_file.empty() ? "http" : "https") +
                          "://127.0.0.1:" + std::to_string(web.port()) + " listen=" + o.listen +
                          " broker=" + log_value(o.mqtt));
@@ -184,6 +187,7 @@ int serve(const serve_options& o) {
     int sig = 0;
     sigwait(&signals, &sig);
     log_info("server", "stopping signal=" + std::to_string(sig));
+    clerk.stop();
     guard.stop();
     web.stop();
     link.stop();

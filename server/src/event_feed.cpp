@@ -32,6 +32,7 @@ http::ws_filter reader_filter(const user_account& u, std::optional<std::string> 
         if (asked && city != *asked) return false;
         if (kind == "gateway") return true;
         if (officer) {
+            if (kind == "reservation") return label(m, "person") == me;
             if (kind != "device") return false;
             return label(m, "view") == (label(m, "holder") == me ? "full" : "public");
         }

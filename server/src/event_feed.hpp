@@ -2,8 +2,10 @@
 /// The WebSocket feed `GET /api/v1/events`: what is published on it, who receives what (the
 /// read scope of read_scope.hpp, message by message), and when a connection is closed.
 ///
-/// Messages are `{type: "device", device}`, `{type: "alert", alert}` and
-/// `{type: "gateway", city}`. Their labels: `kind` (device, alert, gateway), `city`, and for
+/// Messages are `{type: "device", device}`, `{type: "alert", alert}`,
+/// `{type: "reservation", reservation}` (reservations_api.hpp: to its person, its city's
+/// custodians, dispatchers and admins) and `{type: "gateway", city}`. Their labels: `kind`
+/// (device, alert, reservation, gateway), `city`, `person` for reservations, and for
 /// devices `holder` and `view`: `full` for readers who see every holder, `public` (the holder
 /// hidden) for officers. A connection is labelled with its user, the SHA-256 of its token and
 /// the login's expiry, so feed_guard can close it once the login has ended.

@@ -4,9 +4,9 @@
 #include <vector>
 
 #include "auth.hpp"
-#include "event_feed.hpp"
 #include "eqm/domain/try.hpp"
 #include "eqm/runtime/log.hpp"
+#include "event_feed.hpp"
 #include "views.hpp"
 
 #ifndef EQM_VERSION

@@ -16,9 +16,12 @@
 #include <utility>
 #include <vector>
 
+#include "eqm/domain/booking.hpp"
+#include "eqm/domain/booking_request.hpp"
 #include "eqm/domain/custody.hpp"
 #include "eqm/domain/error.hpp"
 #include "eqm/domain/payloads.hpp"
+#include "eqm/domain/reservation_rules.hpp"
 #include "eqm/domain/time.hpp"
 
 namespace eqm::server {
@@ -200,6 +203,39 @@ enum class gateway_transition {
     stale_will,    ///< a Last Will of an older session: ignored
 };
 
+// --- reservations (docs/reservations.md) ---------------------------------------------------
+
+/// Filters of GET /reservations; empty fields match everything. `from`/`to`: bookings whose
+/// window overlaps [from, to).
+struct booking_filter {
+    std::optional<std::string> city;
+    std::optional<reservation_status> status;
+    std::optional<std::string> person_id;
+    std::optional<std::string> device_id;  ///< named, or the unit a class booking was bound to
+    std::optional<clock_ms> from;
+    std::optional<clock_ms> to;
+};
+
+/// A booking the store changed on its own (timers, custody records), with an alert it raised
+/// (overdue), for the caller to publish and push to the city's gateway.
+struct booking_change {
+    booking after;
+    std::optional<alert_view> alert;
+};
+
+/// Free units of a class (and analyte) at a city over a span: `steps` are the instants where
+/// the number changes, each with the number free from it until the next (GET
+/// /reservations/availability).
+struct availability_step {
+    clock_ms at{};
+    std::int64_t free = 0;
+};
+struct availability_view {
+    std::size_t units = 0;  ///< serviceable units of the class at the city
+    std::chrono::minutes buffer{0};
+    std::vector<availability_step> steps;
+};
+
 /// The storage interface of the dispatcher.
 class region_store {
   public:
@@ -318,6 +354,48 @@ class region_store {
                                          clock_ms now) = 0;
     /// The stored result of a command ("ok", "rejected:x"), when it has one.
     virtual result<std::optional<std::string>> command_result(std::string_view cmd_id) = 0;
+
+    // --- reservations (docs/reservations.md) -----------------------------------------------
+    /// The rules table (the defaults for classes without a row of their own).
+    virtual result<reservation_rules> reservation_rules_table() = 0;
+    /// Replaces the rules table.
+    virtual result<void> replace_reservation_rules(const reservation_rules& rules,
+                                                   clock_ms now) = 0;
+    /// Decides a request in one write transaction (requests are decided one at a time, so of
+    /// two racing for the last unit exactly one is admitted): the booking stored, or the
+    /// refusal with nothing stored (a class booking refused for lack of units is noted in
+    /// booking_refusals, which the allocation reads).
+    virtual result<booking_result<booking>> admit_reservation(const booking_request& request,
+                                                              const booking_requester& who,
+                                                              clock_ms now) = 0;
+    virtual result<std::optional<booking>> find_booking(std::string_view id) = 0;
+    /// Bookings matching `filter`, oldest first (by id).
+    virtual result<page<booking>> list_bookings(const booking_filter& filter,
+                                                const page_query& page) = 0;
+    /// Applies an action (approve, decline, cancel) in one transaction; errc::not_found when
+    /// unknown; the refusal leaves it as it was.
+    virtual result<booking_result<booking>> act_on_booking(std::string_view id,
+                                                           const booking_command& cmd,
+                                                           clock_ms now) = 0;
+    /// Moves bookings on: custody records received since the last call (a check-out naming a
+    /// booking, or the booker's check-out of their booked device, makes it active; the unit's
+    /// check-in completes it), then the timers due at `now` (no_show, lapse, overdue with an
+    /// alert). Returns what changed.
+    virtual result<std::vector<booking_change>> advance_bookings(clock_ms now) = 0;
+    /// Free units of a class at a city over [from, to) (see availability_view).
+    virtual result<availability_view> booking_availability(std::string_view city, device_class cls,
+                                                           std::optional<eqm::analyte> analyte,
+                                                           clock_ms from, clock_ms to,
+                                                           clock_ms now) = 0;
+    /// The person whose calendar feed the secret's SHA-256 opens, if any.
+    virtual result<std::optional<std::string>> calendar_owner(std::string_view secret_hash) = 0;
+    /// Sets (replacing any earlier) or, with nothing, revokes a person's calendar secret.
+    virtual result<void> set_calendar_secret(std::string_view person_id,
+                                             std::optional<std::string> secret_hash,
+                                             clock_ms now) = 0;
+    /// A person's bookings (any status) whose window ends after `since`, by start.
+    virtual result<std::vector<booking>> bookings_of_person(std::string_view person_id,
+                                                            clock_ms since) = 0;
 };
 
 /// Opens (creating and migrating) the SQLite engine at `path`.

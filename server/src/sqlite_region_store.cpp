@@ -12,6 +12,7 @@
 #include "eqm/store/database.hpp"
 #include "eqm/store/migration.hpp"
 #include "region_store.hpp"
+#include "sqlite_booking_store.hpp"
 
 namespace eqm::server {
 namespace {
@@ -134,11 +135,13 @@ UPDATE alerts SET origin = 'server' WHERE type = 'ledger_broken' AND id LIKE 'le
 CREATE INDEX outbox_by_type ON outbox(type, state);
 )sql";
 
-constexpr std::array<store::migration, 4> migrations{{
+constexpr std::array<store::migration, 5> migrations{{
     {1, "regional read model", schema_v1},
     {2, "idempotency and token expiry indexes", schema_v2},
     {3, "idempotency by the applied seq alone", schema_v3},
     {4, "trusted ingest: dead-letter kinds and retention, alert origin", schema_v4},
+    {5, "reservations: bookings, rules, refusals for lack of units, calendar links",
+     booking_sql::schema},
 }};
 
 std::string text_ts(clock_ms t) {
@@ -1067,6 +1070,64 @@ class sqlite_region_store final : public region_store {
             db_, "SELECT result FROM outbox WHERE cmd_id = ?1 AND state = 'done'",
             [&](const statement& st) { out = st.column_optional_text(0); }, cmd_id));
         return out;
+    }
+
+    // --- reservations (sqlite_booking_store.cpp) -----------------------------------------
+    result<reservation_rules> reservation_rules_table() override {
+        std::lock_guard lock(mutex_);
+        return booking_sql::rules(db_);
+    }
+    result<void> replace_reservation_rules(const reservation_rules& rules, clock_ms now) override {
+        std::lock_guard lock(mutex_);
+        return booking_sql::replace_rules(db_, rules, now);
+    }
+    result<booking_result<booking>> admit_reservation(const booking_request& request,
+                                                      const booking_requester& who,
+                                                      clock_ms now) override {
+        std::lock_guard lock(mutex_);
+        return booking_sql::admit(db_, request, who, now);
+    }
+    result<std::optional<booking>> find_booking(std::string_view id) override {
+        std::lock_guard lock(mutex_);
+        return booking_sql::find(db_, id);
+    }
+    result<page<booking>> list_bookings(const booking_filter& filter,
+                                        const page_query& page) override {
+        std::lock_guard lock(mutex_);
+        return booking_sql::list(db_, filter, page);
+    }
+    result<booking_result<booking>> act_on_booking(std::string_view id, const booking_command& cmd,
+                                                   clock_ms now) override {
+        std::lock_guard lock(mutex_);
+        return booking_sql::act(db_, id, cmd, now);
+    }
+    result<std::vector<booking_change>> advance_bookings(clock_ms now) override {
+        std::lock_guard lock(mutex_);
+        auto r = booking_sql::advance(db_, now);
+        revision_.fetch_add(1, std::memory_order_acq_rel);
+        return r;
+    }
+    result<availability_view> booking_availability(std::string_view city, device_class cls,
+                                                   std::optional<eqm::analyte> analyte,
+                                                   clock_ms from, clock_ms to,
+                                                   clock_ms now) override {
+        std::lock_guard lock(mutex_);
+        return booking_sql::availability(db_, city, cls, analyte, from, to, now);
+    }
+    result<std::optional<std::string>> calendar_owner(std::string_view secret_hash) override {
+        std::lock_guard lock(mutex_);
+        return booking_sql::calendar_owner(db_, secret_hash);
+    }
+    result<void> set_calendar_secret(std::string_view person_id,
+                                     std::optional<std::string> secret_hash,
+                                     clock_ms now) override {
+        std::lock_guard lock(mutex_);
+        return booking_sql::set_calendar_secret(db_, person_id, std::move(secret_hash), now);
+    }
+    result<std::vector<booking>> bookings_of_person(std::string_view person_id,
+                                                    clock_ms since) override {
+        std::lock_guard lock(mutex_);
+        return booking_sql::of_person(db_, person_id, since);
     }
 
   private:
