@@ -3,7 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { Loading, Notice, ProblemText, StatusWord } from "../components";
 import { t, tWord } from "../i18n";
-import { formatDateTime } from "../i18n/time";
+import { formatDateTime, formatWindow } from "../i18n/time";
 import { api, openStatuses, type Reservation } from "../planning";
 import { describeError, oneLine, type Plain } from "../problems";
 import { cityName } from "../region";
@@ -46,7 +46,7 @@ function BookingRow({ r, onChanged }: { r: Reservation; onChanged: (r: Reservati
         <StatusWord status={r.status} />
       </div>
       <p>
-        {formatDateTime(r.start)} – {formatDateTime(r.end)} · {cityName(r.city)}
+        {formatWindow(r.start, r.end)} · {cityName(r.city)}
       </p>
       {r.purpose && <p class="quiet booking-purpose">{r.purpose}</p>}
       {r.case_no && <p class="quiet">{t("bookings.case_no", { no: r.case_no })}</p>}

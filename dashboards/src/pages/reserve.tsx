@@ -11,7 +11,7 @@ import { Field, Notice, ProblemText, StatusWord } from "../components";
 import { useDraft } from "../drafts";
 import { DateTimeField, SelectField, TextArea, toLocalInput, type Errors } from "../forms";
 import { t, tWord } from "../i18n";
-import { formatDateTime, now } from "../i18n/time";
+import { formatDateTime, formatWindow, now } from "../i18n/time";
 import { api, type Alternative, type BookingBody, type ConflictRef, type Reservation } from "../planning";
 import { describeError, type Plain } from "../problems";
 import { cityName, regionCities } from "../region";
@@ -37,12 +37,6 @@ function emptyDraft(city: string): BookingDraft {
   };
 }
 
-function span(start: string, end: string): string {
-  const a = formatDateTime(start);
-  const b = formatDateTime(end);
-  return a.slice(0, 10) === b.slice(0, 10) ? `${a} – ${b.slice(11)}` : `${a} – ${b}`;
-}
-
 function Booked({ r }: { r: Reservation }) {
   return (
     <Notice kind="ok">
@@ -50,7 +44,7 @@ function Booked({ r }: { r: Reservation }) {
         {r.status === "requested" ? t("reserve.requested") : t("reserve.booked")} <StatusWord status={r.status} />
       </p>
       <p>
-        {r.device_id ? <span class="mono">{r.device_id}</span> : tWord("class", r.class ?? "")} · {cityName(r.city)} · {span(r.start, r.end)}
+        {r.device_id ? <span class="mono">{r.device_id}</span> : tWord("class", r.class ?? "")} · {cityName(r.city)} · {formatWindow(r.start, r.end)}
       </p>
       <p>
         <a href="#/bookings">{t("reserve.see_mine")}</a>
@@ -65,7 +59,7 @@ function Conflict({ o, busy, onTake }: { o: Extract<Outcome, { kind: "conflict" 
       <ProblemText problem={o.plain} />
       {o.conflicts.length > 0 && (
         <p class="quiet">
-          {t("reserve.clashes_with")} {o.conflicts.map((c) => span(c.start, c.end)).join("；")}
+          {t("reserve.clashes_with")} {o.conflicts.map((c) => formatWindow(c.start, c.end)).join("；")}
         </p>
       )}
       {o.alternatives.length > 0 ? (
@@ -75,7 +69,7 @@ function Conflict({ o, busy, onTake }: { o: Extract<Outcome, { kind: "conflict" 
             {o.alternatives.map((a, i) => (
               <li key={i}>
                 <button type="button" class="primary" disabled={busy} onClick={() => onTake(a)}>
-                  {t("reserve.take", { when: span(a.start, a.end) })}
+                  {t("reserve.take", { when: formatWindow(a.start, a.end) })}
                   {a.device_id && <span class="mono"> · {a.device_id}</span>}
                 </button>
               </li>
@@ -258,8 +252,10 @@ export default function ReservePage() {
             error={errors.city}
             hint={cityLocked ? t("reserve.city_locked") : undefined}
           />
-          <DateTimeField id="reserve-start" label={t("field.start")} value={draft.start} onInput={(v) => set({ start: v })} error={errors.start} />
-          <DateTimeField id="reserve-end" label={t("field.end")} value={draft.end} onInput={(v) => set({ end: v })} error={errors.end} />
+          <div class="window-row">
+            <DateTimeField id="reserve-start" label={t("field.start")} value={draft.start} onInput={(v) => set({ start: v })} error={errors.start} />
+            <DateTimeField id="reserve-end" label={t("field.end")} value={draft.end} onInput={(v) => set({ end: v })} error={errors.end} />
+          </div>
           <TextArea id="reserve-purpose" label={t("field.purpose")} value={draft.purpose} onInput={(v) => set({ purpose: v })} error={errors.purpose} hint={t("reserve.purpose_hint")} />
           <Field id="reserve-case" label={t("field.case_no")} value={draft.case_no} onInput={(v) => set({ case_no: v })} error={errors.case_no} hint={t("reserve.case_hint")} />
           <div class="form-actions">

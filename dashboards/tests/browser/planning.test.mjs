@@ -29,8 +29,6 @@ before(async () => {
   await waitFor("the gateway online at the server", async () => (await region.api("GET", "/api/v1/cities", { token: region.tokens.admin })).json.items[0].online);
   await region.addDevice({ id: "450100-dr-301", class: "drone", model: "DJI M30", city });
   for (const id of cams) await region.addDevice({ id, class: "body_camera", model: "DSJ-A9", city });
-  for (const id of cams) region.reportDevice(id, { battery: 95 });
-  await waitFor("the server to see the cameras ready", async () => (await region.device(cams[2])).readiness?.ready === true, 20000);
   browser = await launch();
 });
 
@@ -65,7 +63,7 @@ test("a booking that clashes shows the free windows, and one tap books one", asy
   const page = await newPage(browser);
   await signIn(page, region.serverUrl, officer, region.passwords[officer]);
   await page.waitForFunction(() => location.hash === "#/reserve");
-  await page.getByLabel("类别").selectOption("drone");
+  await page.getByLabel("类别", { exact: true }).selectOption("drone");
   // The calendar shows tomorrow 10:00 as fully booked.
   await page.getByTestId("availability").waitFor();
   await setWhen(page, "reserve-start", shanghai(1, 11));
@@ -107,6 +105,13 @@ test("a booking that clashes shows the free windows, and one tap books one", asy
   await list.waitFor();
   assert.match(await list.innerText(), /<img src=x onerror=window.__xss=1>/);
   assert.equal(await page.evaluate(() => window.__xss), undefined);
+  // The calendar feed: a link to subscribe to, read without a token (as a calendar app does).
+  await page.getByRole("button", { name: "生成订阅链接" }).click();
+  const url = await page.locator("#feed-url").inputValue();
+  assert.match(url, /\/api\/v1\/calendar\/[0-9a-f]+\.ics$/);
+  const feed = await fetch(url);
+  assert.equal(feed.status, 200);
+  assert.match(await feed.text(), /BEGIN:VCALENDAR[\s\S]*BEGIN:VEVENT/);
   await shot(page, "planning-bookings-phone");
   await page.context().close();
 });
