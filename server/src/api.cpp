@@ -13,6 +13,7 @@
 #include "eqm/http/problem.hpp"
 #include "event_feed.hpp"
 #include "paging.hpp"
+#include "planning_api.hpp"
 #include "read_scope.hpp"
 #include "region.hpp"
 #include "reservations_api.hpp"
@@ -499,6 +500,7 @@ std::vector<route_entry> add_routes(http::router& r, api_context& ctx) {
         r.add_websocket("/api/v1/events", *ctx.hub,
                         feed_admission(*ctx.auth, *ctx.store, ctx.clock));
     note(method::get, "/api/v1/events");
+    std::ranges::copy(add_planning_routes(r, ctx), std::back_inserter(routes));
     return routes;
 }
 

@@ -237,6 +237,12 @@ result<std::string> decode_upload(std::string_view bytes, std::string_view chars
     return text;
 }
 
+std::vector<csv_record> split_csv(std::string_view text) {
+    std::vector<csv_record> out;
+    for (auto& r : split_records(text)) out.push_back({r.line, std::move(r.cells)});
+    return out;
+}
+
 csv_import_result parse_device_csv(std::string_view text) {
     csv_import_result result;
     auto records = split_records(text);

@@ -39,6 +39,16 @@ struct csv_import_result {
 /// ids already in the registry are the caller's to check.
 csv_import_result parse_device_csv(std::string_view text);
 
+/// One CSV record: the line it starts on (1-based) and its cells, as written (untrimmed).
+struct csv_record {
+    std::size_t line = 0;
+    std::vector<std::string> cells;
+};
+
+/// Splits CSV text into records (RFC 4180: quoted cells may hold commas, "" and newlines);
+/// blank lines are skipped.
+std::vector<csv_record> split_csv(std::string_view text);
+
 /// The `charset` parameter of a Content-Type value, in lower case; empty when there is none.
 std::string charset_of(std::string_view content_type);
 

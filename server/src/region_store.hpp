@@ -8,6 +8,7 @@
 /// fails leaves the store exactly as it was.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -23,6 +24,7 @@
 #include "eqm/domain/payloads.hpp"
 #include "eqm/domain/reservation_rules.hpp"
 #include "eqm/domain/time.hpp"
+#include "planning_records.hpp"
 
 namespace eqm::server {
 
@@ -396,6 +398,27 @@ class region_store {
     /// A person's bookings (any status) whose window ends after `since`, by start.
     virtual result<std::vector<booking>> bookings_of_person(std::string_view person_id,
                                                             clock_ms since) = 0;
+    // --- planning: quotas, allocation plans, utilization (planning_records.hpp) ----------
+    /// The quota table, by city, class and analyte.
+    virtual result<std::vector<quota_entry>> quotas() = 0;
+    /// Replaces the whole quota table in one transaction.
+    virtual result<void> replace_quotas(std::span<const quota_entry> quotas, clock_ms now) = 0;
+    /// Registered units per city, class and analyte (only groups with at least one unit).
+    virtual result<std::vector<stock_count>> stock_counts() = 0;
+    /// Units in transit per destination city, class and analyte.
+    virtual result<std::vector<transit_count>> transit_counts() = 0;
+    virtual result<void> insert_plan(const stored_plan& plan) = 0;
+    virtual result<std::optional<stored_plan>> find_plan(std::string_view id) = 0;
+    /// Records the approval of a plan not approved yet; errc::conflict when it already is,
+    /// errc::not_found when there is no such plan.
+    virtual result<void> approve_plan(std::string_view id, std::string_view by, clock_ms at,
+                                      std::string_view approval) = 0;
+    /// Every registered device, by id.
+    virtual result<std::vector<device_brief>> device_briefs() = 0;
+    /// Every custody record before `before`, by device and then by time, in one pass over an
+    /// index (no record text is parsed).
+    virtual result<void> scan_custody_states(
+        clock_ms before, const std::function<void(const custody_state_row&)>& each) = 0;
 };
 
 /// Opens (creating and migrating) the SQLite engine at `path`.

@@ -135,13 +135,35 @@ UPDATE alerts SET origin = 'server' WHERE type = 'ledger_broken' AND id LIKE 'le
 CREATE INDEX outbox_by_type ON outbox(type, state);
 )sql";
 
-constexpr std::array<store::migration, 5> migrations{{
+// The planning side (docs/allocation.md): standard-issue quotas, allocation plans with their
+// input and approval, and the custody states the utilization report walks. The two virtual
+// columns read a record's to_state and due out of its JSON; indexed with the device and time,
+// a year of the region's history is read in one pass over the index, no record text parsed.
+constexpr std::string_view schema_planning = R"sql(
+CREATE TABLE quotas (
+  city TEXT NOT NULL, class TEXT NOT NULL, analyte TEXT NOT NULL DEFAULT '',
+  min_ready INTEGER NOT NULL, updated_at TEXT NOT NULL,
+  PRIMARY KEY (city, class, analyte)
+) WITHOUT ROWID;
+CREATE TABLE allocation_plans (
+  id TEXT PRIMARY KEY, input TEXT NOT NULL, plan TEXT NOT NULL, requested_by TEXT NOT NULL,
+  created_at TEXT NOT NULL, approved_by TEXT, approved_at TEXT, approval TEXT
+);
+ALTER TABLE custody ADD COLUMN to_state TEXT
+  GENERATED ALWAYS AS (json_extract(record, '$.to_state')) VIRTUAL;
+ALTER TABLE custody ADD COLUMN due_ts TEXT
+  GENERATED ALWAYS AS (json_extract(record, '$.due')) VIRTUAL;
+CREATE INDEX custody_states ON custody(device_id, ts, to_state, city, due_ts);
+)sql";
+
+constexpr std::array<store::migration, 6> migrations{{
     {1, "regional read model", schema_v1},
     {2, "idempotency and token expiry indexes", schema_v2},
     {3, "idempotency by the applied seq alone", schema_v3},
     {4, "trusted ingest: dead-letter kinds and retention, alert origin", schema_v4},
     {5, "reservations: bookings, rules, refusals for lack of units, calendar links",
      booking_sql::schema},
+    {6, "planning: quotas, allocation plans, custody states", schema_planning},
 }};
 
 std::string text_ts(clock_ms t) {
@@ -1070,6 +1092,158 @@ class sqlite_region_store final : public region_store {
             db_, "SELECT result FROM outbox WHERE cmd_id = ?1 AND state = 'done'",
             [&](const statement& st) { out = st.column_optional_text(0); }, cmd_id));
         return out;
+    }
+
+    // --- planning: quotas, allocation plans, utilization --------------------------------
+    result<std::vector<quota_entry>> quotas() override {
+        std::lock_guard lock(mutex_);
+        std::vector<quota_entry> out;
+        EQM_TRY(each_row(
+            db_, "SELECT city, class, analyte, min_ready FROM quotas ORDER BY city, class, analyte",
+            [&](const statement& st) {
+                auto analyte = st.column_text(2);
+                out.push_back({st.column_text(0), st.column_text(1),
+                               analyte.empty() ? std::nullopt : std::optional(analyte),
+                               st.column_int64(3)});
+            }));
+        return out;
+    }
+
+    result<void> replace_quotas(std::span<const quota_entry> quotas, clock_ms now) override {
+        std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
+        EQM_TRY_LET(tx, transaction::begin(db_));
+        EQM_TRY(run(db_, "DELETE FROM quotas"));
+        auto st = db_.prepare(
+            "INSERT INTO quotas(city, class, analyte, min_ready, updated_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5)");
+        if (!st) return std::unexpected(st.error());
+        for (const auto& q : quotas) {
+            EQM_TRY(st->bind_all(q.city, q.cls, q.analyte.value_or(""), q.min_ready, text_ts(now)));
+            if (auto r = st->exec(); !r) {
+                if (r.error().code == errc::conflict)
+                    return fail(errc::bad_field, "items",
+                                "two quotas for " + q.city + " " + q.cls +
+                                    (q.analyte ? ":" + *q.analyte : std::string()));
+                return r;
+            }
+        }
+        return tx.commit();
+    }
+
+    result<std::vector<stock_count>> stock_counts() override {
+        std::lock_guard lock(mutex_);
+        std::vector<stock_count> out;
+        EQM_TRY(each_row(
+            db_,
+            "SELECT city, class, COALESCE(analyte, ''), COUNT(*),"
+            " SUM(status = 'available' AND locked = 0), SUM(status = 'checked_out')"
+            " FROM devices WHERE COALESCE(retired, 0) = 0 AND status NOT IN ('retired', 'lost')"
+            " GROUP BY city, class, COALESCE(analyte, '') ORDER BY 1, 2, 3",
+            [&](const statement& st) {
+                auto analyte = st.column_text(2);
+                out.push_back({st.column_text(0), st.column_text(1),
+                               analyte.empty() ? std::nullopt : std::optional(analyte),
+                               st.column_int64(3), st.column_int64(4), st.column_int64(5)});
+            }));
+        return out;
+    }
+
+    result<std::vector<transit_count>> transit_counts() override {
+        std::lock_guard lock(mutex_);
+        std::vector<transit_count> out;
+        EQM_TRY(each_row(db_,
+                         "SELECT t.to_city, d.class, COALESCE(d.analyte, ''), COUNT(DISTINCT d.id)"
+                         " FROM devices d JOIN transfers t ON t.device_id = d.id"
+                         " WHERE d.status = 'in_transit' AND t.status = 'in_transit'"
+                         " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                         [&](const statement& st) {
+                             auto analyte = st.column_text(2);
+                             out.push_back({st.column_text(0), st.column_text(1),
+                                            analyte.empty() ? std::nullopt : std::optional(analyte),
+                                            st.column_int64(3)});
+                         }));
+        return out;
+    }
+
+    result<void> insert_plan(const stored_plan& p) override {
+        std::lock_guard lock(mutex_);
+        return run(db_,
+                   "INSERT INTO allocation_plans(id, input, plan, requested_by, created_at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5)",
+                   p.id, p.input, p.plan, p.requested_by, text_ts(p.created_at));
+    }
+
+    result<std::optional<stored_plan>> find_plan(std::string_view id) override {
+        std::lock_guard lock(mutex_);
+        std::optional<stored_plan> out;
+        EQM_TRY(each_row(
+            db_,
+            "SELECT id, input, plan, requested_by, created_at, approved_by, approved_at, "
+            "approval FROM allocation_plans WHERE id = ?1",
+            [&](const statement& st) {
+                out = stored_plan{st.column_text(0),
+                                  st.column_text(1),
+                                  st.column_text(2),
+                                  st.column_text(3),
+                                  read_ts(st.column_optional_text(4)).value_or(clock_ms{}),
+                                  st.column_optional_text(5),
+                                  read_ts(st.column_optional_text(6)),
+                                  st.column_optional_text(7)};
+            },
+            id));
+        return out;
+    }
+
+    result<void> approve_plan(std::string_view id, std::string_view by, clock_ms at,
+                              std::string_view approval) override {
+        std::lock_guard lock(mutex_);
+        EQM_TRY(run(db_,
+                    "UPDATE allocation_plans SET approved_by = ?2, approved_at = ?3, approval = ?4"
+                    " WHERE id = ?1 AND approved_at IS NULL",
+                    id, by, text_ts(at), approval));
+        if (db_.changes() > 0) return {};
+        bool exists = false;
+        EQM_TRY(each_row(
+            db_, "SELECT 1 FROM allocation_plans WHERE id = ?1",
+            [&](const statement&) { exists = true; }, id));
+        if (!exists) return fail(errc::not_found, "id", "no allocation plan " + std::string(id));
+        return fail(errc::conflict, "id",
+                    "allocation plan " + std::string(id) + " is already approved");
+    }
+
+    result<std::vector<device_brief>> device_briefs() override {
+        std::lock_guard lock(mutex_);
+        std::vector<device_brief> out;
+        EQM_TRY(each_row(
+            db_,
+            "SELECT id, city, class, created_at, COALESCE(retired, 0) = 1 OR status = 'retired'"
+            " FROM devices ORDER BY id",
+            [&](const statement& st) {
+                out.push_back({st.column_text(0), st.column_text(1), st.column_text(2),
+                               read_ts(st.column_optional_text(3)).value_or(clock_ms{}),
+                               st.column_int64(4) != 0});
+            }));
+        return out;
+    }
+
+    result<void> scan_custody_states(
+        clock_ms before, const std::function<void(const custody_state_row&)>& each) override {
+        std::lock_guard lock(mutex_);
+        custody_state_row row;
+        return each_row(
+            db_,
+            "SELECT device_id, ts, to_state, city, due_ts FROM custody INDEXED BY custody_states"
+            " WHERE ts < ?1 ORDER BY device_id, ts",
+            [&](const statement& st) {
+                row.device_id = st.column_text(0);
+                row.ts = read_ts(st.column_optional_text(1)).value_or(clock_ms{});
+                row.to_state = st.column_text(2);
+                row.city = st.column_text(3);
+                row.due = read_ts(st.column_optional_text(4));
+                each(row);
+            },
+            text_ts(before));
     }
 
     // --- reservations (sqlite_booking_store.cpp) -----------------------------------------
