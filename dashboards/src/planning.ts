@@ -76,7 +76,8 @@ export interface Transfer {
   due: string;
   reason?: string;
   created_at?: string;
-  devices?: string[];
+  /** The units moving, once the source has chosen them. */
+  units?: { device_id: string; class?: string; state?: string }[];
 }
 
 export interface Person {
@@ -155,9 +156,9 @@ export const api = {
   transfers: () => listAll<Transfer>("api/v1/transfers"),
   transferAction: (id: string, action: "approve" | "cancel") => post<Transfer>(`api/v1/transfers/${enc(id)}/${action}`, {}),
   people: () => listAll<Person>("api/v1/people"),
-  addPerson: (body: Record<string, unknown>) => post<Person & { password?: string }>("api/v1/people", body),
+  addPerson: (body: Record<string, unknown>) => post<Person & { one_time_password?: string }>("api/v1/people", body),
   editPerson: (id: string, body: Record<string, unknown>) => call<Person>("PATCH", `api/v1/people/${enc(id)}`, { body }),
-  resetPassword: (id: string) => post<{ password?: string }>(`api/v1/people/${enc(id)}/reset-password`, {}),
+  resetPassword: (id: string) => post<{ one_time_password?: string }>(`api/v1/people/${enc(id)}/password-reset`, {}),
   rules: () => get<{ items: ReservationRule[] }>("api/v1/reservation-rules"),
   putRules: (items: ReservationRule[]) => call<{ items: ReservationRule[] }>("PUT", "api/v1/reservation-rules", { body: { items } }),
   quotas: () => listAll<Quota>("api/v1/quotas"),

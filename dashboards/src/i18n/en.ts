@@ -28,6 +28,14 @@ export const en: Record<MessageKey, string> = {
   "login.expired": "Your session has expired: sign in again. What you typed is kept.",
   "login.at_gateway": "{city} city gateway",
   "login.at_server": "Regional service",
+  "login.new_password_title": "Choose a new password",
+  "login.new_password_why": "{name}, you signed in with a one-time password. Choose your own before going on.",
+  "login.new_password": "New password",
+  "login.new_password_again": "New password again",
+  "login.new_password_rule": "At least {min} characters",
+  "login.new_password_same": "The new password must differ from the one-time password",
+  "login.new_password_mismatch": "The two new passwords differ",
+  "login.new_password_submit": "Save and go on",
 
   "role.dispatcher": "dispatcher",
   "role.custodian": "custodian",
@@ -347,6 +355,7 @@ export const en: Record<MessageKey, string> = {
   "problem.unavailable": "The city gateway cannot be reached right now",
   "problem.internal": "Server error",
   "problem.network": "The server cannot be reached",
+  "problem.password_change_required": "You must replace the one-time password with your own first",
 
   "fix.battery_low": "charge it before checking it out",
   "fix.battery_unknown": "switch it on and put it in a dock to charge",
@@ -369,6 +378,7 @@ export const en: Record<MessageKey, string> = {
   "fix.unavailable": "try again shortly, or use the custodian page at the city's gateway",
   "fix.internal": "try again shortly; if it persists, tell an admin",
   "fix.network": "check the network and try again when it is back",
+  "fix.password_change_required": "sign out and in again, and choose a new password when asked",
 
   "page.reserve": "Book equipment",
   "page.bookings": "My bookings",

@@ -27,6 +27,14 @@ export const zhCN = {
   "login.expired": "登录已过期，请重新登录。刚才填写的内容已保留。",
   "login.at_gateway": "{city} 本地网关",
   "login.at_server": "全区调度服务",
+  "login.new_password_title": "设置新密码",
+  "login.new_password_why": "{name}，你用的是一次性密码。请先设置自己的新密码再继续。",
+  "login.new_password": "新密码",
+  "login.new_password_again": "再输入一次新密码",
+  "login.new_password_rule": "至少 {min} 个字符",
+  "login.new_password_same": "新密码不能与一次性密码相同",
+  "login.new_password_mismatch": "两次输入的新密码不一致",
+  "login.new_password_submit": "保存并进入",
 
   "role.dispatcher": "调度员",
   "role.custodian": "保管员",
@@ -346,6 +354,7 @@ export const zhCN = {
   "problem.unavailable": "本市网关暂时连不上",
   "problem.internal": "服务器出错",
   "problem.network": "连不上服务器",
+  "problem.password_change_required": "须先把一次性密码换成自己的密码",
 
   "fix.battery_low": "请充电后再领用",
   "fix.battery_unknown": "请把设备开机并放入装备柜充电",
@@ -368,6 +377,7 @@ export const zhCN = {
   "fix.unavailable": "请稍后重试，或到本市网关的保管员页面办理",
   "fix.internal": "请稍后重试；仍不行请联系管理员",
   "fix.network": "请检查网络，恢复后重试",
+  "fix.password_change_required": "请退出后重新登录，按提示设置新密码",
 
   "page.reserve": "预约装备",
   "page.bookings": "我的预约",

@@ -47,7 +47,7 @@ function PersonForm({ initial, draftKey, submitLabel, onSaved, save, onCancel }:
   initial: PersonDraft;
   draftKey: string;
   submitLabel: string;
-  save: (body: Record<string, unknown>) => Promise<Person & { password?: string; one_time_password?: string }>;
+  save: (body: Record<string, unknown>) => Promise<Person & { one_time_password?: string }>;
   onSaved: (p: Person, password?: string) => void;
   onCancel?: () => void;
 }) {
@@ -66,7 +66,7 @@ function PersonForm({ initial, draftKey, submitLabel, onSaved, save, onCancel }:
     try {
       const p = await save(personBody(form));
       clear();
-      onSaved(p, p.one_time_password ?? p.password);
+      onSaved(p, p.one_time_password);
     } catch (err) {
       if (err instanceof ApiError && err.code === "unauthorized") return;
       setFailure(describeError(err));
@@ -138,7 +138,7 @@ function PersonRow({ p, onChanged, onPassword }: { p: Person; onChanged: (p: Per
     run(async () => {
       if (!window.confirm(t("people.reset_confirm", { name: p.name }))) return;
       const answer = await api.resetPassword(p.id);
-      const pw = (answer as { one_time_password?: string; password?: string }).one_time_password ?? answer.password;
+      const pw = answer.one_time_password;
       if (pw) onPassword(p.name, pw);
     });
   return (

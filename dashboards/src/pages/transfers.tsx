@@ -4,7 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { Loading, Notice, ProblemText, StatusWord } from "../components";
 import { useFeed } from "../feed";
-import { t } from "../i18n";
+import { t, tWord } from "../i18n";
 import { formatDateTime, formatSpan, now } from "../i18n/time";
 import { api, className, liveTransferStatuses, transferOrder, transferOverdue, type Transfer, type TransferItem } from "../planning";
 import { describeError, oneLine, type Plain } from "../problems";
@@ -55,6 +55,19 @@ function Row({ tr, onChanged }: { tr: Transfer; onChanged: (tr: Transfer) => voi
       </td>
       <td>
         <Items items={tr.items} />
+        {tr.units && tr.units.length > 0 && (
+          <p class="quiet">
+            {tr.units.map((u, i) => (
+              <span key={u.device_id}>
+                {i > 0 && "、"}
+                <a class="mono" href={deviceHref(u.device_id)}>
+                  {u.device_id}
+                </a>
+                {u.state && ` (${tWord("status", u.state)})`}
+              </span>
+            ))}
+          </p>
+        )}
         {tr.reason && <p class="quiet">{tr.reason}</p>}
       </td>
       <td>
