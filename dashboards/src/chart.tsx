@@ -8,6 +8,8 @@ import { formatDate } from "./i18n/time";
 
 export interface ChartProps {
   title: string;
+  /** What the x axis counts, for the legend ("设区市", "日期"). */
+  xLabel: string;
   /** x: seconds since the epoch (time axis) or 0..n-1 with `labels` (category axis). */
   x: number[];
   series: { label: string; values: (number | null)[]; color: string }[];
@@ -27,15 +29,18 @@ function options(p: ChartProps, width: number): uPlot.Options {
     title: p.title,
     width,
     height: p.height ?? 260,
-    scales: { x: { time: !p.labels }, y: { range: p.percent ? [0, 1] : undefined } },
+    scales: {
+      x: p.labels ? { time: false, range: [-0.6, p.x.length - 0.4] } : { time: true },
+      y: { range: p.percent ? [0, 1] : undefined },
+    },
     axes: [
       p.labels
-        ? { values: (_u, splits) => splits.map((i) => p.labels![Math.round(i)] ?? ""), gap: 4, size: 40 }
+        ? { splits: () => p.x, values: (_u, splits) => splits.map((i) => p.labels![Math.round(i)] ?? ""), gap: 4, size: 40, font: "11px sans-serif" }
         : { values: (_u, splits) => splits.map((s) => formatDate(s * 1000).slice(5)) },
       { values: (_u, splits) => splits.map((v) => (p.percent ? pct(v) : String(v))), size: 56 },
     ],
     series: [
-      { label: "", value: (_u, v) => (v == null ? "—" : p.labels ? (p.labels[Math.round(v)] ?? "") : formatDate(v * 1000)) },
+      { label: p.xLabel, value: (_u, v) => (v == null ? "—" : p.labels ? (p.labels[Math.round(v)] ?? "") : formatDate(v * 1000)) },
       ...p.series.map((s) => ({
         label: s.label,
         stroke: s.color,

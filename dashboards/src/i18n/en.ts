@@ -539,6 +539,7 @@ export const en: Record<MessageKey, string> = {
   "util.period": "last {days} days",
   "util.by_city": "Utilization by city",
   "util.by_class_over_time": "Daily utilization by class, {city}",
+  "util.day": "Day",
   "util.utilization": "Utilization",
   "util.all_classes": "all classes",
   "util.loading_chart": "Loading the charts…",

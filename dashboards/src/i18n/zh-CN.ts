@@ -538,6 +538,7 @@ export const zhCN = {
   "util.period": "近 {days} 天",
   "util.by_city": "各设区市利用率",
   "util.by_class_over_time": "{city}按类别的每日利用率",
+  "util.day": "日期",
   "util.utilization": "利用率",
   "util.all_classes": "全部类别",
   "util.loading_chart": "正在加载图表…",

@@ -45,11 +45,11 @@ function MovesTable({ moves, chosen, setChosen, locked }: { moves: PlanMove[]; c
                   onChange={() => toggle(i)}
                 />
               </td>
-              <td>{cityName(m.from)}</td>
-              <td>{cityName(m.to)}</td>
+              <td class="nowrap">{cityName(m.from)}</td>
+              <td class="nowrap">{cityName(m.to)}</td>
               <td>{className(m.class)}</td>
               <td class="num strong">{m.count}</td>
-              <td class="num">{formatSpan(m.eta_minutes * 60_000)}</td>
+              <td class="num nowrap">{formatSpan(m.eta_minutes * 60_000)}</td>
             </tr>
           ))}
         </tbody>

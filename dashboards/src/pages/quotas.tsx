@@ -74,12 +74,14 @@ function Import({ onImported }: { onImported: () => void }) {
     <form class="card" onSubmit={submit} aria-labelledby="quota-import">
       <h2 id="quota-import">{t("quotas.import_title")}</h2>
       <p class="hint">{t("quotas.import_hint")}</p>
-      <div class="file-pick">
-        <input id="quota-file" class="visually-hidden" type="file" accept=".csv,text/csv" onChange={(e) => setFile((e.currentTarget as HTMLInputElement).files?.[0] ?? null)} />
-        <label for="quota-file" class="button-like">
-          {t("devices.choose_file")}
-        </label>
-        <span class="quiet">{file ? file.name : t("devices.no_file")}</span>
+      <div class="field">
+        <div class="file-pick">
+          <input id="quota-file" class="visually-hidden" type="file" accept=".csv,text/csv" onChange={(e) => setFile((e.currentTarget as HTMLInputElement).files?.[0] ?? null)} />
+          <label for="quota-file" class="button-like">
+            {t("devices.choose_file")}
+          </label>
+          <span class="quiet">{file ? file.name : t("devices.no_file")}</span>
+        </div>
       </div>
       <button type="submit" class="primary" disabled={busy}>
         {busy ? t("devices.importing") : t("devices.import")}

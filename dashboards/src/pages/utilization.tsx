@@ -36,6 +36,7 @@ function Charts({ rows, days }: { rows: UtilRow[]; days: UtilDay[] }) {
   const codes = regionCities.map((c) => c.code);
   const perCity: ChartProps = {
     title: t("util.by_city"),
+    xLabel: t("word.city"),
     x: codes.map((_, i) => i),
     labels: codes.map((c) => cityName(c)),
     series: [{ label: t("util.utilization"), values: codes.map((c) => cities[c] ?? null), color: palette[0] }],
@@ -45,6 +46,7 @@ function Charts({ rows, days }: { rows: UtilRow[]; days: UtilDay[] }) {
   const s = seriesByClass(days, city || null);
   const perClass: ChartProps = {
     title: t("util.by_class_over_time", { city: city ? cityName(city) : t("word.region") }),
+    xLabel: t("util.day"),
     x: s.x,
     series: s.classes.map((c, i) => ({ label: c === "all" ? t("util.all_classes") : className(c), values: s.ys[i], color: palette[i % palette.length] })),
     percent: true,
@@ -104,8 +106,8 @@ function UtilTable({ rows }: { rows: UtilRow[] }) {
           <tbody>
             {rows.map((r, i) => (
               <tr key={i}>
-                <td>{cityName(r.city)}</td>
-                <td>{className(r.class, r.analyte)}</td>
+                <td class="nowrap">{cityName(r.city)}</td>
+                <td class="nowrap">{className(r.class, r.analyte)}</td>
                 <td class="num strong">{pct(r.utilization)}</td>
                 <td class="num">{r.idle_devices ?? "—"}</td>
                 <td class={`num${(r.stockouts ?? 0) > 0 ? " gap-count" : ""}`}>{r.stockouts ?? "—"}</td>
@@ -157,8 +159,8 @@ export function QuotaGapTable({ rows }: { rows: QuotaGapRow[] }) {
             <tbody>
               {sorted.map((r, i) => (
                 <tr key={i}>
-                  <td>{cityName(r.city)}</td>
-                  <td>{className(r.class, r.analyte)}</td>
+                  <td class="nowrap">{cityName(r.city)}</td>
+                  <td class="nowrap">{className(r.class, r.analyte)}</td>
                   <td class="num">{r.quota}</td>
                   <td class="num">{r.stock}</td>
                   <td class="num">{r.ready}</td>
