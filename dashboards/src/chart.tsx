@@ -35,7 +35,7 @@ function options(p: ChartProps, width: number): uPlot.Options {
     },
     axes: [
       p.labels
-        ? { splits: () => p.x, values: (_u, splits) => splits.map((i) => p.labels![Math.round(i)] ?? ""), gap: 4, size: 40, font: "11px sans-serif" }
+        ? { splits: () => p.x, values: (_u, splits) => splits.map((i) => p.labels![Math.round(i)] ?? ""), gap: 4, size: 64, rotate: -40, font: "12px sans-serif" }
         : { values: (_u, splits) => splits.map((s) => formatDate(s * 1000).slice(5)) },
       { values: (_u, splits) => splits.map((v) => (p.percent ? pct(v) : String(v))), size: 56 },
     ],

@@ -539,6 +539,8 @@ export const zhCN = {
   "util.by_city": "各设区市利用率",
   "util.by_class_over_time": "{city}按类别的每日利用率",
   "util.day": "日期",
+  "util.in_transit": "调入途中",
+  "reserve.no_units": "{city}没有可预约的{class}",
   "util.utilization": "利用率",
   "util.all_classes": "全部类别",
   "util.loading_chart": "正在加载图表…",

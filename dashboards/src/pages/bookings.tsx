@@ -1,7 +1,7 @@
 // An officer's own bookings, the coming ones first, with cancel; and the address of their
 // calendar feed (iCalendar), for the calendar app on the phone.
 import { useEffect, useState } from "preact/hooks";
-import { Loading, Notice, ProblemText, StatusWord } from "../components";
+import { Loading, Notice, ProblemText, StatusWord, sentence } from "../components";
 import { t, tWord } from "../i18n";
 import { formatDateTime, formatWindow } from "../i18n/time";
 import { api, openStatuses, type Reservation } from "../planning";
@@ -42,7 +42,7 @@ function BookingRow({ r, onChanged }: { r: Reservation; onChanged: (r: Reservati
   return (
     <li class={`booking-item status-edge-${r.status}`} data-reservation={r.id}>
       <div class="booking-head">
-        <strong class={r.device_id ? "mono" : undefined}>{what(r)}</strong>
+        <strong class={r.device_id ? "mono" : undefined}>{r.device_id ? what(r) : sentence(what(r))}</strong>
         <StatusWord status={r.status} />
       </div>
       <p>

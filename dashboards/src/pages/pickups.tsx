@@ -2,7 +2,7 @@
 // decline with a reason), and today's pick-ups in the order they come, so the counter can have
 // each unit charged and ready. Live from the feed's reservation messages.
 import { useEffect, useState } from "preact/hooks";
-import { Loading, Notice, ProblemText, StatusWord } from "../components";
+import { Loading, Notice, ProblemText, StatusWord, sentence } from "../components";
 import { useFeed } from "../feed";
 import { t, tWord } from "../i18n";
 import { dayOf, formatDateTime, now } from "../i18n/time";
@@ -93,7 +93,7 @@ function Item({ r, onChanged }: { r: Reservation; onChanged: (r: Reservation) =>
     <li class="booking-item" data-reservation={r.id}>
       <div class="booking-head">
         <strong class="pickup-time">{formatDateTime(r.start).slice(r.status === "requested" ? 5 : 11)}</strong>
-        <strong class={r.device_id ? "mono" : undefined}>{what(r)}</strong>
+        <strong class={r.device_id ? "mono" : undefined}>{r.device_id ? what(r) : sentence(what(r))}</strong>
         <StatusWord status={r.status} />
       </div>
       <p>

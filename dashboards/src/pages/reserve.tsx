@@ -26,7 +26,7 @@ function emptyDraft(city: string): BookingDraft {
   const start = Math.ceil((Date.now() + 3600_000) / 1800_000) * 1800_000;
   return {
     by: "class",
-    class: "analyzer",
+    class: "body_camera",
     analyte: "cod",
     device_id: "",
     city,
@@ -111,12 +111,14 @@ function AvailabilityCalendar({ city, cls, analyte, onPick, onMaxLength }: {
     };
   }, [city, cls, analyte]);
   const rows = steps ? calendar(steps, now.value) : [];
+  const none = steps !== null && steps.length > 0 && steps.every((x) => x.total === 0);
   return (
     <section class="card" aria-labelledby="calendar-heading">
       <h2 id="calendar-heading">{t("reserve.calendar_title", { class: tWord("class", cls), city: cityName(city) })}</h2>
       {failure && <p class="quiet-note">{failure.reason}</p>}
       {!steps && !failure && <p class="quiet-note">{t("app.loading")}</p>}
-      {steps && (
+      {none && <p class="quiet-note" data-testid="availability-none">{t("reserve.no_units", { class: tWord("class", cls), city: cityName(city) })}</p>}
+      {steps && !none && (
         <div class="table-wrap">
           <table class="calendar" data-testid="availability">
             <thead>

@@ -152,7 +152,7 @@ export function QuotaGapTable({ rows }: { rows: QuotaGapRow[] }) {
                 <th scope="col" class="num">{t("word.stock")}</th>
                 <th scope="col" class="num">{t("word.ready")}</th>
                 <th scope="col" class="num">{t("word.in_use")}</th>
-                <th scope="col" class="num">{t("status.in_transit")}</th>
+                <th scope="col" class="num">{t("util.in_transit")}</th>
                 <th scope="col" class="num">{t("word.quota_gap")}</th>
               </tr>
             </thead>
