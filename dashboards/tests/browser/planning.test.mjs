@@ -1,7 +1,8 @@
 // The planning side in the browser, against a real eqm-server, eqm-gateway and Mosquitto: an
 // officer's booking that clashes shows the free windows offered instead, and one tap books one
 // (the purpose, holding markup, is shown as text); a dispatcher's approved allocation plan
-// becomes transfers, drawn as arrows on the map and listed on the transfers page.
+// becomes transfers, drawn as arrows on the map and listed on the transfers page; a person an
+// admin adds signs in with the one-time password and chooses their own first.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launch, newPage, phone, shot, signIn } from "./browser.mjs";
@@ -151,4 +152,47 @@ test("an approved allocation plan creates transfers", async () => {
   assert.match(await live.innerText(), new RegExp(transfers[0].id));
   await shot(page, "planning-transfers");
   await page.context().close();
+});
+
+test("an admin adds a person, who signs in with the one-time password and chooses their own", async () => {
+  const page = await newPage(browser);
+  await signIn(page, region.serverUrl, "admin", region.passwords.admin);
+  await page.goto(`${region.serverUrl}/#/people`);
+  await page.getByTestId("people-table").waitFor();
+  // A bad badge is named and nothing is sent.
+  const posts = [];
+  page.on("request", (r) => r.method() === "POST" && r.url().endsWith("/api/v1/people") && posts.push(r.url()));
+  await page.locator("#add-person-name").fill("王保管");
+  await page.locator("#add-person-role").selectOption("custodian");
+  await page.locator("#add-person-badge").fill("B 77");
+  await page.getByRole("button", { name: "新增", exact: true }).click();
+  await page.getByText("工卡只能由字母、数字、- 和 _ 组成，最多 64 个字符").waitFor();
+  assert.equal(posts.length, 0);
+
+  await page.locator("#add-person-badge").fill("B-77");
+  await page.getByRole("button", { name: "新增", exact: true }).click();
+  const once = await page.getByTestId("one-time-password").innerText();
+  assert.match(once.trim(), /^\S{8,}$/);
+  await page.getByTestId("people-table").getByText("王保管").waitFor();
+  await shot(page, "planning-people");
+  await page.context().close();
+
+  // The new custodian signs in with it and must choose a password before anything else.
+  const own = await newPage(browser, { viewport: phone });
+  await own.goto(`${region.serverUrl}/#/login`);
+  await own.locator("#login-name").fill("王保管");
+  await own.locator("#login-password").fill(once.trim());
+  await own.keyboard.press("Enter");
+  await own.locator("#new-password").fill("short");
+  await own.getByRole("button", { name: "保存并进入" }).click();
+  assert.equal(await own.locator("#new-password-error").innerText(), "至少 8 个字符");
+  await own.locator("#new-password").fill("counter-2026-pw");
+  await own.locator("#new-password-again").fill("counter-2026-pw");
+  await shot(own, "planning-new-password-phone");
+  await own.getByRole("button", { name: "保存并进入" }).click();
+  await own.waitForFunction(() => location.hash === "#/desk");
+  const again = await region.api("POST", "/api/v1/auth/login", { body: { name: "王保管", password: "counter-2026-pw" } });
+  assert.equal(again.status, 200);
+  assert.equal(again.json.must_change_password, false);
+  await own.context().close();
 });
