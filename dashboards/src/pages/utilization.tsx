@@ -75,6 +75,8 @@ function Charts({ rows, days }: { rows: UtilRow[]; days: UtilDay[] }) {
 }
 
 function UtilTable({ rows }: { rows: UtilRow[] }) {
+  // Stock-outs are shown once the report carries them.
+  const stockouts = rows.some((r) => r.stockouts !== undefined);
   const exportCsv = () =>
     download(
       `utilization-${dayOf(Date.now())}.csv`,
@@ -99,7 +101,7 @@ function UtilTable({ rows }: { rows: UtilRow[] }) {
               <th scope="col">{t("field.class")}</th>
               <th scope="col" class="num">{t("util.utilization")}</th>
               <th scope="col" class="num">{t("util.idle")}</th>
-              <th scope="col" class="num">{t("util.stockouts")}</th>
+              {stockouts && <th scope="col" class="num">{t("util.stockouts")}</th>}
               <th scope="col" class="num">{t("util.overdue")}</th>
             </tr>
           </thead>
@@ -110,7 +112,7 @@ function UtilTable({ rows }: { rows: UtilRow[] }) {
                 <td class="nowrap">{className(r.class, r.analyte)}</td>
                 <td class="num strong">{pct(r.utilization)}</td>
                 <td class="num">{r.idle_devices ?? "—"}</td>
-                <td class={`num${(r.stockouts ?? 0) > 0 ? " gap-count" : ""}`}>{r.stockouts ?? "—"}</td>
+                {stockouts && <td class={`num${(r.stockouts ?? 0) > 0 ? " gap-count" : ""}`}>{r.stockouts ?? "—"}</td>}
                 <td class={`num${(r.overdue_returns ?? 0) > 0 ? " alert-count" : ""}`}>{r.overdue_returns ?? "—"}</td>
               </tr>
             ))}
