@@ -49,6 +49,8 @@ export interface CallOptions {
   raw?: { text: string; contentType: string };
   /** false for the login itself: its 401 is a wrong password, not an expired session. */
   auth?: boolean;
+  /** A token of its own (the password change right after a login with a one-time password). */
+  token?: string;
   signal?: AbortSignal;
 }
 
@@ -78,7 +80,7 @@ async function problemOf(r: Response): Promise<Problem> {
 
 /** Calls the API; the decoded JSON answer (undefined for 204), or throws ApiError/NetworkError. */
 export async function call<T>(method: string, path: string, opts: CallOptions = {}): Promise<T> {
-  const headers: Record<string, string> = opts.auth === false ? {} : authHeader();
+  const headers: Record<string, string> = opts.token ? { Authorization: `Bearer ${opts.token}` } : opts.auth === false ? {} : authHeader();
   let body: string | undefined;
   if (opts.raw) {
     headers["Content-Type"] = opts.raw.contentType;

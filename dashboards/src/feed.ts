@@ -1,4 +1,5 @@
-// The live feed: eqm-server's WebSocket /api/v1/events sends {type: "device"|"alert"|"gateway"}
+// The live feed: eqm-server's WebSocket /api/v1/events sends {type: "device"|"alert"|"gateway"|
+// "reservation"|"transfer"}
 // messages as they happen. A page opens one with useFeed(); when the socket drops, the banner
 // shows and the feed reconnects by itself with backoff, then asks the page to re-read what it
 // may have missed. Before each retry it checks the session, so an expired token goes to the
@@ -11,7 +12,11 @@ import { session } from "./session";
 export type FeedMessage =
   | { type: "device"; device: import("./model").Device }
   | { type: "alert"; alert: import("./model").Alert }
-  | { type: "gateway"; city: import("./model").City };
+  | { type: "gateway"; city: import("./model").City }
+  | { type: "reservation"; reservation: import("./planning").Reservation }
+  | { type: "transfer"; transfer: import("./planning").Transfer };
+
+const feedTypes = new Set(["device", "alert", "gateway", "reservation", "transfer"]);
 
 export interface FeedOptions {
   /** Only this city's messages. */
@@ -34,7 +39,7 @@ function parse(data: unknown): FeedMessage | null {
   if (typeof data !== "string") return null;
   try {
     const m = JSON.parse(data) as { type?: unknown };
-    if (m.type === "device" || m.type === "alert" || m.type === "gateway") return m as FeedMessage;
+    if (typeof m.type === "string" && feedTypes.has(m.type)) return m as FeedMessage;
   } catch {
     // a malformed frame is skipped
   }

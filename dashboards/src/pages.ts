@@ -32,6 +32,27 @@ export const pages: readonly PageDef[] = [
     load: () => import("./pages/region"),
   },
   {
+    path: "/plan",
+    title: "page.plan",
+    roles: ["dispatcher"],
+    nav: true,
+    load: () => import("./pages/plan"),
+  },
+  {
+    path: "/transfers",
+    title: "page.transfers",
+    roles: ["dispatcher"],
+    nav: true,
+    load: () => import("./pages/transfers"),
+  },
+  {
+    path: "/utilization",
+    title: "page.utilization",
+    roles: ["dispatcher"],
+    nav: true,
+    load: () => import("./pages/utilization"),
+  },
+  {
     path: "/desk",
     title: "page.desk",
     roles: ["custodian"],
@@ -40,12 +61,33 @@ export const pages: readonly PageDef[] = [
     load: () => import("./pages/desk"),
   },
   {
+    path: "/pickups",
+    title: "page.pickups",
+    roles: ["custodian"],
+    nav: true,
+    load: () => import("./pages/pickups"),
+  },
+  {
     path: "/labels",
     title: "page.labels",
     roles: ["custodian", "admin"],
     nav: true,
     atGateway: true,
     load: () => import("./pages/labels"),
+  },
+  {
+    path: "/reserve",
+    title: "page.reserve",
+    roles: ["officer"],
+    nav: true,
+    load: () => import("./pages/reserve"),
+  },
+  {
+    path: "/bookings",
+    title: "page.bookings",
+    roles: ["officer"],
+    nav: true,
+    load: () => import("./pages/bookings"),
   },
   {
     path: "/available",
@@ -60,6 +102,27 @@ export const pages: readonly PageDef[] = [
     roles: ["admin", "dispatcher"],
     nav: true,
     load: () => import("./pages/devices"),
+  },
+  {
+    path: "/people",
+    title: "page.people",
+    roles: ["admin"],
+    nav: true,
+    load: () => import("./pages/people"),
+  },
+  {
+    path: "/rules",
+    title: "page.rules",
+    roles: ["admin"],
+    nav: true,
+    load: () => import("./pages/rules"),
+  },
+  {
+    path: "/quotas",
+    title: "page.quotas",
+    roles: ["admin"],
+    nav: true,
+    load: () => import("./pages/quotas"),
   },
   {
     path: "/alerts",
@@ -82,6 +145,6 @@ export const pages: readonly PageDef[] = [
 export const startPage: Record<Role, string> = {
   dispatcher: "/region",
   custodian: "/desk",
-  officer: "/available",
+  officer: "/reserve",
   admin: "/devices",
 };

@@ -160,6 +160,7 @@ const describers: Record<string, Describer> = {
   unavailable: simple("unavailable"),
   internal: simple("internal"),
   gateway_offline: simple("unavailable"),
+  password_change_required: simple("password_change_required"),
   timeout: simple("unavailable"),
 };
 

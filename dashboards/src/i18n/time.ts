@@ -45,6 +45,13 @@ export function formatDate(v: Instant | null | undefined): string {
   return `${f.year}-${f.month}-${f.day}`;
 }
 
+/** A window: `2026-12-01 10:00 – 12:00` within a day, both full times across days. */
+export function formatWindow(start: Instant, end: Instant): string {
+  const a = formatDateTime(start);
+  const b = formatDateTime(end);
+  return a.slice(0, 10) === b.slice(0, 10) ? `${a} – ${b.slice(11)}` : `${a} – ${b}`;
+}
+
 /** The calendar day in Asia/Shanghai of an instant, as `YYYY-MM-DD` (for "today" checks). */
 export function dayOf(v: Instant): string {
   return formatDate(v);

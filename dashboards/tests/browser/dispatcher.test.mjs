@@ -44,10 +44,10 @@ after(async () => {
 });
 
 const roles = [
-  { name: "dispatcher", start: "#/region", nav: ["全区总览", "装备台账", "告警"] },
-  { name: `custodian-${city}`, start: "#/desk", nav: ["领用归还", "标签打印", "告警"] },
-  { name: `officer-${city}`, start: "#/available", nav: ["可用装备"] },
-  { name: "admin", start: "#/devices", nav: ["全区总览", "标签打印", "装备台账", "告警"] },
+  { name: "dispatcher", start: "#/region", nav: ["全区总览", "调配方案", "调拨", "利用率与缺口", "装备台账", "告警"] },
+  { name: `custodian-${city}`, start: "#/desk", nav: ["领用归还", "今日领取", "标签打印", "告警"] },
+  { name: `officer-${city}`, start: "#/reserve", nav: ["预约装备", "我的预约", "可用装备"] },
+  { name: "admin", start: "#/devices", nav: ["全区总览", "标签打印", "装备台账", "人员与工卡", "预约规则", "配备标准", "告警"] },
 ];
 
 test("each role signs in, lands on its main page and sees its own navigation", async () => {
