@@ -88,6 +88,10 @@ eqm::result<void> seed_bookings(const fs::path& db_path, const options& o, std::
             return r;
         if (auto r = st->exec(); !r) return r;
     }
+    if (auto r = db->execute("INSERT INTO booking_spans(city, class, max_ms) SELECT city, class, "
+                             "MAX(end_ms - start_ms) FROM bookings GROUP BY city, class");
+        !r)
+        return r;
     return tx->commit();
 }
 
@@ -170,7 +174,8 @@ int main(int argc, char** argv) {
             std::cerr << "bench: " << store.error().describe() << '\n';
             return 1;
         }
-        std::cout << "seeding " << o.devices << " devices and " << o.bookings << " bookings\n";
+        std::cout << "seeding " << o.devices << " devices and " << o.bookings << " bookings"
+                  << std::endl;
         if (auto r = seed_devices(**store, o); !r) {
             std::cerr << "bench: " << r.error().describe() << '\n';
             return 1;
