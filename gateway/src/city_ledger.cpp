@@ -14,7 +14,7 @@ namespace {
 /// rows; hot rows stay in the OS page cache anyway. Negative: KiB.
 constexpr std::string_view cache_pragma = "PRAGMA cache_size=-2048";
 
-constexpr std::array<store::migration, 5> migrations{{
+constexpr std::array<store::migration, 6> migrations{{
     {1, "city ledger",
      R"sql(
 CREATE TABLE gateway_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -105,7 +105,23 @@ CREATE TABLE sessions(
 ) WITHOUT ROWID;
 CREATE INDEX sessions_by_person ON sessions(person_id);
 )sql"},
-    {5, "transfer orders",
+    // Class bookings have no device until a unit is checked out for them: they name their
+    // class (and analyte) and city instead.
+    {5, "class bookings",
+     R"sql(
+CREATE TABLE reservations_v5(
+  id TEXT PRIMARY KEY, device_id TEXT, person_id TEXT NOT NULL,
+  start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, status TEXT NOT NULL,
+  class TEXT, analyte TEXT, city TEXT
+) WITHOUT ROWID;
+INSERT INTO reservations_v5(id, device_id, person_id, start_ms, end_ms, status)
+  SELECT id, device_id, person_id, start_ms, end_ms, status FROM reservations;
+DROP TABLE reservations;
+ALTER TABLE reservations_v5 RENAME TO reservations;
+CREATE INDEX reservations_by_device ON reservations(device_id);
+CREATE INDEX reservations_by_status ON reservations(status, end_ms);
+)sql"},
+    {6, "transfer orders",
      R"sql(
 CREATE TABLE transfer_orders(
   transfer_id TEXT NOT NULL, device_id TEXT NOT NULL, step TEXT NOT NULL,
@@ -157,11 +173,12 @@ device_row read_device(const store::statement& s, int c) {
     if (auto v = s.column_optional_int64(c + 7)) d.bd_seq = static_cast<std::uint64_t>(*v);
     d.fw = s.column_optional_text(c + 8);
     d.last_seen = opt_ms(s.column_optional_int64(c + 9));
+    if (auto a = s.column_optional_text(c + 10)) d.analyte = parse_analyte(*a);
     return d;
 }
 constexpr std::string_view device_columns =
     "d.id, d.registered, d.class, d.model, d.city, d.calibration_due, d.online, d.bd_seq, d.fw, "
-    "d.last_seen_ms";
+    "d.last_seen_ms, json_extract(d.record, '$.analyte')";
 
 custody_row read_custody(const store::statement& s, int c) {
     custody_row r;
@@ -498,7 +515,7 @@ result<void> city_ledger::for_each_device(
     while (true) {
         EQM_TRY_LET(row, s.step());
         if (!row) break;
-        EQM_TRY_LET(more, visit(read_device(s, 0), read_custody(s, 10)));
+        EQM_TRY_LET(more, visit(read_device(s, 0), read_custody(s, 11)));
         if (!more) break;
     }
     return {};
@@ -610,14 +627,17 @@ result<void> city_ledger::scan_ledger(const std::function<bool(const custody_rec
 }
 
 result<void> city_ledger::upsert_reservation(const reservation_record& r) {
-    EQM_TRY_LET(
-        s,
-        db_.prepare("INSERT INTO reservations(id, device_id, person_id, start_ms, end_ms, status) "
-                    "VALUES(?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET device_id = "
-                    "excluded.device_id, person_id = excluded.person_id, start_ms = "
-                    "excluded.start_ms, end_ms = excluded.end_ms, status = excluded.status"));
-    EQM_TRY(
-        s.bind_all(r.id, r.device_id, r.person_id, ms(r.start), ms(r.end), to_string(r.status)));
+    EQM_TRY_LET(s, db_.prepare("INSERT INTO reservations(id, device_id, person_id, start_ms, "
+                               "end_ms, status, class, analyte, city) VALUES(?,?,?,?,?,?,?,?,?) "
+                               "ON CONFLICT(id) DO UPDATE SET device_id = excluded.device_id, "
+                               "person_id = excluded.person_id, start_ms = excluded.start_ms, "
+                               "end_ms = excluded.end_ms, status = excluded.status, class = "
+                               "excluded.class, analyte = excluded.analyte, city = excluded.city"));
+    std::optional<std::string> cls, analyte;
+    if (r.cls) cls = std::string(to_string(*r.cls));
+    if (r.analyte) analyte = std::string(to_string(*r.analyte));
+    EQM_TRY(s.bind_all(r.id, r.device_id, r.person_id, ms(r.start), ms(r.end), to_string(r.status),
+                       cls, analyte, r.city));
     return s.exec();
 }
 
@@ -628,26 +648,48 @@ result<bool> city_ledger::cancel_reservation(std::string_view id) {
     return db_.changes() > 0;
 }
 
-result<std::vector<reservation>> city_ledger::device_reservations(std::string_view device_id) {
-    EQM_TRY_LET(
-        s,
-        db_.prepare("SELECT id, device_id, person_id, start_ms, end_ms, status FROM reservations "
-                    "WHERE device_id = ? AND status != 'cancelled' ORDER BY start_ms"));
-    EQM_TRY(s.bind(1, device_id));
+namespace {
+
+constexpr std::string_view reservation_columns =
+    "SELECT id, device_id, person_id, start_ms, end_ms, status, class, analyte, city "
+    "FROM reservations ";
+
+result<std::vector<reservation>> read_reservations(store::statement& s) {
     std::vector<reservation> out;
     while (true) {
         EQM_TRY_LET(row, s.step());
         if (!row) break;
         reservation r;
         r.id = s.column_text(0);
-        r.device_id = s.column_text(1);
+        r.device_id = s.column_optional_text(1);
         r.person_id = s.column_text(2);
         r.start = from_ms(s.column_int64(3));
         r.end = from_ms(s.column_int64(4));
         r.status = parse_reservation_status(s.column_text(5)).value_or(reservation_status::pending);
+        if (auto c = s.column_optional_text(6)) r.cls = parse_device_class(*c);
+        if (auto a = s.column_optional_text(7)) r.analyte = parse_analyte(*a);
+        r.city = s.column_optional_text(8);
         out.push_back(std::move(r));
     }
     return out;
+}
+
+}  // namespace
+
+result<std::vector<reservation>> city_ledger::device_reservations(std::string_view device_id) {
+    EQM_TRY_LET(s, db_.prepare(std::string(reservation_columns) +
+                               "WHERE device_id = ? AND status != 'cancelled' ORDER BY start_ms"));
+    EQM_TRY(s.bind(1, device_id));
+    return read_reservations(s);
+}
+
+result<std::vector<reservation>> city_ledger::checkout_reservations(std::string_view device_id,
+                                                                    clock_ms now) {
+    EQM_TRY_LET(s, db_.prepare(std::string(reservation_columns) +
+                               "WHERE (device_id = ?1 AND status != 'cancelled') OR (status = "
+                               "'approved' AND end_ms > ?2) ORDER BY start_ms"));
+    EQM_TRY(s.bind_all(std::string(device_id), ms(now)));
+    return read_reservations(s);
 }
 
 result<void> city_ledger::upsert_latest(std::string_view device_id, const telemetry_latest& t) {

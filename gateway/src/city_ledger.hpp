@@ -38,6 +38,7 @@ struct device_row {
     std::optional<std::uint64_t> bd_seq;
     std::optional<std::string> fw;
     std::optional<clock_ms> last_seen;
+    std::optional<eqm::analyte> analyte;  ///< analyzers (from the registry record)
 };
 
 /// Custody of one device plus the physical facts the gateway tracks with it.
@@ -232,6 +233,10 @@ class city_ledger {
     /// True when the reservation was known.
     result<bool> cancel_reservation(std::string_view id);
     result<std::vector<reservation>> device_reservations(std::string_view device_id);
+    /// What a check-out of `device_id` is decided with: that device's reservations and every
+    /// approved one of the city that has not ended (class bookings, other devices' bookings).
+    result<std::vector<reservation>> checkout_reservations(std::string_view device_id,
+                                                           clock_ms now);
 
     // --- telemetry ---
     result<void> upsert_latest(std::string_view device_id, const telemetry_latest& t);

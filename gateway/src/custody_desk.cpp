@@ -1,5 +1,7 @@
 #include "custody_desk.hpp"
 
+#include <algorithm>
+
 #include "eqm/domain/ledger.hpp"
 #include "eqm/domain/try.hpp"
 #include "eqm/runtime/log.hpp"
@@ -39,11 +41,18 @@ result<void> custody_desk::reload() {
 result<device_snapshot> custody_desk::snapshot(const std::string& device_id,
                                                const custody_row& custody) {
     EQM_TRY_LET(dev, ledger_.find_device(device_id));
+    return snapshot_of(device_id, dev, custody);
+}
+
+device_snapshot custody_desk::snapshot_of(const std::string& device_id,
+                                          const std::optional<device_row>& dev,
+                                          const custody_row& custody) const {
     device_snapshot s;
     s.id = device_id;
     s.registered = dev && dev->registered;
     if (dev && dev->cls) s.cls = *dev->cls;
     s.custody = custody.custody;
+    if (dev) s.analyte = dev->analyte;
     const auto* t = telemetry_.find(device_id);
     s.calibration_due = effective_calibration_due(dev ? dev->calibration_due : std::nullopt, t);
     if (t) {
@@ -51,6 +60,31 @@ result<device_snapshot> custody_desk::snapshot(const std::string& device_id,
         s.footage_pending_since = t->footage_pending_since;
     }
     return s;
+}
+
+result<std::optional<std::vector<ready_unit>>> custody_desk::ready_units_for(
+    std::span<const reservation> reservations, device_class cls, clock_ms now) {
+    using out_t = std::optional<std::vector<ready_unit>>;
+    // Only approved class bookings of this class that need a unit now are enforced with the
+    // ready units: without one, counting the city's units would be wasted work.
+    const bool needed = std::ranges::any_of(reservations, [&](const reservation& r) {
+        return r.by_class() && !r.device_id && r.cls == cls &&
+               needs_unit(r, now, config_.readiness.booking_lead);
+    });
+    if (!needed) return out_t();
+    std::vector<ready_unit> out;
+    device_filter f;
+    f.cls = cls;
+    f.status = custody_state::available;
+    EQM_TRY(
+        ledger_.for_each_device(f, [&](const device_row& d, const custody_row& c) -> result<bool> {
+            if (!d.registered || (d.city && *d.city != config_.city)) return true;
+            const auto snap = snapshot_of(d.id, d, c);
+            if (assess_readiness(snap, {}, config_.readiness, now).ready())
+                out.push_back(ready_unit{d.id, cls, d.analyte});
+            return true;
+        }));
+    return out_t(std::move(out));
 }
 
 result<custody_decision> custody_desk::decide(const custody_input& in, clock_ms now) {
@@ -75,14 +109,23 @@ result<custody_decision> custody_desk::decide(const custody_input& in, clock_ms 
     cmd.transfer_id = in.transfer_id;
     cmd.override_holder = in.override_holder;
 
+    std::optional<std::string> reservation_id;
     if (in.action == custody_action::checkout) {
         EQM_TRY_LET(snap, snapshot(in.device_id, row));
-        EQM_TRY_LET(reservations, ledger_.device_reservations(in.device_id));
-        if (auto ok = check_checkout(snap, person ? &*person : nullptr, config_.city, reservations,
-                                     config_.readiness, now);
+        EQM_TRY_LET(reservations, ledger_.checkout_reservations(in.device_id, now));
+        EQM_TRY_LET(ready, ready_units_for(reservations, snap.cls, now));
+        std::optional<std::span<const ready_unit>> units;
+        if (ready) units = std::span<const ready_unit>(*ready);
+        const person_record* who = person ? &*person : nullptr;
+        if (auto ok = check_checkout(snap, who, config_.city, reservations, config_.readiness, now,
+                                     units);
             !ok)
             return refused(ok.error());
         cmd.holder = person->id;
+        EQM_TRY_LET(claim,
+                    claim_for_checkout(checkout_subject_of(snap, config_.city, who), reservations,
+                                       units, now, config_.readiness.booking_lead));
+        reservation_id = std::move(claim.reservation_id);
     } else if (in.action == custody_action::checkin) {
         if (person) cmd.holder = person->id;
     } else if (in.action == custody_action::transfer_in &&
@@ -99,7 +142,7 @@ result<custody_decision> custody_desk::decide(const custody_input& in, clock_ms 
     if (!t) return refused(t.error());
     std::optional<std::string> actor = in.actor;
     if (!actor && person) actor = person->id;
-    return record(in, *t, std::move(row), actor, now);
+    return record(in, *t, std::move(row), actor, now, reservation_id);
 }
 
 result<custody_decision> custody_desk::hand_over(const custody_input& in,
@@ -149,8 +192,8 @@ result<custody_decision> custody_desk::receive(const custody_input& in,
 
 result<custody_decision> custody_desk::record(const custody_input& in, const custody_transition& t,
                                               custody_row row,
-                                              const std::optional<std::string>& actor,
-                                              clock_ms now) {
+                                              const std::optional<std::string>& actor, clock_ms now,
+                                              const std::optional<std::string>& reservation_id) {
     custody_record draft;
     draft.device_id = in.device_id;
     draft.action = in.action;
@@ -167,6 +210,7 @@ result<custody_decision> custody_desk::record(const custody_input& in, const cus
     draft.condition = in.condition;
     draft.note = in.note;
     draft.transfer_id = in.transfer_id;
+    draft.reservation_id = reservation_id;
     custody_record sealed = seal(std::move(draft), head_hash_, next_index_);
 
     row.custody = t.after;

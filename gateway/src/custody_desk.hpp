@@ -62,6 +62,12 @@ class custody_desk {
 
     /// What readiness sees for a device (for the API's device resource).
     result<device_snapshot> snapshot(const std::string& device_id, const custody_row& custody);
+    device_snapshot snapshot_of(const std::string& device_id, const std::optional<device_row>& dev,
+                                const custody_row& custody) const;
+    /// The city's ready units of `cls` when an approved class booking of it needs a unit now
+    /// (what check_checkout() needs to keep the last free unit for it); nothing otherwise.
+    result<std::optional<std::vector<ready_unit>>> ready_units_for(
+        std::span<const reservation> reservations, device_class cls, clock_ms now);
 
     std::uint64_t next_index() const noexcept { return next_index_; }
 
@@ -75,7 +81,8 @@ class custody_desk {
                                      custody_row row, clock_ms now);
     result<custody_decision> record(const custody_input& in, const custody_transition& t,
                                     custody_row row, const std::optional<std::string>& actor,
-                                    clock_ms now);
+                                    clock_ms now,
+                                    const std::optional<std::string>& reservation_id = {});
 
     city_ledger& ledger_;
     outbox_pump& outbox_;

@@ -20,6 +20,7 @@
 
 #include "plan_command.hpp"
 #include "report_command.hpp"
+#include "reservations_command.hpp"
 #include "rest_client.hpp"
 
 namespace {
@@ -126,7 +127,17 @@ int report_failure(const eqm::client::http_reply& r) {
         std::cerr << "error " << r.status << ": " << j.value("title", "");
         if (j.contains("detail")) std::cerr << ": " << j.value("detail", "");
         if (j.contains("field")) std::cerr << " [field " << j.value("field", "") << "]";
+        if (j.contains("rule")) std::cerr << " [rule " << j.value("rule", "") << "]";
         std::cerr << '\n';
+        for (const char* list : {"conflicts", "alternatives"}) {
+            if (!j.contains(list) || !j[list].is_array()) continue;
+            for (const auto& w : j[list])
+                std::cerr << "  " << (list[0] == 'c' ? "clashes with " : "free: ")
+                          << w.value("id", "") << (w.contains("id") ? " " : "")
+                          << w.value("start", "") << " .. " << w.value("end", "")
+                          << (w.contains("device_id") ? " " + w.value("device_id", "") : "")
+                          << '\n';
+        }
         if (j.contains("errors") && j["errors"].is_array()) {
             for (const auto& e : j["errors"]) {
                 std::cerr << "  line " << e.value("line", 0);
@@ -440,6 +451,9 @@ int main(int argc, char** argv) {
                                      if (!j) return std::nullopt;
                                      return j->is_string() ? j->get<std::string>() : j->dump(2);
                                  });
+    eqm::cli::add_reservation_commands(
+        app, [&](auto m, const auto& t, const auto& b) { return call(ctx, m, t, b, code); },
+        ctx.json_output);
     CLI11_PARSE(app, argc, argv);
     return code;
 }

@@ -99,6 +99,11 @@ result<std::vector<booking>> query_bookings(database& db, std::string_view where
 }
 
 result<void> insert_booking(database& db, const booking& b, std::int64_t seq) {
+    // The longest booking of the city and class bounds how far back a window query looks.
+    EQM_TRY(run(db,
+                "INSERT INTO booking_spans(city, class, max_ms) VALUES (?1, ?2, ?3) ON "
+                "CONFLICT(city, class) DO UPDATE SET max_ms = MAX(max_ms, excluded.max_ms)",
+                b.city, std::string(to_string(b.cls)), ms(b.end) - ms(b.start)));
     return run(db,
                "INSERT INTO bookings(seq, id, person_id, city, device_id, class, analyte, "
                "start_ms, end_ms, purpose, case_no, status, unit_id, reason, decided_by, "
@@ -175,11 +180,19 @@ result<void> note_refusal(database& db, const booking& b, clock_ms now) {
 result<std::vector<booking>> held_in_range(database& db, std::string_view city, device_class cls,
                                            clock_ms lo, clock_ms hi) {
     const std::string c(city), k(to_string(cls));
+    std::int64_t longest =
+        std::chrono::duration_cast<std::chrono::milliseconds>(max_rule_length).count();
+    EQM_TRY(each_row(
+        db, "SELECT max_ms FROM booking_spans WHERE city = ?1 AND class = ?2",
+        [&](const statement& st) { longest = st.column_int64(0); }, c, k));
+    // By start on the index: a booking overlapping [lo, hi) starts before hi and at most the
+    // longest booking's length before lo.
     EQM_TRY_LET(out, query_bookings(db,
-                                    std::string("WHERE city = ?1 AND class = ?2 AND end_ms > ?3 "
-                                                "AND start_ms < ?4 AND status IN ") +
+                                    std::string("WHERE city = ?1 AND class = ?2 AND start_ms < ?4 "
+                                                "AND start_ms >= ?5 AND end_ms > ?3 AND +status "
+                                                "IN ") +
                                         std::string(held_statuses),
-                                    c, k, ms(lo), ms(hi)));
+                                    c, k, ms(lo), ms(hi), ms(lo) - longest));
     // Units still out hold their booking until they come back, whatever its end.
     EQM_TRY_LET(out_now, query_bookings(db,
                                         "WHERE status IN ('active','overdue') AND city = ?1 AND "

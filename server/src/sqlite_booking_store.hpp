@@ -25,7 +25,10 @@ CREATE TABLE bookings (
   unit_id TEXT, reason TEXT, decided_by TEXT, created_ms INTEGER NOT NULL,
   updated_ms INTEGER NOT NULL, picked_up_ms INTEGER, returned_ms INTEGER
 );
-CREATE INDEX bookings_by_window ON bookings(city, class, end_ms);
+CREATE INDEX bookings_by_window ON bookings(city, class, start_ms);
+CREATE TABLE booking_spans (
+  city TEXT NOT NULL, class TEXT NOT NULL, max_ms INTEGER NOT NULL, PRIMARY KEY (city, class)
+) WITHOUT ROWID;
 CREATE INDEX bookings_by_status ON bookings(status, city, class);
 CREATE INDEX bookings_by_start ON bookings(status, start_ms);
 CREATE INDEX bookings_by_person ON bookings(person_id, end_ms);
