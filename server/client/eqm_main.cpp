@@ -20,6 +20,7 @@
 
 #include "plan_command.hpp"
 #include "rest_client.hpp"
+#include "transfers_command.hpp"
 
 namespace {
 
@@ -432,6 +433,13 @@ int main(int argc, char** argv) {
     custody_args ca;
     add_custody(app, ctx, code, ca);
     eqm::cli::add_plan_command(app, code);
+    eqm::cli::add_transfers_command(
+        app,
+        {[&ctx](std::string_view m, const std::string& t, const std::string& b, int& c) {
+             return call(ctx, m, t, b, c);
+         },
+         [&ctx](const std::string& t, int& c) { return fetch_all(ctx, t, c); }, &ctx.json_output},
+        code);
     CLI11_PARSE(app, argc, argv);
     return code;
 }
