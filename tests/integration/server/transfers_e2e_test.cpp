@@ -67,11 +67,11 @@ struct city_site {
 
     /// Publishes a dock event until the gateway acks one (a gateway that is still starting
     /// misses what was published before it subscribed); the result, "" when none came.
-    std::string dock_event(dock_event_type type, const std::string& device,
-                           std::optional<std::string> badge) {
+    std::string dock_says(dock_event_type type, const std::string& device,
+                          std::optional<std::string> badge) {
         for (int attempt = 0; attempt < 8; ++attempt) {
             const auto id = city + "-ev-" + std::to_string(++events);
-            dock_event e{id, now_ms(), type, 1, device, badge};
+            eqm::dock_event e{id, now_ms(), type, 1, device, badge};
             REQUIRE(
                 dock->publish("eqm/v1/dock/dock-" + city + "/event", to_json_text(e), 1, false));
             std::string result;
@@ -160,7 +160,7 @@ TEST_CASE(
         10s));
 
     // Nanning: the courier's badge takes the camera from the dock.
-    REQUIRE(nn.dock_event(dock_event_type::slot_remove, "cam-t", "B-COURIER") == "ok");
+    REQUIRE(nn.dock_says(dock_event_type::slot_remove, "cam-t", "B-COURIER") == "ok");
     REQUIRE(test::wait_until([&] { return device(disp, "cam-t")["status"] == "in_transit"; }, 10s));
     CHECK(device(disp, "cam-t")["holder"] == "courier");
     CHECK(disp.get("/api/v1/transfers/" + id).body["status"] == "in_transit");
@@ -169,7 +169,7 @@ TEST_CASE(
     // still takes the camera in, and the camera is Liuzhou's there at once.
     lz.gateway->stop();
     lz.start_gateway("tcp://127.0.0.1:" + std::to_string(test::free_port()));
-    CHECK(lz.dock_event(dock_event_type::slot_insert, "cam-t", std::nullopt) == "ok");
+    CHECK(lz.dock_says(dock_event_type::slot_insert, "cam-t", std::nullopt) == "ok");
     auto at_lz = lz.get("/api/v1/devices/cam-t", "cust-lz");
     CHECK(at_lz.value("status", "") == "available");
     CHECK(at_lz.value("city", "") == "450200");
@@ -195,5 +195,5 @@ TEST_CASE(
         },
         10s));
     // In Liuzhou it goes out like any of Liuzhou's devices.
-    CHECK(lz.dock_event(dock_event_type::slot_remove, "cam-t", "B-CUST-LZ") == "ok");
+    CHECK(lz.dock_says(dock_event_type::slot_remove, "cam-t", "B-CUST-LZ") == "ok");
 }

@@ -119,6 +119,7 @@ TEST_CASE(
     "[server][transfers]") {
     transfer_region r;
     auto disp = r.region.as("disp");
+    (void)r.region.as("cust-lz");  // logs in: the feed needs its token
     ws_listener lz_feed(r.region.port(), "/api/v1/events?token=" + r.region.tokens["cust-lz"]);
     auto created = disp.post("/api/v1/transfers", transfer_body(named({"cam-1"})));
     REQUIRE(created.status == 201);
@@ -139,7 +140,8 @@ TEST_CASE(
 
     // Both cities' custodians see it; an officer does not; a filter by status works.
     CHECK(r.region.as("cust-lz").get("/api/v1/transfers/" + id).status == 200);
-    CHECK(all_items(r.region.as("cust-nn"), "/api/v1/transfers").size() == 1);
+    auto cust_nn = r.region.as("cust-nn");
+    CHECK(all_items(cust_nn, "/api/v1/transfers").size() == 1);
     CHECK(r.region.as("off-nn").get("/api/v1/transfers").status == 403);
     CHECK(all_items(disp, "/api/v1/transfers?status=approved").empty());
     CHECK(disp.get("/api/v1/transfers?status=lost").status == 400);
@@ -151,7 +153,8 @@ TEST_CASE(
     CHECK(r.region.as("cust-lz")
               .get("/api/v1/transfers/" + other.body["id"].get<std::string>())
               .status == 403);
-    CHECK(all_items(r.region.as("cust-lz"), "/api/v1/transfers").size() == 1);
+    auto cust_lz = r.region.as("cust-lz");
+    CHECK(all_items(cust_lz, "/api/v1/transfers").size() == 1);
     CHECK(r.region.as("cust-lz").get("/api/v1/transfers?city=450100").status == 403);
 
     CHECK(r.region.as("cust-nn")
@@ -280,7 +283,8 @@ TEST_CASE("a transfer past its due time becomes overdue and raises an alert at t
     REQUIRE(test::wait_until(
         [&] { return disp.get("/api/v1/transfers/" + id).body["status"] == "overdue"; }, 20s));
     bool alerted = false;
-    for (const auto& a : all_items(r.region.as("cust-lz"), "/api/v1/alerts"))
+    auto cust_lz = r.region.as("cust-lz");
+    for (const auto& a : all_items(cust_lz, "/api/v1/alerts"))
         alerted = alerted || (a["type"] == "transfer_overdue" && a["id"] == "transfer-" + id);
     CHECK(alerted);
 }
