@@ -22,6 +22,7 @@
 #include "report_command.hpp"
 #include "reservations_command.hpp"
 #include "rest_client.hpp"
+#include "transfers_command.hpp"
 
 namespace {
 
@@ -454,6 +455,13 @@ int main(int argc, char** argv) {
     eqm::cli::add_reservation_commands(
         app, [&](auto m, const auto& t, const auto& b) { return call(ctx, m, t, b, code); },
         ctx.json_output);
+    eqm::cli::add_transfers_command(
+        app,
+        {[&ctx](std::string_view m, const std::string& t, const std::string& b, int& c) {
+             return call(ctx, m, t, b, c);
+         },
+         [&ctx](const std::string& t, int& c) { return fetch_all(ctx, t, c); }, &ctx.json_output},
+        code);
     CLI11_PARSE(app, argc, argv);
     return code;
 }

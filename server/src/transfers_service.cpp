@@ -3,8 +3,11 @@
 #include "transfers_service.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <memory>
 #include <set>
+#include <tuple>
 
 #include "eqm/domain/try.hpp"
 #include "eqm/runtime/log.hpp"

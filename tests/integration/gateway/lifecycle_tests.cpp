@@ -74,52 +74,96 @@ TEST_CASE("registry_upsert with full_sync removes what is no longer listed, cust
     CHECK(f.dock_event("ev-5", "slot_remove", "bc-keep", "b-1") == "ok");
 }
 
-TEST_CASE("transfer_order: hand_over puts the device in transit, receive makes it available",
-          "[commands]") {
+TEST_CASE(
+    "transfer_order: the courier's badge hands the device over, a dock of the destination "
+    "receives it, a cancel withdraws the order",
+    "[commands][transfers]") {
     city_fixture f(lenient_options());
-    f.register_fleet(json::array({device("bc-1"), device("bc-arriving")}),
-                     json::array({person("p-1", "b-1")}));
+    f.register_fleet(json::array({device("bc-1"), device("bc-2"), device("bc-3")}),
+                     json::array({person("p-1", "b-1"), person("courier", "b-courier")}));
+    const auto order = [&](const std::string& id, const std::string& device_id,
+                           const std::string& from, const std::string& to,
+                           const std::string& step) {
+        return f.command({{"type", "transfer_order"},
+                          {"transfer_id", id},
+                          {"device_id", device_id},
+                          {"from_city", from},
+                          {"to_city", to},
+                          {"step", step}});
+    };
 
-    CHECK(f.command({{"type", "transfer_order"},
-                     {"transfer_id", "tr-out"},
-                     {"device_id", "bc-1"},
-                     {"from_city", city},
-                     {"to_city", "450200"},
-                     {"step", "hand_over"}}) == "ok");
-    CHECK(device_json(f, "bc-1")["status"] == "in_transit");
+    // The order alone moves nothing: the device waits for the courier.
+    CHECK(order("tr-out", "bc-1", city, "450200", "hand_over") == "ok");
+    CHECK(device_json(f, "bc-1")["status"] == "available");
+    CHECK(custody_records(f, "bc-1").empty());
+    // An unknown badge cannot take it; the courier's can.
+    CHECK(f.dock_event("ev-1", "slot_remove", "bc-1", "b-nobody") == "rejected:badge_unknown");
+    CHECK(f.dock_event("ev-2", "slot_remove", "bc-1", "b-courier") == "ok");
+    auto out = device_json(f, "bc-1");
+    CHECK(out["status"] == "in_transit");
+    CHECK(out["holder"] == "courier");
     auto records = custody_records(f, "bc-1");
     REQUIRE(records.size() == 1);
     CHECK(records[0]["action"] == "transfer_out");
     CHECK(records[0]["transfer_id"] == "tr-out");
-    CHECK(records[0]["to_state"] == "in_transit");
-    // In transit, nobody here can take it.
-    CHECK(f.dock_event("ev-1", "slot_remove", "bc-1", "b-1") == "rejected:invalid_transition");
+    CHECK(records[0]["holder"] == "courier");
+    // In transit, nobody here can take it, and docking it here again changes no custody.
+    CHECK(f.dock_event("ev-3", "slot_insert", "bc-1", std::nullopt) == "ok");
+    CHECK(f.dock_event("ev-4", "slot_remove", "bc-1", "b-1") == "rejected:invalid_transition");
 
-    // A device coming from Liuzhou: unknown to this ledger until the receive.
+    // A cancelled order leaves the device to ordinary use.
+    CHECK(order("tr-cancel", "bc-2", city, "450200", "hand_over") == "ok");
+    CHECK(f.command({{"type", "transfer_order"},
+                     {"transfer_id", "tr-cancel"},
+                     {"from_city", city},
+                     {"to_city", "450200"},
+                     {"step", "cancel"}}) == "ok");
+    CHECK(f.dock_event("ev-5", "slot_remove", "bc-2", "b-1") == "ok");
+    CHECK(device_json(f, "bc-2")["status"] == "checked_out");
+
+    // A device coming from Liuzhou, unknown here: expected, then docked, it is this city's.
     CHECK(f.command({{"type", "transfer_order"},
                      {"transfer_id", "tr-in"},
                      {"device_id", "bc-arriving"},
                      {"from_city", "450200"},
                      {"to_city", city},
-                     {"step", "receive"}}) == "ok");
+                     {"step", "receive"},
+                     {"device", device("bc-arriving")}}) == "ok");
+    CHECK(f.dock_event("ev-6", "slot_insert", "bc-arriving", std::nullopt) == "ok");
     const auto arrived = device_json(f, "bc-arriving");
     CHECK(arrived["status"] == "available");
-    CHECK(arrived["city"] == city);
+    CHECK(arrived["registered"] == true);
     records = custody_records(f, "bc-arriving");
     REQUIRE(records.size() == 1);
     CHECK(records[0]["action"] == "transfer_in");
     CHECK(records[0]["transfer_id"] == "tr-in");
-    CHECK(records[0]["to_state"] == "available");
-    CHECK(f.dock_event("ev-2", "slot_remove", "bc-arriving", "b-1") == "ok");
+    CHECK(f.dock_event("ev-7", "slot_remove", "bc-arriving", "b-1") == "ok");
+
+    // A count: the gateway picks the available unit, and says which.
+    CHECK(f.command({{"cmd_id", "cmd-count"},
+                     {"type", "transfer_order"},
+                     {"transfer_id", "tr-count"},
+                     {"from_city", city},
+                     {"to_city", "450200"},
+                     {"step", "hand_over"},
+                     {"class", "body_camera"},
+                     {"count", 1}}) == "ok");
+    std::optional<std::vector<std::string>> picked;
+    for (const auto& e : f.server().events())
+        if (const auto* c = std::get_if<eqm::command_result_body>(&e.body);
+            c && c->cmd_id == "cmd-count")
+            picked = c->devices;
+    CHECK(picked == std::vector<std::string>{"bc-3"});
+    CHECK(f.command({{"type", "transfer_order"},
+                     {"transfer_id", "tr-count2"},
+                     {"from_city", city},
+                     {"to_city", "450200"},
+                     {"step", "hand_over"},
+                     {"class", "body_camera"},
+                     {"count", 1}}) == "rejected:conflict");
 
     // The wrong city's step is refused, and the transfer records reach the server.
-    CHECK(f.command({{"type", "transfer_order"},
-                     {"transfer_id", "tr-x"},
-                     {"device_id", "bc-1"},
-                     {"from_city", "450300"},
-                     {"to_city", "450200"},
-                     {"step", "hand_over"}})
-              .starts_with("rejected:"));
+    CHECK(order("tr-x", "bc-1", "450300", "450200", "hand_over").starts_with("rejected:"));
     REQUIRE(eqm::test::wait_until(
         [&] {
             int transfers = 0;
