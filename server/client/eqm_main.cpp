@@ -300,6 +300,15 @@ struct device_args {
     std::string id, city, cls, status, file, charset;
 };
 
+/// The server's JSON as it came with --json, else what `print` makes of it for a person.
+void print_answer(const context& ctx, const json& j, void (*print)(const json&)) {
+    if (ctx.json_output) {
+        std::cout << j.dump(2) << '\n';
+    } else {
+        print(j);
+    }
+}
+
 void add_device_list(CLI::App& devices, const context& ctx, int& code, device_args& a) {
     auto* list = devices.add_subcommand("list", "list devices (the whole list, page by page)");
     list->add_option("--city", a.city, "only this city (6-digit code)");
@@ -319,11 +328,7 @@ void add_device_list(CLI::App& devices, const context& ctx, int& code, device_ar
         add("status", a.status);
         auto j = fetch_all(ctx, "/api/v1/devices" + q, code);
         if (!j) return;
-        if (ctx.json_output) {
-            std::cout << j->dump(2) << '\n';
-        } else {
-            print_device_table(*j);
-        }
+        print_answer(ctx, *j, print_device_table);
     });
 }
 
@@ -333,11 +338,7 @@ void add_device_show(CLI::App& devices, const context& ctx, int& code, device_ar
     show->callback([&ctx, &code, &a] {
         auto j = call(ctx, "GET", "/api/v1/devices/" + encode(a.id), "", code);
         if (!j) return;
-        if (ctx.json_output) {
-            std::cout << j->dump(2) << '\n';
-        } else {
-            print_device(*j);
-        }
+        print_answer(ctx, *j, print_device);
     });
     auto* history =
         devices.add_subcommand("history", "a device's whole custody history, newest first");
@@ -345,11 +346,7 @@ void add_device_show(CLI::App& devices, const context& ctx, int& code, device_ar
     history->callback([&ctx, &code, &a] {
         auto j = fetch_all(ctx, "/api/v1/devices/" + encode(a.id) + "/custody", code);
         if (!j) return;
-        if (ctx.json_output) {
-            std::cout << j->dump(2) << '\n';
-        } else {
-            print_history(*j);
-        }
+        print_answer(ctx, *j, print_history);
     });
 }
 

@@ -15,6 +15,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <optional>
 
+#include "eqm/domain/try.hpp"
+
 namespace eqm::client {
 
 namespace asio = boost::asio;
@@ -210,13 +212,13 @@ result<http_reply> rest_connection::call(std::string_view method, std::string_vi
     try {
         const bool reused = impl_->connected();
         if (!reused) {
-            if (auto c = impl_->connect(); !c) return std::unexpected(c.error());
+            EQM_TRY(impl_->connect());
         }
         auto r = impl_->once(method, target, body, headers, progress);
         if (!r && reused) {
             // The server may have closed an idle keep-alive connection: try once more afresh.
             impl_->disconnect();
-            if (auto c = impl_->connect(); !c) return std::unexpected(c.error());
+            EQM_TRY(impl_->connect());
             r = impl_->once(method, target, body, headers, progress);
         }
         if (!r) impl_->disconnect();

@@ -20,7 +20,7 @@ constexpr std::array<char, 3> kind_letter{'r', 'q', 'f'};
 
 /// `scaled` x 10^-decimals, exactly, as decimal text.
 std::string decimal(std::int64_t scaled, int decimals) {
-    const auto digits = std::to_string(scaled);
+    auto digits = std::to_string(scaled);
     if (decimals == 0) return digits;
     const auto places = static_cast<std::size_t>(decimals);
     std::string out;

@@ -19,36 +19,20 @@ void append_number(std::string& out, double value) {
     }
 }
 
-void append_label_value(std::string& out, std::string_view value) {
-    for (char c : value) {
-        switch (c) {
-            case '\\':
-                out += "\\\\";
-                break;
-            case '"':
-                out += "\\\"";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            default:
-                out += c;
-        }
-    }
-}
+/// Prometheus' text format escapes backslash and newline in HELP text, and the double quote
+/// too in a label value (where it would end the value).
+enum class escape_quote { no, yes };
 
-void append_help(std::string& out, std::string_view help) {
-    for (char c : help) {
-        switch (c) {
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            default:
-                out += c;
-        }
+void append_escaped(std::string& out, std::string_view text, escape_quote quote) {
+    for (char c : text) {
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '\n')
+            out += "\\n";
+        else if (c == '"' && quote == escape_quote::yes)
+            out += "\\\"";
+        else
+            out += c;
     }
 }
 
@@ -61,7 +45,7 @@ void prometheus_writer::family(std::string_view name, std::string_view type,
     out_ += "# HELP ";
     out_ += name;
     out_ += ' ';
-    append_help(out_, help);
+    append_escaped(out_, help, escape_quote::no);
     out_ += "\n# TYPE ";
     out_ += name;
     out_ += ' ';
@@ -80,7 +64,7 @@ void prometheus_writer::sample(std::string_view name, const metric_labels& label
             first = false;
             out_ += k;
             out_ += "=\"";
-            append_label_value(out_, v);
+            append_escaped(out_, v, escape_quote::yes);
             out_ += '"';
         };
         for (const auto& [k, v] : labels) label(k, v);

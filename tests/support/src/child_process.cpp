@@ -38,29 +38,86 @@ int decode_status(int status) {
     return -1;
 }
 
-}  // namespace
-
-child_process::child_process(process_options options) : options_(std::move(options)) {
-    if (options_.argv.empty()) throw std::runtime_error("child_process: empty argv");
-
-    // Everything the child needs is built before fork(): after fork() in a threaded test
-    // program only async-signal-safe calls are allowed.
+/// The parent's environment with `extra` laid over it, as "key=value" strings.
+std::vector<std::string> merged_environment(
+    const std::vector<std::pair<std::string, std::string>>& extra) {
     std::map<std::string, std::string> env;
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
         const std::string entry(*e);
         const auto eq = entry.find('=');
         if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
     }
-    for (const auto& [key, value] : options_.env) env[key] = value;
+    for (const auto& [key, value] : extra) env[key] = value;
     std::vector<std::string> env_strings;
     env_strings.reserve(env.size());
     for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::vector<char*> argv;
-    for (auto& a : options_.argv) argv.push_back(a.data());
-    argv.push_back(nullptr);
+    return env_strings;
+}
+
+/// execve's view of `strings`: pointers into them, ending with nullptr.
+std::vector<char*> null_terminated(std::vector<std::string>& strings) {
+    std::vector<char*> pointers;
+    pointers.reserve(strings.size() + 1);
+    for (auto& s : strings) pointers.push_back(s.data());
+    pointers.push_back(nullptr);
+    return pointers;
+}
+
+/// What the child needs after fork(), all of it built before: after fork() in a threaded test
+/// program only async-signal-safe calls are allowed.
+struct child_launch {
+    char** argv;
+    char** envp;
+    const char* cwd;  // nullptr: stay where the parent is
+    bool search_path;
+    int out_fd;
+    int err_fd;  // -1: stderr goes where stdout goes
+    int report_fd;
+};
+
+/// The child's side of fork(): its own process group, stdin from /dev/null, its outputs, default
+/// signals, then exec. Only async-signal-safe calls; a failure writes errno to report_fd.
+[[noreturn]] void exec_child(const child_launch& l) {
+    ::setpgid(0, 0);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    ::dup2(l.out_fd, STDOUT_FILENO);
+    ::dup2(l.err_fd >= 0 ? l.err_fd : l.out_fd, STDERR_FILENO);
+    // Tests may have blocked or ignored signals; the program under test should not inherit that.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    if (l.cwd == nullptr || ::chdir(l.cwd) == 0) {
+        if (l.search_path) {
+            ::execvpe(l.argv[0], l.argv, l.envp);
+        } else {
+            ::execve(l.argv[0], l.argv, l.envp);
+        }
+    }
+    const int e = errno;
+    [[maybe_unused]] auto n = ::write(l.report_fd, &e, sizeof e);
+    ::_exit(127);
+}
+
+/// Reads the child's exec report: 0 when exec succeeded (the pipe closed empty), else its errno.
+int read_exec_report(int fd) {
+    int child_errno = 0;
+    ssize_t got = 0;
+    do {
+        got = ::read(fd, &child_errno, sizeof child_errno);
+    } while (got < 0 && errno == EINTR);
+    return got == static_cast<ssize_t>(sizeof child_errno) ? child_errno : 0;
+}
+
+}  // namespace
+
+child_process::child_process(process_options options) : options_(std::move(options)) {
+    if (options_.argv.empty()) throw std::runtime_error("child_process: empty argv");
+
+    std::vector<std::string> env_strings = merged_environment(options_.env);
+    std::vector<char*> envp = null_terminated(env_strings);
+    std::vector<char*> argv = null_terminated(options_.argv);
 
     const int out_fd = open_output(options_.stdout_path);
     int err_fd = -1;
@@ -80,36 +137,16 @@ child_process::child_process(process_options options) : options_(std::move(optio
         throw std::runtime_error(std::string("child_process: pipe2: ") + std::strerror(errno));
     }
     const std::string working_dir = options_.working_dir.string();
-    const char* cwd = working_dir.empty() ? nullptr : working_dir.c_str();
-    const bool search_path = options_.argv[0].find('/') == std::string::npos;
+    const child_launch launch{.argv = argv.data(),
+                              .envp = envp.data(),
+                              .cwd = working_dir.empty() ? nullptr : working_dir.c_str(),
+                              .search_path = options_.argv[0].find('/') == std::string::npos,
+                              .out_fd = out_fd,
+                              .err_fd = err_fd,
+                              .report_fd = report[1]};
 
     const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::setpgid(0, 0);
-        const int devnull = ::open("/dev/null", O_RDONLY);
-        if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-        ::dup2(out_fd, STDOUT_FILENO);
-        ::dup2(err_fd >= 0 ? err_fd : out_fd, STDERR_FILENO);
-        // Tests may have blocked or ignored signals; the program under test should not inherit
-        // that.
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::signal(SIGPIPE, SIG_DFL);
-        if (cwd != nullptr && ::chdir(cwd) != 0) {
-            const int e = errno;
-            [[maybe_unused]] auto n = ::write(report[1], &e, sizeof e);
-            ::_exit(127);
-        }
-        if (search_path) {
-            ::execvpe(argv[0], argv.data(), envp.data());
-        } else {
-            ::execve(argv[0], argv.data(), envp.data());
-        }
-        const int e = errno;
-        [[maybe_unused]] auto n = ::write(report[1], &e, sizeof e);
-        ::_exit(127);
-    }
+    if (pid == 0) exec_child(launch);
     const int fork_errno = errno;
     ::close(report[1]);
     ::close(out_fd);
@@ -122,13 +159,9 @@ child_process::child_process(process_options options) : options_(std::move(optio
     ::setpgid(pid, pid);
     pid_ = pid;
 
-    int child_errno = 0;
-    ssize_t got = 0;
-    do {
-        got = ::read(report[0], &child_errno, sizeof child_errno);
-    } while (got < 0 && errno == EINTR);
+    const int child_errno = read_exec_report(report[0]);
     ::close(report[0]);
-    if (got == static_cast<ssize_t>(sizeof child_errno)) {
+    if (child_errno != 0) {
         int status = 0;
         ::waitpid(pid_, &status, 0);
         pid_ = -1;
