@@ -1,6 +1,8 @@
 // The planning side over real HTTP: quotas (JSON and CSV), the quota-gap report, the allocation
 // plan made from the live registry, and the utilization report on a hand-checked history.
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
 
 #include "server_fixture.hpp"
 
@@ -44,6 +46,22 @@ custody_record record(fake_gateway& gw, const std::string& device, custody_actio
     r.ts = at(ts);
     if (due) r.due = at(*due);
     return gw.seal_custody(std::move(r));
+}
+
+/// `eqm ARGS` with its config under `home`, `input` on stdin: exit status and output.
+std::pair<int, std::string> run_eqm(const fs::path& home, const std::string& server,
+                                    const std::string& args, const std::string& input = "") {
+    const auto in_file = home / "stdin.txt";
+    { std::ofstream(in_file) << input; }
+    const std::string cmd = "XDG_CONFIG_HOME='" + home.string() + "' EQM_SERVER='" + server +
+                            "' '" + EQM_CLI_BIN + "' " + args + " < '" + in_file.string() + "'";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    REQUIRE(p);
+    std::string out;
+    char buf[1024];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    const int rc = ::pclose(p);
+    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
 }
 
 }  // namespace
@@ -157,6 +175,29 @@ TEST_CASE("the quota gap counts ready, in-use and missing units per city and cla
     CHECK(admin.get("/api/v1/reports/quota-gap?format=xml").body["field"] == "format");
     CHECK(region.as("off-nn").get("/api/v1/reports/quota-gap").status == 403);
     CHECK(region.as("cust-nn").get("/api/v1/reports/quota-gap?city=450300").status == 403);
+
+    // The same from the command line, and quotas derived from norms x headcount.
+    test::temp_dir home("eqm-cli-home");
+    const auto url = region.server->url();
+    REQUIRE(run_eqm(home.path(), url, "login --name disp", "disp-pw\n").first == 0);
+    auto report = run_eqm(home.path(), url, "report quota-gap --city 450100 --format csv");
+    CHECK(report.first == 0);
+    CHECK(report.second == csv.text);
+    auto util = run_eqm(home.path(), url, "report utilization --granularity total --format csv");
+    CHECK(util.first == 0);
+    CHECK(util.second.starts_with("city,class,devices,idle_30d,"));
+    {
+        std::ofstream(home.path() / "norms.csv")
+            << "class,analyte,per_head,minimum\ndrone,,0.05,1\n";
+    }
+    { std::ofstream(home.path() / "heads.csv") << "city,headcount\n450100,120\n450300,10\n"; }
+    auto derived =
+        run_eqm(home.path(), url,
+                "quotas derive --format csv --norms '" + (home.path() / "norms.csv").string() +
+                    "' --headcount '" + (home.path() / "heads.csv").string() + "'");
+    CHECK(derived.first == 0);
+    CHECK(derived.second ==
+          "city,class,analyte,min_ready\r\n450100,drone,,6\r\n450300,drone,,1\r\n");
 }
 
 TEST_CASE("an allocation plan is made from the live registry and quotas, and kept",
