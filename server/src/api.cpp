@@ -16,6 +16,7 @@
 #include "planning_api.hpp"
 #include "read_scope.hpp"
 #include "region.hpp"
+#include "transfers_api.hpp"
 #include "views.hpp"
 
 namespace eqm::server {
@@ -490,6 +491,7 @@ std::vector<route_entry> add_routes(http::router& r, api_context& ctx) {
     custody("/api/v1/devices/{id}/checkin", custody_action::checkin);
     checked(method::get, "/api/v1/alerts", list_alerts);
     checked(method::post, "/api/v1/alerts/{id}/ack", ack_alert);
+    add_transfers_routes(r, ctx, routes);
     r.add(method::get, "/api/v1/openapi.json", openapi);
     note(method::get, "/api/v1/openapi.json");
     plain(method::get, "/healthz", healthz);

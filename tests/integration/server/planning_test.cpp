@@ -334,3 +334,69 @@ TEST_CASE("utilization figures on a hand-checked custody history",
           "from");
     CHECK(admin.get("/api/v1/reports/utilization?granularity=hour").body["field"] == "granularity");
 }
+
+TEST_CASE("an approved plan creates exactly its transfers, once, and a stale plan is refused",
+          "[server][planning][plan]") {
+    region_fixture region;
+    for (const auto* id : {"dr-1", "dr-2", "dr-3", "dr-4"})
+        region.register_device(id, "drone", "450100");
+    auto admin = region.as("admin");
+    REQUIRE(put_quotas(admin, json::array({
+                                  json{{"city", "450100"}, {"class", "drone"}, {"min_ready", 1}},
+                                  json{{"city", "450300"}, {"class", "drone"}, {"min_ready", 2}},
+                              }))
+                .status == 200);
+    auto disp = region.as("disp");
+    auto plan = disp.post("/api/v1/allocation/plan", json::object());
+    REQUIRE(plan.status == 201);
+    REQUIRE(plan.body["moves"].size() == 1);
+    auto stale = disp.post("/api/v1/allocation/plan", json::object());
+    REQUIRE(stale.status == 201);
+    const auto id = plan.body["id"].get<std::string>();
+
+    auto bad =
+        disp.post("/api/v1/allocation/plans/" + id + "/approve", json{{"moves", json::array({5})}});
+    CHECK(bad.status == 400);
+    CHECK(bad.body["field"] == "moves[0]");
+    CHECK(region.as("off-nn")
+              .post("/api/v1/allocation/plans/" + id + "/approve", json::object())
+              .status == 403);
+
+    auto ok =
+        disp.post("/api/v1/allocation/plans/" + id + "/approve", json{{"moves", json::array({0})}});
+    INFO(ok.text);
+    REQUIRE(ok.status == 200);
+    REQUIRE(ok.body["transfers"].size() == 1);
+    const auto& t = ok.body["transfers"][0];
+    CHECK(t["from_city"] == "450100");
+    CHECK(t["to_city"] == "450300");
+    CHECK(t["items"] == json::array({json{{"class", "drone"}, {"count", 2}}}));
+    CHECK(t["status"] == "approved");
+    auto kept = disp.get("/api/v1/allocation/plans/" + id);
+    CHECK(kept.body["status"] == "approved");
+    CHECK(kept.body["approved_by"] == "disp");
+    CHECK(kept.body["approved_moves"] == json::array({0}));
+    CHECK(kept.body["transfers"] == json::array({t["id"]}));
+    auto again = disp.post("/api/v1/allocation/plans/" + id + "/approve", json::object());
+    CHECK(again.status == 409);
+    auto listed = disp.get("/api/v1/transfers");
+    REQUIRE(listed.status == 200);
+    CHECK(listed.body["items"].size() == 1);
+
+    // Three drones go out: the other plan's two units are no longer there.
+    fake_gateway gw(region.broker.uri(), "450100", "gw-nn");
+    gw.connect();
+    for (const auto* d : {"dr-1", "dr-2", "dr-3"})
+        gw.send({gw.next_custody(d, custody_action::checkout, custody_state::available,
+                                 custody_state::checked_out, std::string("off-nn"))});
+    REQUIRE(
+        test::wait_until([&] { return device(admin, "dr-3")["status"] == "checked_out"; }, quick));
+    auto refused =
+        disp.post("/api/v1/allocation/plans/" + stale.body["id"].get<std::string>() + "/approve",
+                  json::object());
+    INFO(refused.text);
+    CHECK(refused.status == 409);
+    CHECK(disp.get("/api/v1/transfers").body["items"].size() == 1);
+    CHECK(disp.get("/api/v1/allocation/plans/" + stale.body["id"].get<std::string>())
+              .body["status"] == "proposed");
+}
