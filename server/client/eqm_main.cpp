@@ -19,6 +19,7 @@
 #include <string>
 
 #include "plan_command.hpp"
+#include "quotas_command.hpp"
 #include "report_command.hpp"
 #include "reservations_command.hpp"
 #include "rest_client.hpp"
@@ -442,6 +443,7 @@ int main(int argc, char** argv) {
     custody_args ca;
     add_custody(app, ctx, code, ca);
     eqm::cli::add_plan_command(app, code);
+    eqm::cli::add_quotas_command(app, code);
     eqm::cli::add_report_command(app, code,
                                  [&ctx](const std::string& target, const std::string& accept,
                                         int& c) -> std::optional<std::string> {

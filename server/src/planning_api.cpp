@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <set>
@@ -21,6 +22,7 @@
 #include "eqm/runtime/log.hpp"
 #include "paging.hpp"
 #include "region.hpp"
+#include "transfers_service.hpp"
 #include "utilization.hpp"
 
 namespace eqm::server {
@@ -41,6 +43,9 @@ constexpr std::string_view quota_csv_header = "city,class,analyte,min_ready";
 /// An unapproved plan older than this no longer describes the region: approving it is a 409.
 constexpr std::chrono::hours plan_max_age{24};
 constexpr std::size_t plan_id_bytes = 8;
+/// A transfer of an approved plan is due its travel time after approval plus this long (to
+/// hand the units over at the source).
+constexpr std::chrono::hours transfer_slack{24};
 /// The largest forecast of one city and class.
 constexpr std::int64_t max_forecast_units = 1'000'000;
 
@@ -607,6 +612,96 @@ result<response> show_plan(api_context& ctx, const request& req) {
     return json_response(200, plan_resource(p));
 }
 
+/// The move indexes of an approval body: `moves` (distinct, within the plan), else every move.
+result<std::vector<std::size_t>> approved_moves(const json& body, std::size_t plan_moves) {
+    std::vector<std::size_t> out;
+    auto it = body.find("moves");
+    if (it == body.end()) {
+        for (std::size_t i = 0; i < plan_moves; ++i) out.push_back(i);
+        return out;
+    }
+    if (!it->is_array() || it->empty())
+        return fail(errc::bad_field, "moves", "must be a non-empty array of move indexes");
+    std::set<std::size_t> seen;
+    for (std::size_t i = 0; i < it->size(); ++i) {
+        const auto& v = (*it)[i];
+        const std::string path = "moves[" + std::to_string(i) + "]";
+        if (!v.is_number_integer() || v.get<std::int64_t>() < 0 ||
+            v.get<std::uint64_t>() >= plan_moves)
+            return fail(errc::bad_field, path,
+                        "must be the index of one of the plan's " + std::to_string(plan_moves) +
+                            " moves (0.." + std::to_string(plan_moves - 1) + ")");
+        if (!seen.insert(v.get<std::size_t>()).second)
+            return fail(errc::bad_field, path, "names a move twice");
+        out.push_back(v.get<std::size_t>());
+    }
+    return out;
+}
+
+/// The transfer a move of plan `id` becomes: its units counted by class (and analyte).
+transfer_request move_transfer(const std::string& id, std::size_t index, const json& move,
+                               clock_ms now) {
+    transfer_request t;
+    t.from_city = move.value("from", "");
+    t.to_city = move.value("to", "");
+    const auto cls = move.value("class", "");
+    transfer_item item;
+    const auto colon = cls.find(':');
+    item.cls = parse_device_class(cls.substr(0, colon));
+    if (colon != std::string::npos) item.analyte_type = parse_analyte(cls.substr(colon + 1));
+    item.count = move.value("count", 0U);
+    t.items.push_back(item);
+    const auto eta =
+        std::chrono::minutes(static_cast<std::int64_t>(std::ceil(move.value("eta_minutes", 0.0))));
+    t.due = now + eta + transfer_slack;
+    t.reason = "allocation plan " + id + ", move " + std::to_string(index);
+    return t;
+}
+
+/// One approval at a time: the check that a plan is not approved yet and the transfers it
+/// creates must not interleave with another approval of the same plan.
+std::mutex approval_mutex;
+
+result<response> approve_plan(api_context& ctx, const request& req) {
+    EQM_TRY_LET(u, authenticate(ctx, req));
+    EQM_TRY(require_role(u, false));
+    EQM_TRY_LET(body, http::read_json_object(req, {"moves"}));
+    std::lock_guard lock(approval_mutex);
+    EQM_TRY_LET(p, existing_plan(ctx, req.path_param("id")));
+    if (p.approved_at)
+        return fail(errc::conflict, "id",
+                    "plan " + p.id + " was approved by " + p.approved_by.value_or("?") + " at " +
+                        format_timestamp(*p.approved_at));
+    const auto now = ctx.clock();
+    if (now - p.created_at > plan_max_age)
+        return fail(errc::expired, "id",
+                    "plan " + p.id + " was made at " + format_timestamp(p.created_at) +
+                        ", more than 24 h ago: make a new plan from today's stock");
+    const json plan = json::parse(p.plan, nullptr, false);
+    const json moves = plan.is_object() ? plan.value("moves", json::array()) : json::array();
+    if (moves.empty()) return fail(errc::conflict, "id", "plan " + p.id + " has no moves");
+    EQM_TRY_LET(chosen, approved_moves(body, moves.size()));
+    std::vector<transfer_request> requests;
+    for (auto i : chosen) requests.push_back(move_transfer(p.id, i, moves[i], now));
+    auto made = create_transfers(ctx, requests, u, transfer_start::approved);
+    if (!made) {
+        auto e = made.error();
+        if (e.code == errc::conflict)
+            e.message = "the plan is stale, the region changed since it was made: " + e.message;
+        return std::unexpected(std::move(e));
+    }
+    json ids = json::array(), transfers = json::array();
+    for (const auto& t : *made) {
+        ids.push_back(t.id);
+        transfers.push_back(to_json(t));
+    }
+    EQM_TRY(ctx.store->approve_plan(p.id, u.id, now,
+                                    json{{"moves", chosen}, {"transfers", ids}}.dump()));
+    log_info("planning", "plan_approved id=" + log_value(p.id) + " by=" + log_value(u.id) +
+                             " transfers=" + log_value(std::to_string(made->size())));
+    return json_response(200, json{{"transfers", std::move(transfers)}});
+}
+
 // --- the utilization report ------------------------------------------------------------------
 
 result<utilization_query> utilization_request(const user_account& u, const request& req,
@@ -675,6 +770,7 @@ std::vector<route_entry> add_planning_routes(http::router& r, api_context& ctx) 
     checked(method::get, "/api/v1/reports/utilization", utilization_report);
     checked(method::post, "/api/v1/allocation/plan", make_plan);
     checked(method::get, "/api/v1/allocation/plans/{id}", show_plan);
+    checked(method::post, "/api/v1/allocation/plans/{id}/approve", approve_plan);
     return routes;
 }
 

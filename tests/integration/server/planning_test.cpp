@@ -1,6 +1,8 @@
 // The planning side over real HTTP: quotas (JSON and CSV), the quota-gap report, the allocation
 // plan made from the live registry, and the utilization report on a hand-checked history.
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
 
 #include "server_fixture.hpp"
 
@@ -44,6 +46,22 @@ custody_record record(fake_gateway& gw, const std::string& device, custody_actio
     r.ts = at(ts);
     if (due) r.due = at(*due);
     return gw.seal_custody(std::move(r));
+}
+
+/// `eqm ARGS` with its config under `home`, `input` on stdin: exit status and output.
+std::pair<int, std::string> run_eqm(const fs::path& home, const std::string& server,
+                                    const std::string& args, const std::string& input = "") {
+    const auto in_file = home / "stdin.txt";
+    { std::ofstream(in_file) << input; }
+    const std::string cmd = "XDG_CONFIG_HOME='" + home.string() + "' EQM_SERVER='" + server +
+                            "' '" + EQM_CLI_BIN + "' " + args + " < '" + in_file.string() + "'";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    REQUIRE(p);
+    std::string out;
+    char buf[1024];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    const int rc = ::pclose(p);
+    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
 }
 
 }  // namespace
@@ -157,6 +175,29 @@ TEST_CASE("the quota gap counts ready, in-use and missing units per city and cla
     CHECK(admin.get("/api/v1/reports/quota-gap?format=xml").body["field"] == "format");
     CHECK(region.as("off-nn").get("/api/v1/reports/quota-gap").status == 403);
     CHECK(region.as("cust-nn").get("/api/v1/reports/quota-gap?city=450300").status == 403);
+
+    // The same from the command line, and quotas derived from norms x headcount.
+    test::temp_dir home("eqm-cli-home");
+    const auto url = region.server->url();
+    REQUIRE(run_eqm(home.path(), url, "login --name disp", "disp-pw\n").first == 0);
+    auto report = run_eqm(home.path(), url, "report quota-gap --city 450100 --format csv");
+    CHECK(report.first == 0);
+    CHECK(report.second == csv.text);
+    auto util = run_eqm(home.path(), url, "report utilization --granularity total --format csv");
+    CHECK(util.first == 0);
+    CHECK(util.second.starts_with("city,class,devices,idle_30d,"));
+    {
+        std::ofstream(home.path() / "norms.csv")
+            << "class,analyte,per_head,minimum\ndrone,,0.05,1\n";
+    }
+    { std::ofstream(home.path() / "heads.csv") << "city,headcount\n450100,120\n450300,10\n"; }
+    auto derived =
+        run_eqm(home.path(), url,
+                "quotas derive --format csv --norms '" + (home.path() / "norms.csv").string() +
+                    "' --headcount '" + (home.path() / "heads.csv").string() + "'");
+    CHECK(derived.first == 0);
+    CHECK(derived.second ==
+          "city,class,analyte,min_ready\r\n450100,drone,,6\r\n450300,drone,,1\r\n");
 }
 
 TEST_CASE("an allocation plan is made from the live registry and quotas, and kept",
@@ -292,4 +333,70 @@ TEST_CASE("utilization figures on a hand-checked custody history",
     CHECK(admin.get("/api/v1/reports/utilization?from=2026-01-07&to=2026-01-06").body["field"] ==
           "from");
     CHECK(admin.get("/api/v1/reports/utilization?granularity=hour").body["field"] == "granularity");
+}
+
+TEST_CASE("an approved plan creates exactly its transfers, once, and a stale plan is refused",
+          "[server][planning][plan]") {
+    region_fixture region;
+    for (const auto* id : {"dr-1", "dr-2", "dr-3", "dr-4"})
+        region.register_device(id, "drone", "450100");
+    auto admin = region.as("admin");
+    REQUIRE(put_quotas(admin, json::array({
+                                  json{{"city", "450100"}, {"class", "drone"}, {"min_ready", 1}},
+                                  json{{"city", "450300"}, {"class", "drone"}, {"min_ready", 2}},
+                              }))
+                .status == 200);
+    auto disp = region.as("disp");
+    auto plan = disp.post("/api/v1/allocation/plan", json::object());
+    REQUIRE(plan.status == 201);
+    REQUIRE(plan.body["moves"].size() == 1);
+    auto stale = disp.post("/api/v1/allocation/plan", json::object());
+    REQUIRE(stale.status == 201);
+    const auto id = plan.body["id"].get<std::string>();
+
+    auto bad =
+        disp.post("/api/v1/allocation/plans/" + id + "/approve", json{{"moves", json::array({5})}});
+    CHECK(bad.status == 400);
+    CHECK(bad.body["field"] == "moves[0]");
+    CHECK(region.as("off-nn")
+              .post("/api/v1/allocation/plans/" + id + "/approve", json::object())
+              .status == 403);
+
+    auto ok =
+        disp.post("/api/v1/allocation/plans/" + id + "/approve", json{{"moves", json::array({0})}});
+    INFO(ok.text);
+    REQUIRE(ok.status == 200);
+    REQUIRE(ok.body["transfers"].size() == 1);
+    const auto& t = ok.body["transfers"][0];
+    CHECK(t["from_city"] == "450100");
+    CHECK(t["to_city"] == "450300");
+    CHECK(t["items"] == json::array({json{{"class", "drone"}, {"count", 2}}}));
+    CHECK(t["status"] == "approved");
+    auto kept = disp.get("/api/v1/allocation/plans/" + id);
+    CHECK(kept.body["status"] == "approved");
+    CHECK(kept.body["approved_by"] == "disp");
+    CHECK(kept.body["approved_moves"] == json::array({0}));
+    CHECK(kept.body["transfers"] == json::array({t["id"]}));
+    auto again = disp.post("/api/v1/allocation/plans/" + id + "/approve", json::object());
+    CHECK(again.status == 409);
+    auto listed = disp.get("/api/v1/transfers");
+    REQUIRE(listed.status == 200);
+    CHECK(listed.body["items"].size() == 1);
+
+    // Three drones go out: the other plan's two units are no longer there.
+    fake_gateway gw(region.broker.uri(), "450100", "gw-nn");
+    gw.connect();
+    for (const auto* d : {"dr-1", "dr-2", "dr-3"})
+        gw.send({gw.next_custody(d, custody_action::checkout, custody_state::available,
+                                 custody_state::checked_out, std::string("off-nn"))});
+    REQUIRE(
+        test::wait_until([&] { return device(admin, "dr-3")["status"] == "checked_out"; }, quick));
+    auto refused =
+        disp.post("/api/v1/allocation/plans/" + stale.body["id"].get<std::string>() + "/approve",
+                  json::object());
+    INFO(refused.text);
+    CHECK(refused.status == 409);
+    CHECK(disp.get("/api/v1/transfers").body["items"].size() == 1);
+    CHECK(disp.get("/api/v1/allocation/plans/" + stale.body["id"].get<std::string>())
+              .body["status"] == "proposed");
 }
