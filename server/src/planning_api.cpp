@@ -465,7 +465,7 @@ result<std::map<std::pair<std::string, std::string>, std::int64_t>> read_forecas
 
 /// What the live data says, per (city, plan class).
 struct live_figures {
-    std::map<std::pair<std::string, std::string>, std::int64_t> stock, quota;
+    std::map<std::pair<std::string, std::string>, std::int64_t> stock, quota, reserved;
     std::set<std::string> classes;
 };
 
@@ -474,6 +474,7 @@ result<live_figures> read_live_figures(api_context& ctx) {
     EQM_TRY_LET(stock, ctx.store->stock_counts());
     EQM_TRY_LET(transit, ctx.store->transit_counts());
     EQM_TRY_LET(quotas, ctx.store->quotas());
+    EQM_TRY_LET(booked, ctx.store->booked_counts(ctx.clock()));
     for (const auto& s : stock) {
         const auto pool = pool_of(s.cls, s.analyte);
         f.stock[{s.city, pool}] += s.ready;
@@ -487,6 +488,11 @@ result<live_figures> read_live_figures(api_context& ctx) {
     for (const auto& q : quotas) {
         const auto pool = pool_of(q.cls, q.analyte);
         f.quota[{q.city, pool}] += q.min_ready;
+        f.classes.insert(pool);
+    }
+    for (const auto& b : booked) {
+        const auto pool = pool_of(b.cls, b.analyte);
+        f.reserved[{b.city, pool}] += b.count;
         f.classes.insert(pool);
     }
     return f;
@@ -534,6 +540,8 @@ result<allocation_input> live_plan_input(api_context& ctx, const json& body) {
             if (auto s = f.stock.find({city, cls}); s != f.stock.end() && s->second > 0)
                 in["stock"][city][cls] = s->second;
             json demand = json::object();
+            if (auto r = f.reserved.find({city, cls}); r != f.reserved.end() && r->second > 0)
+                demand["reserved"] = r->second;
             if (auto q = f.quota.find({city, cls}); q != f.quota.end() && q->second > 0)
                 demand["quota"] = q->second;
             if (auto x = forecast.find({city, cls}); x != forecast.end() && x->second > 0)
@@ -748,6 +756,13 @@ result<response> utilization_report(api_context& ctx, const request& req) {
     EQM_TRY(
         ctx.store->scan_custody_states(std::chrono::time_point_cast<std::chrono::milliseconds>(end),
                                        [&](const custody_state_row& row) { b.add(row); }));
+    const auto begin = std::chrono::sys_days(q.from) - report_utc_offset;
+    EQM_TRY(ctx.store->scan_stock_outs(
+        std::chrono::time_point_cast<std::chrono::milliseconds>(begin),
+        std::chrono::time_point_cast<std::chrono::milliseconds>(end),
+        [&](const std::string& city, const std::string& cls, clock_ms at) {
+            b.add_stock_out(city, cls, at);
+        }));
     auto groups = b.finish();
     if (csv) return csv_response(utilization_csv(q, groups));
     return json_response(200, utilization_json(q, groups));

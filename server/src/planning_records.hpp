@@ -39,6 +39,15 @@ struct transit_count {
     std::int64_t count = 0;
 };
 
+/// Units that approved class bookings of a city still need (bookings not ended yet), per class
+/// and analyte: the `reserved` demand of a plan made from live data.
+struct booked_count {
+    std::string city;
+    std::string cls;
+    std::optional<std::string> analyte;
+    std::int64_t count = 0;
+};
+
 /// An allocation plan as kept: its input and answer (JSON texts), who asked and when, and
 /// once approved, who approved it, when, and what the approval made (JSON text
 /// `{moves: [...], transfers: [...]}`).

@@ -410,6 +410,12 @@ class region_store {
     virtual result<std::vector<stock_count>> stock_counts() = 0;
     /// Units in transit per destination city, class and analyte.
     virtual result<std::vector<transit_count>> transit_counts() = 0;
+    /// Class bookings refused for lack of units in [from, to), oldest first: (city, class, when).
+    virtual result<void> scan_stock_outs(
+        clock_ms from, clock_ms to,
+        const std::function<void(const std::string&, const std::string&, clock_ms)>& each) = 0;
+    /// Approved class bookings not ended at `now`, per city, class and analyte.
+    virtual result<std::vector<booked_count>> booked_counts(clock_ms now) = 0;
     virtual result<void> insert_plan(const stored_plan& plan) = 0;
     virtual result<std::optional<stored_plan>> find_plan(std::string_view id) = 0;
     /// Records the approval of a plan not approved yet; errc::conflict when it already is,

@@ -1266,6 +1266,40 @@ class sqlite_region_store final : public region_store {
         return out;
     }
 
+    result<void> scan_stock_outs(
+        clock_ms from, clock_ms to,
+        const std::function<void(const std::string&, const std::string&, clock_ms)>& each)
+        override {
+        std::lock_guard lock(mutex_);
+        return each_row(
+            db_,
+            "SELECT city, class, ts FROM booking_refusals WHERE ts >= ? AND ts < ? ORDER BY ts",
+            [&](const statement& st) {
+                each(st.column_text(0), st.column_text(1),
+                     clock_ms{std::chrono::milliseconds{st.column_int64(2)}});
+            },
+            static_cast<std::int64_t>(from.time_since_epoch().count()),
+            static_cast<std::int64_t>(to.time_since_epoch().count()));
+    }
+
+    result<std::vector<booked_count>> booked_counts(clock_ms now) override {
+        std::lock_guard lock(mutex_);
+        std::vector<booked_count> out;
+        EQM_TRY(each_row(
+            db_,
+            "SELECT city, class, COALESCE(analyte, ''), COUNT(*) FROM bookings"
+            " WHERE device_id IS NULL AND status = 'approved' AND end_ms > ?"
+            " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            [&](const statement& st) {
+                auto analyte = st.column_text(2);
+                out.push_back({st.column_text(0), st.column_text(1),
+                               analyte.empty() ? std::nullopt : std::optional(analyte),
+                               st.column_int64(3)});
+            },
+            static_cast<std::int64_t>(now.time_since_epoch().count())));
+        return out;
+    }
+
     result<std::vector<transit_count>> transit_counts() override {
         std::lock_guard lock(mutex_);
         std::vector<transit_count> out;

@@ -41,7 +41,8 @@ json figures_json(const utilization_figures& f) {
     return json{{"custody_hours", hours(f.custody_ms)},
                 {"available_hours", hours(f.available_ms)},
                 {"utilization", ratio(f)},
-                {"overdue_returns", f.overdue_returns}};
+                {"overdue_returns", f.overdue_returns},
+                {"stock_outs", f.stock_outs}};
 }
 
 }  // namespace
@@ -104,6 +105,15 @@ void utilization_builder::count_return(const std::string& city, const std::strin
     auto& g = group(city, cls);
     ++g.total.overdue_returns;
     if (q_.per_day) ++g.days[static_cast<std::size_t>(day_of(due))].overdue_returns;
+}
+
+void utilization_builder::add_stock_out(const std::string& city, const std::string& cls,
+                                        clock_ms at) {
+    if (at < start_ || at >= end_) return;
+    if ((q_.city && *q_.city != city) || (q_.cls && *q_.cls != cls)) return;
+    auto& g = group(city, cls);
+    ++g.total.stock_outs;
+    if (q_.per_day) ++g.days[static_cast<std::size_t>(day_of(at))].stock_outs;
 }
 
 void utilization_builder::add(const custody_state_row& row) {
@@ -200,7 +210,8 @@ std::string number_text(double v) {
 
 void figures_csv(std::string& out, const utilization_figures& f) {
     out += number_text(hours(f.custody_ms)) + "," + number_text(hours(f.available_ms)) + "," +
-           number_text(ratio(f)) + "," + std::to_string(f.overdue_returns);
+           number_text(ratio(f)) + "," + std::to_string(f.overdue_returns) + "," +
+           std::to_string(f.stock_outs);
 }
 
 }  // namespace
@@ -209,7 +220,9 @@ std::string utilization_csv(const utilization_query& q,
                             const std::vector<utilization_group>& groups) {
     std::string out;
     if (q.per_day) {
-        out = "date,city,class,custody_hours,available_hours,utilization,overdue_returns\r\n";
+        out =
+            "date,city,class,custody_hours,available_hours,utilization,overdue_returns,"
+            "stock_outs\r\n";
         for (const auto& g : groups) {
             for (std::size_t i = 0; i < g.days.size(); ++i) {
                 out +=
@@ -222,7 +235,7 @@ std::string utilization_csv(const utilization_query& q,
     }
     out =
         "city,class,devices,idle_30d,custody_hours,available_hours,utilization,"
-        "overdue_returns\r\n";
+        "overdue_returns,stock_outs\r\n";
     for (const auto& g : groups) {
         out += g.city + "," + g.cls + "," + std::to_string(g.devices) + "," +
                std::to_string(g.idle_30d) + ",";

@@ -47,6 +47,7 @@ struct utilization_figures {
     std::int64_t custody_ms = 0;
     std::int64_t available_ms = 0;
     std::int64_t overdue_returns = 0;
+    std::int64_t stock_outs = 0;  ///< class bookings refused for lack of units
 };
 
 struct utilization_group {
@@ -65,6 +66,8 @@ class utilization_builder {
 
     /// One custody record (rows of a device together, oldest first).
     void add(const custody_state_row& row);
+    /// A class booking of the city refused at `at` for lack of units (a stock-out).
+    void add_stock_out(const std::string& city, const std::string& cls, clock_ms at);
     /// Closes the last device and every device without history; the groups by city and class.
     std::vector<utilization_group> finish();
 

@@ -400,3 +400,48 @@ TEST_CASE("an approved plan creates exactly its transfers, once, and a stale pla
     CHECK(disp.get("/api/v1/allocation/plans/" + stale.body["id"].get<std::string>())
               .body["status"] == "proposed");
 }
+
+TEST_CASE("approved class bookings are a city's reserved demand, and a plan never moves the "
+          "units they need",
+          "[server][planning][plan]") {
+    region_fixture region;
+    for (const auto* id : {"dr-1", "dr-2", "dr-3", "dr-4"})
+        region.register_device(id, "drone", "450100");
+    auto admin = region.as("admin");
+    REQUIRE(put_quotas(admin, json::array({
+                                  json{{"city", "450100"}, {"class", "drone"}, {"min_ready", 1}},
+                                  json{{"city", "450300"}, {"class", "drone"}, {"min_ready", 2}},
+                              }))
+                .status == 200);
+    // Two drones booked for the same window tomorrow, approved by the city's custodian.
+    const auto start = std::chrono::floor<std::chrono::hours>(now_ms()) + std::chrono::hours{24};
+    const json booking{{"class", "drone"},
+                       {"city", "450100"},
+                       {"start", format_timestamp(clock_ms{start})},
+                       {"end", format_timestamp(clock_ms{start + std::chrono::hours{2}})},
+                       {"purpose", "无人机巡查"}};
+    auto officer = region.as("off-nn");
+    auto cust = region.as("cust-nn");
+    for (int i = 0; i < 2; ++i) {
+        auto b = officer.post("/api/v1/reservations", booking);
+        INFO(b.text);
+        REQUIRE(b.status == 201);
+        auto ok = cust.post("/api/v1/reservations/" + b.body["id"].get<std::string>() + "/approve",
+                            json::object());
+        REQUIRE(ok.status == 200);
+    }
+
+    auto made = region.as("disp").post("/api/v1/allocation/plan", json::object());
+    INFO(made.text);
+    REQUIRE(made.status == 201);
+    CHECK(made.body["input"]["demand"]["450100"]["drone"]["reserved"] == 2);
+    // 4 drones, 2 booked, a quota of 1: one drone may leave Nanning, the other gap stays unmet.
+    REQUIRE(made.body["moves"].size() == 1);
+    CHECK(made.body["moves"][0]["from"] == "450100");
+    CHECK(made.body["moves"][0]["to"] == "450300");
+    CHECK(made.body["moves"][0]["count"] == 1);
+    REQUIRE(made.body["unmet"].size() == 1);
+    CHECK(made.body["unmet"][0]["city"] == "450300");
+    CHECK(made.body["unmet"][0]["kind"] == "quota");
+    CHECK(made.body["unmet"][0]["count"] == 1);
+}
