@@ -932,7 +932,7 @@ class sqlite_region_store final : public region_store {
         revision_bump bump(revision_);
         auto tx = transaction::begin(db_);
         if (!tx) return std::unexpected(tx.error());
-        EQM_TRY(check_unique_user(u));
+        EQM_TRY(check_unique_user(u, false));
         EQM_TRY(run(db_,
                     "INSERT INTO users(id, name, role, city, badge, active, password_hash, "
                     "created_at, badge_cities, must_change_password) VALUES (?1, ?2, ?3, ?4, ?5, "
@@ -1114,7 +1114,7 @@ class sqlite_region_store final : public region_store {
         revision_bump bump(revision_);
         auto tx = transaction::begin(db_);
         if (!tx) return std::unexpected(tx.error());
-        EQM_TRY(check_unique_user(u));
+        EQM_TRY(check_unique_user(u, true));
         EQM_TRY(run(db_,
                     "UPDATE users SET name = ?2, role = ?3, city = ?4, badge = ?5, active = ?6, "
                     "badge_cities = ?7 WHERE id = ?1",
@@ -1141,20 +1141,29 @@ class sqlite_region_store final : public region_store {
     }
 
   private:
-    /// errc::conflict naming `name` or `badge` when a user other than `u` has it.
-    result<void> check_unique_user(const user_account& u) {
+    /// errc::conflict naming `name` or `badge` when another user has it (`exists`: `u` is
+    /// stored already and may keep its own), or naming `id` when a new user's id is taken.
+    result<void> check_unique_user(const user_account& u, bool exists) {
+        const std::string self = exists ? u.id : std::string();
         std::optional<std::string> taken;
         EQM_TRY(each_row(
             db_, "SELECT id FROM users WHERE name = ?1 AND id != ?2",
-            [&](const statement& st) { taken = st.column_text(0); }, u.name, u.id));
+            [&](const statement& st) { taken = st.column_text(0); }, u.name, self));
         if (taken)
             return fail(errc::conflict, "name", "another person (" + *taken + ") has this name");
-        if (!u.badge) return {};
+        if (u.badge) {
+            EQM_TRY(each_row(
+                db_, "SELECT id FROM users WHERE badge = ?1 AND id != ?2",
+                [&](const statement& st) { taken = st.column_text(0); }, *u.badge, self));
+            if (taken)
+                return fail(errc::conflict, "badge",
+                            "another person (" + *taken + ") has this badge");
+        }
+        if (exists) return {};
         EQM_TRY(each_row(
-            db_, "SELECT id FROM users WHERE badge = ?1 AND id != ?2",
-            [&](const statement& st) { taken = st.column_text(0); }, *u.badge, u.id));
-        if (taken)
-            return fail(errc::conflict, "badge", "another person (" + *taken + ") has this badge");
+            db_, "SELECT id FROM users WHERE id = ?1",
+            [&](const statement& st) { taken = st.column_text(0); }, u.id));
+        if (taken) return fail(errc::conflict, "id", "a person with the id " + u.id + " exists");
         return {};
     }
 
