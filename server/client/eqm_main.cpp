@@ -19,6 +19,7 @@
 #include <string>
 
 #include "plan_command.hpp"
+#include "report_command.hpp"
 #include "rest_client.hpp"
 
 namespace {
@@ -432,6 +433,13 @@ int main(int argc, char** argv) {
     custody_args ca;
     add_custody(app, ctx, code, ca);
     eqm::cli::add_plan_command(app, code);
+    eqm::cli::add_report_command(app, code,
+                                 [&ctx](const std::string& target, const std::string& accept,
+                                        int& c) -> std::optional<std::string> {
+                                     auto j = call(ctx, "GET", target, "", c, {{"Accept", accept}});
+                                     if (!j) return std::nullopt;
+                                     return j->is_string() ? j->get<std::string>() : j->dump(2);
+                                 });
     CLI11_PARSE(app, argc, argv);
     return code;
 }

@@ -183,6 +183,22 @@ std::optional<clock_ms> read_ts(const std::optional<std::string>& s) {
     return *t;
 }
 
+/// A stored timestamp (always the contract's "2026-11-26T08:30:00.000Z", written by
+/// format_timestamp) read without the general parser: the utilization report reads a million.
+clock_ms fast_ts(std::string_view s) {
+    if (s.size() != 24 || s[4] != '-' || s[10] != 'T' || s[19] != '.')
+        return read_ts(std::string(s)).value_or(clock_ms{});
+    auto num = [&](std::size_t at, std::size_t n) {
+        int v = 0;
+        for (std::size_t i = at; i < at + n; ++i) v = v * 10 + (s[i] - '0');
+        return v;
+    };
+    using namespace std::chrono;
+    const sys_days day = year{num(0, 4)} / num(5, 2) / num(8, 2);
+    return clock_ms(day.time_since_epoch()) + hours(num(11, 2)) + minutes(num(14, 2)) +
+           seconds(num(17, 2)) + milliseconds(num(20, 3));
+}
+
 template <class... Ts>
 result<void> run(database& db, std::string_view sql, const Ts&... values) {
     auto st = db.prepare(sql);
@@ -1237,10 +1253,12 @@ class sqlite_region_store final : public region_store {
             " WHERE ts < ?1 ORDER BY device_id, ts",
             [&](const statement& st) {
                 row.device_id = st.column_text(0);
-                row.ts = read_ts(st.column_optional_text(1)).value_or(clock_ms{});
+                row.ts = fast_ts(st.column_text(1));
                 row.to_state = st.column_text(2);
                 row.city = st.column_text(3);
-                row.due = read_ts(st.column_optional_text(4));
+                row.due.reset();
+                if (row.to_state == "checked_out" && !st.column_is_null(4))
+                    row.due = fast_ts(st.column_text(4));
                 each(row);
             },
             text_ts(before));

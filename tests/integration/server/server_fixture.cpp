@@ -364,7 +364,6 @@ custody_record fake_gateway::next_custody(const std::string& device_id, custody_
                                           std::optional<std::string> holder,
                                           std::optional<std::string> request_id,
                                           std::optional<std::string> transfer_id) {
-    std::lock_guard lock(publish_mutex_);
     custody_record r;
     r.device_id = device_id;
     r.action = action;
@@ -376,7 +375,12 @@ custody_record fake_gateway::next_custody(const std::string& device_id, custody_
     r.ts = now_ms();
     r.request_id = std::move(request_id);
     r.transfer_id = std::move(transfer_id);
-    auto sealed = seal(r, head_hash_, next_index_);
+    return seal_custody(std::move(r));
+}
+
+custody_record fake_gateway::seal_custody(custody_record draft) {
+    std::lock_guard lock(publish_mutex_);
+    auto sealed = seal(std::move(draft), head_hash_, next_index_);
     head_hash_ = sealed.hash;
     ++next_index_;
     return sealed;

@@ -151,6 +151,8 @@ class fake_gateway {
                                 std::optional<std::string> holder,
                                 std::optional<std::string> request_id = std::nullopt,
                                 std::optional<std::string> transfer_id = std::nullopt);
+    /// A record the test wrote (its own ts, due, ...) sealed onto this gateway's chain.
+    custody_record seal_custody(custody_record draft);
     /// An event with the next seq (not published).
     gw_event make_event(gw_event_body body);
     /// Publishes a batch of events (as given: seqs may be replayed or skipped by the caller).
