@@ -1,6 +1,7 @@
 #include "city_ledger.hpp"
 
 #include <array>
+#include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "eqm/domain/ledger.hpp"
@@ -14,7 +15,7 @@ namespace {
 /// rows; hot rows stay in the OS page cache anyway. Negative: KiB.
 constexpr std::string_view cache_pragma = "PRAGMA cache_size=-2048";
 
-constexpr std::array<store::migration, 4> migrations{{
+constexpr std::array<store::migration, 5> migrations{{
     {1, "city ledger",
      R"sql(
 CREATE TABLE gateway_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -105,6 +106,10 @@ CREATE TABLE sessions(
 ) WITHOUT ROWID;
 CREATE INDEX sessions_by_person ON sessions(person_id);
 )sql"},
+    {5, "badge cities",
+     R"sql(
+ALTER TABLE people ADD COLUMN badge_cities TEXT;
+)sql"},
 }};
 
 std::int64_t ms(clock_ms t) {
@@ -178,9 +183,19 @@ person_record read_person(const store::statement& s) {
     p.city = s.column_optional_text(3);
     p.badge = s.column_optional_text(4);
     if (s.column_int64(5) == 0) p.active = false;
+    // Written by upsert_person from a checked record: a JSON array of city codes.
+    if (auto cities = s.column_optional_text(6)) {
+        auto j = nlohmann::json::parse(*cities, nullptr, false);
+        if (j.is_array()) {
+            p.badge_cities.emplace();
+            for (const auto& c : j)
+                if (c.is_string()) p.badge_cities->push_back(c.get<std::string>());
+        }
+    }
     return p;
 }
-constexpr std::string_view person_columns = "p.id, p.name, p.role, p.city, p.badge, p.active";
+constexpr std::string_view person_columns =
+    "p.id, p.name, p.role, p.city, p.badge, p.active, p.badge_cities";
 
 result<custody_record> parse_ledger_text(const std::string& text) {
     const auto j = nlohmann::json::parse(text, nullptr, false);
@@ -257,15 +272,20 @@ result<void> city_ledger::unregister_devices_except(const std::vector<std::strin
 
 result<void> city_ledger::upsert_person(const person_record& p) {
     EQM_TRY_LET(
-        s, db_.prepare("INSERT INTO people(id, name, role, city, badge, active, password_hash) "
-                       "VALUES(?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
-                       "role = excluded.role, city = excluded.city, badge = excluded.badge, "
-                       "active = excluded.active, password_hash = excluded.password_hash"));
+        s, db_.prepare("INSERT INTO people(id, name, role, city, badge, active, password_hash, "
+                       "badge_cities) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                       "name = excluded.name, role = excluded.role, city = excluded.city, "
+                       "badge = excluded.badge, active = excluded.active, "
+                       "password_hash = excluded.password_hash, "
+                       "badge_cities = excluded.badge_cities"));
     EQM_TRY(s.bind_all(p.id, p.name, to_string(p.role)));
     EQM_TRY(s.bind(4, p.city));
     EQM_TRY(s.bind(5, p.badge));
     EQM_TRY(s.bind(6, p.is_active() ? 1 : 0));
     EQM_TRY(s.bind(7, p.password_hash));
+    std::optional<std::string> cities;
+    if (p.badge_cities && !p.badge_cities->empty()) cities = nlohmann::json(*p.badge_cities).dump();
+    EQM_TRY(s.bind(8, cities));
     EQM_TRY(s.exec());
     // A deactivated person's logins end now (authenticate() checks again at every request).
     if (!p.is_active()) EQM_TRY(delete_sessions_of(p.id));
@@ -281,7 +301,7 @@ result<std::vector<person_record>> city_ledger::people_named(std::string_view na
         EQM_TRY_LET(row, s.step());
         if (!row) break;
         auto p = read_person(s);
-        p.password_hash = s.column_optional_text(6);
+        p.password_hash = s.column_optional_text(7);
         out.push_back(std::move(p));
     }
     return out;
@@ -496,9 +516,8 @@ result<void> city_ledger::for_each_device(
 }
 
 result<std::optional<person_record>> city_ledger::find_person_by_badge(std::string_view badge) {
-    EQM_TRY_LET(
-        s, db_.prepare("SELECT id, name, role, city, badge, active FROM people WHERE badge = ? "
-                       "ORDER BY active DESC LIMIT 1"));
+    EQM_TRY_LET(s, db_.prepare("SELECT " + std::string(person_columns) +
+                               " FROM people p WHERE p.badge = ? ORDER BY p.active DESC LIMIT 1"));
     EQM_TRY(s.bind(1, badge));
     EQM_TRY_LET(row, s.step());
     if (!row) return std::optional<person_record>{};
@@ -506,8 +525,8 @@ result<std::optional<person_record>> city_ledger::find_person_by_badge(std::stri
 }
 
 result<std::optional<person_record>> city_ledger::find_person(std::string_view id) {
-    EQM_TRY_LET(s,
-                db_.prepare("SELECT id, name, role, city, badge, active FROM people WHERE id = ?"));
+    EQM_TRY_LET(
+        s, db_.prepare("SELECT " + std::string(person_columns) + " FROM people p WHERE p.id = ?"));
     EQM_TRY(s.bind(1, id));
     EQM_TRY_LET(row, s.step());
     if (!row) return std::optional<person_record>{};

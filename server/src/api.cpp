@@ -13,6 +13,7 @@
 #include "eqm/http/problem.hpp"
 #include "event_feed.hpp"
 #include "paging.hpp"
+#include "people_api.hpp"
 #include "planning_api.hpp"
 #include "read_scope.hpp"
 #include "region.hpp"
@@ -150,7 +151,8 @@ response login(api_context& ctx, const request& req) {
              {"role", to_string(g->user.role)},
              {"city", g->user.city ? json(*g->user.city) : json(nullptr)},
              {"name", g->user.name},
-             {"user_id", g->user.id}};
+             {"user_id", g->user.id},
+             {"must_change_password", g->user.must_change_password}};
     return json_response(200, out);
 }
 
@@ -474,6 +476,7 @@ std::vector<route_entry> add_routes(http::router& r, api_context& ctx) {
         note(method::post, pattern);
     };
     plain(method::post, "/api/v1/auth/login", login);
+    for (auto& e : add_people_routes(r, ctx)) routes.push_back(std::move(e));
     checked(method::get, "/api/v1/cities", list_cities);
     checked(method::get, "/api/v1/devices", list_devices);
     checked(method::post, "/api/v1/devices", create_device);

@@ -133,11 +133,33 @@ result<user_account> new_user(const person_record& person, std::string_view pass
     u.role = person.role;
     u.city = person.city;
     u.badge = person.badge;
+    u.badge_cities = person.badge_cities.value_or(std::vector<std::string>{});
     u.password_hash = std::move(hash);
     return u;
 }
 
+std::string one_time_password() {
+    // No 0/O, 1/l/I: read aloud or copied by hand from a screen.
+    constexpr std::string_view alphabet =
+        "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+    constexpr std::size_t length = 16;
+    std::string out;
+    for (std::size_t i = 0; i < length; ++i)
+        out += alphabet[randombytes_uniform(static_cast<std::uint32_t>(alphabet.size()))];
+    return out;
+}
+
 result<user_account> auth_service::authenticate(std::string_view token, clock_ms now) {
+    EQM_TRY_LET(user, authenticate_to_change_password(token, now));
+    if (user.must_change_password)
+        return fail(errc::password_change_required, "password",
+                    "this login uses a one-time password: choose a new one with POST "
+                    "/api/v1/auth/password {password, new_password} first");
+    return user;
+}
+
+result<user_account> auth_service::authenticate_to_change_password(std::string_view token,
+                                                                   clock_ms now) {
     if (token.empty())
         return fail(errc::unauthorized, "Authorization", "a bearer token is required");
     EQM_TRY_LET(user, store_.user_for_token(sha256_hex(token), now));

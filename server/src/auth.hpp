@@ -99,8 +99,13 @@ class auth_service {
     result<login_grant> login(std::string_view name, std::string_view password,
                               std::string_view peer, clock_ms now);
 
-    /// The user a bearer token belongs to; errc::unauthorized when missing, unknown or expired.
+    /// The user a bearer token belongs to; errc::unauthorized when missing, unknown or expired,
+    /// errc::password_change_required while the user holds a one-time password.
     result<user_account> authenticate(std::string_view token, clock_ms now);
+
+    /// authenticate() that lets a user with a one-time password through: only for the route
+    /// that changes the password.
+    result<user_account> authenticate_to_change_password(std::string_view token, clock_ms now);
 
     /// How many (name, peer) and peer entries the throttle holds now.
     std::size_t tracked_failures();
@@ -116,6 +121,10 @@ class auth_service {
 /// A new user from a checked person (people.hpp) and a password: an argon2id hash, and an id
 /// that is the name itself when the name is an id, else `u-` and 12 random hex digits.
 result<user_account> new_user(const person_record& person, std::string_view password);
+
+/// A one-time password handed out by an admin (a new person without a password, a reset):
+/// 16 characters from an alphabet without look-alikes, about 80 bits.
+std::string one_time_password();
 
 /// The kinds of write the REST API has, for the role/city rule.
 enum class write_kind {

@@ -128,8 +128,21 @@ struct user_account {
     person_role role = person_role::officer;
     std::optional<std::string> city;
     std::optional<std::string> badge;
+    /// Cities besides the home city whose docks accept the badge (sorted, without the home city).
+    std::vector<std::string> badge_cities;
     bool active = true;
     std::string password_hash;  ///< argon2id string (crypto_pwhash_str)
+    /// Set by a password reset: until the person chooses a new password (POST
+    /// /api/v1/auth/password) their token opens nothing else.
+    bool must_change_password = false;
+};
+
+/// Filters of GET /people; empty fields match everyone.
+struct person_filter {
+    std::optional<std::string> role;
+    /// People of this home city, or whose badge is allowed in it.
+    std::optional<std::string> city;
+    std::optional<bool> active;
 };
 
 /// A command waiting in the outbox for its gateway's command_result.
@@ -419,6 +432,20 @@ class region_store {
     /// index (no record text is parsed).
     virtual result<void> scan_custody_states(
         clock_ms before, const std::function<void(const custody_state_row&)>& each) = 0;
+    // --- people (REST) -------------------------------------------------------------------
+    virtual result<std::optional<user_account>> find_user(std::string_view id) = 0;
+    /// People matching `filter`, by id.
+    virtual result<page<user_account>> list_users(const person_filter& filter,
+                                                  const page_query& page) = 0;
+    /// Replaces a user's name, role, city, badge, badge cities and active flag (not the
+    /// password); errc::not_found when unknown, errc::conflict naming `name` or `badge` when
+    /// another user has it. Deactivating deletes the user's tokens in the same transaction.
+    virtual result<void> update_user(const user_account& u) = 0;
+    /// Sets a user's password hash and must_change_password; deletes every token of the user
+    /// but `keep_token_hash` (the login that chose the new password goes on).
+    virtual result<void> set_password(std::string_view id, std::string_view password_hash,
+                                      bool must_change,
+                                      std::optional<std::string> keep_token_hash) = 0;
 };
 
 /// Opens (creating and migrating) the SQLite engine at `path`.

@@ -11,6 +11,7 @@
 #include "eqm/domain/try.hpp"
 #include "eqm/store/database.hpp"
 #include "eqm/store/migration.hpp"
+#include "people_sync.hpp"
 #include "region_store.hpp"
 #include "sqlite_booking_store.hpp"
 
@@ -156,7 +157,14 @@ ALTER TABLE custody ADD COLUMN due_ts TEXT
 CREATE INDEX custody_states ON custody(device_id, ts, to_state, city, due_ts);
 )sql";
 
-constexpr std::array<store::migration, 6> migrations{{
+// People over REST: the cities besides the home city where a badge opens the docks (a JSON
+// array of codes), and the one-time password that must be changed before anything else.
+constexpr std::string_view schema_people = R"sql(
+ALTER TABLE users ADD COLUMN badge_cities TEXT;
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<store::migration, 7> migrations{{
     {1, "regional read model", schema_v1},
     {2, "idempotency and token expiry indexes", schema_v2},
     {3, "idempotency by the applied seq alone", schema_v3},
@@ -164,6 +172,7 @@ constexpr std::array<store::migration, 6> migrations{{
     {5, "reservations: bookings, rules, refusals for lack of units, calendar links",
      booking_sql::schema},
     {6, "planning: quotas, allocation plans, custody states", schema_planning},
+    {7, "people over REST: badge cities, one-time passwords", schema_people},
 }};
 
 std::string text_ts(clock_ms t) {
@@ -306,10 +315,24 @@ user_account read_user(const statement& st) {
     u.badge = st.column_optional_text(4);
     u.active = st.column_int64(5) != 0;
     u.password_hash = st.column_text(6);
+    if (auto cities = st.column_optional_text(7)) {
+        auto j = json::parse(*cities, nullptr, false);
+        if (j.is_array())
+            for (const auto& c : j)
+                if (c.is_string()) u.badge_cities.push_back(c.get<std::string>());
+    }
+    u.must_change_password = st.column_int64(8) != 0;
     return u;
 }
 constexpr std::string_view user_columns =
-    "SELECT u.id, u.name, u.role, u.city, u.badge, u.active, u.password_hash FROM users u";
+    "SELECT u.id, u.name, u.role, u.city, u.badge, u.active, u.password_hash, u.badge_cities, "
+    "u.must_change_password FROM users u";
+
+/// The badge cities column: a JSON array, or NULL when there are none.
+std::optional<std::string> badge_cities_text(const user_account& u) {
+    if (u.badge_cities.empty()) return std::nullopt;
+    return json(u.badge_cities).dump();
+}
 
 gateway_view read_gateway(const statement& st) {
     gateway_view g;
@@ -383,21 +406,6 @@ constexpr std::string_view sql_custody_held_by =
     " SELECT city, record, verified, ts, rid FROM h WHERE (holder = ?2 OR holder_before = ?2)"
     " AND (?3 IS NULL OR ts < ?3 OR (ts = ?3 AND rid < ?4)) ORDER BY ts DESC, rid DESC"
     " LIMIT ?5";
-
-/// A user as the gateway of `city` gets it: the password hash only for those who may log in
-/// to that city's kiosk page (its custodians, dispatchers, admins).
-person_record person_for_gateway(user_account u, std::string_view city) {
-    person_record p;
-    p.id = std::move(u.id);
-    p.name = std::move(u.name);
-    p.role = u.role;
-    p.city = u.city;
-    p.badge = std::move(u.badge);
-    const bool kiosk = u.role == person_role::dispatcher || u.role == person_role::admin ||
-                       (u.role == person_role::custodian && u.city && *u.city == city);
-    if (kiosk) p.password_hash = std::move(u.password_hash);
-    return p;
-}
 
 /// The server's copy of one city's custody hash chain.
 struct chain_state {
@@ -714,8 +722,9 @@ class sqlite_region_store final : public region_store {
             db_,
             std::string(user_columns) +
                 " WHERE u.active = 1 AND ((u.badge IS NOT NULL AND (u.city = ?1 OR u.city IS NULL"
-                " OR u.role IN ('dispatcher', 'admin'))) OR (u.role = 'custodian' AND u.city = ?1)"
-                " OR u.role IN ('dispatcher', 'admin')) ORDER BY u.id",
+                " OR u.role IN ('dispatcher', 'admin') OR EXISTS (SELECT 1 FROM"
+                " json_each(u.badge_cities) WHERE value = ?1))) OR (u.role = 'custodian' AND"
+                " u.city = ?1) OR u.role IN ('dispatcher', 'admin')) ORDER BY u.id",
             [&](const statement& st) { out.push_back(person_for_gateway(read_user(st), city)); },
             city));
         return out;
@@ -962,12 +971,16 @@ class sqlite_region_store final : public region_store {
     result<void> insert_user(const user_account& u) override {
         std::lock_guard lock(mutex_);
         revision_bump bump(revision_);
-        return run(db_,
-                   "INSERT INTO users(id, name, role, city, badge, active, password_hash, "
-                   "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                   "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-                   u.id, u.name, std::string(to_string(u.role)), u.city, u.badge, u.active ? 1 : 0,
-                   u.password_hash);
+        auto tx = transaction::begin(db_);
+        if (!tx) return std::unexpected(tx.error());
+        EQM_TRY(check_unique_user(u));
+        EQM_TRY(run(db_,
+                    "INSERT INTO users(id, name, role, city, badge, active, password_hash, "
+                    "created_at, badge_cities, must_change_password) VALUES (?1, ?2, ?3, ?4, ?5, "
+                    "?6, ?7, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?8, ?9)",
+                    u.id, u.name, std::string(to_string(u.role)), u.city, u.badge, u.active ? 1 : 0,
+                    u.password_hash, badge_cities_text(u), u.must_change_password ? 1 : 0));
+        return tx->commit();
     }
 
     result<std::optional<user_account>> find_user_by_name(std::string_view name) override {
@@ -1322,7 +1335,82 @@ class sqlite_region_store final : public region_store {
         return booking_sql::of_person(db_, person_id, since);
     }
 
+    // --- people (REST) -----------------------------------------------------------------
+    result<std::optional<user_account>> find_user(std::string_view id) override {
+        std::lock_guard lock(mutex_);
+        std::optional<user_account> out;
+        EQM_TRY(each_row(
+            db_, std::string(user_columns) + " WHERE u.id = ?1",
+            [&](const statement& st) { out = read_user(st); }, id));
+        return out;
+    }
+
+    result<page<user_account>> list_users(const person_filter& f, const page_query& q) override {
+        std::optional<std::int64_t> active;
+        if (f.active) active = *f.active ? 1 : 0;
+        std::lock_guard lock(mutex_);
+        page<user_account> out;
+        EQM_TRY(each_row(
+            db_,
+            std::string(user_columns) +
+                " WHERE (?1 IS NULL OR u.role = ?1) AND (?2 IS NULL OR u.city = ?2 OR EXISTS"
+                " (SELECT 1 FROM json_each(u.badge_cities) WHERE value = ?2))"
+                " AND (?3 IS NULL OR u.active = ?3) AND (?4 IS NULL OR u.id > ?4)"
+                " ORDER BY u.id LIMIT ?5",
+            [&](const statement& st) { out.items.push_back(read_user(st)); }, f.role, f.city,
+            active, q.after, one_more(q)));
+        return finish_page(std::move(out), q, [](const user_account& u) { return u.id; });
+    }
+
+    result<void> update_user(const user_account& u) override {
+        std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
+        auto tx = transaction::begin(db_);
+        if (!tx) return std::unexpected(tx.error());
+        EQM_TRY(check_unique_user(u));
+        EQM_TRY(run(db_,
+                    "UPDATE users SET name = ?2, role = ?3, city = ?4, badge = ?5, active = ?6, "
+                    "badge_cities = ?7 WHERE id = ?1",
+                    u.id, u.name, std::string(to_string(u.role)), u.city, u.badge, u.active ? 1 : 0,
+                    badge_cities_text(u)));
+        if (db_.changes() == 0) return fail(errc::not_found, "id", "no person " + u.id);
+        if (!u.active) EQM_TRY(run(db_, "DELETE FROM tokens WHERE user_id = ?1", u.id));
+        return tx->commit();
+    }
+
+    result<void> set_password(std::string_view id, std::string_view password_hash, bool must_change,
+                              std::optional<std::string> keep) override {
+        std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
+        auto tx = transaction::begin(db_);
+        if (!tx) return std::unexpected(tx.error());
+        EQM_TRY(run(db_,
+                    "UPDATE users SET password_hash = ?2, must_change_password = ?3 WHERE id = ?1",
+                    id, password_hash, must_change ? 1 : 0));
+        if (db_.changes() == 0) return fail(errc::not_found, "id", "no person " + std::string(id));
+        EQM_TRY(run(db_, "DELETE FROM tokens WHERE user_id = ?1 AND (?2 IS NULL OR hash != ?2)", id,
+                    keep));
+        return tx->commit();
+    }
+
   private:
+    /// errc::conflict naming `name` or `badge` when a user other than `u` has it.
+    result<void> check_unique_user(const user_account& u) {
+        std::optional<std::string> taken;
+        EQM_TRY(each_row(
+            db_, "SELECT id FROM users WHERE name = ?1 AND id != ?2",
+            [&](const statement& st) { taken = st.column_text(0); }, u.name, u.id));
+        if (taken)
+            return fail(errc::conflict, "name", "another person (" + *taken + ") has this name");
+        if (!u.badge) return {};
+        EQM_TRY(each_row(
+            db_, "SELECT id FROM users WHERE badge = ?1 AND id != ?2",
+            [&](const statement& st) { taken = st.column_text(0); }, *u.badge, u.id));
+        if (taken)
+            return fail(errc::conflict, "badge", "another person (" + *taken + ") has this badge");
+        return {};
+    }
+
     result<void> insert_command(const outbox_entry& e, clock_ms now) {
         return run(db_,
                    "INSERT INTO outbox(cmd_id, city, type, payload, created_at) "

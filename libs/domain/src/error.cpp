@@ -6,7 +6,7 @@
 namespace eqm {
 namespace {
 
-constexpr std::array<std::pair<errc, std::string_view>, 25> names{{
+constexpr std::array<std::pair<errc, std::string_view>, 26> names{{
     {errc::bad_json, "bad_json"},
     {errc::bad_field, "bad_field"},
     {errc::unknown_field, "unknown_field"},
@@ -28,6 +28,7 @@ constexpr std::array<std::pair<errc, std::string_view>, 25> names{{
     {errc::conflict, "conflict"},
     {errc::forbidden, "forbidden"},
     {errc::unauthorized, "unauthorized"},
+    {errc::password_change_required, "password_change_required"},
     {errc::too_many_requests, "too_many_requests"},
     {errc::expired, "expired"},
     {errc::unavailable, "unavailable"},

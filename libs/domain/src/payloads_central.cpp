@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "eqm/domain/payloads.hpp"
+#include "eqm/domain/region.hpp"
 #include "eqm/domain/try.hpp"
 #include "payloads_reader.hpp"
 
@@ -400,6 +401,13 @@ json to_json(const device_record& v) {
     return j;
 }
 
+bool person_record::badge_allowed_in(std::string_view code) const noexcept {
+    if (!badge_cities) return false;
+    for (const auto& c : *badge_cities)
+        if (c == code) return true;
+    return false;
+}
+
 result<person_record> from_json_person_record(const json& j, std::string_view path) {
     object_reader r(j, path, "person record");
     person_record v;
@@ -409,6 +417,7 @@ result<person_record> from_json_person_record(const json& j, std::string_view pa
           detail::enumeration(parse_person_role, "officer, custodian, dispatcher, admin"));
     r.opt("city", v.city, detail::city());
     r.opt("badge", v.badge, detail::id());
+    r.opt("badge_cities", v.badge_cities, detail::array(0, region_city_count, detail::city()));
     r.opt("active", v.active, detail::boolean());
     r.opt("password_hash", v.password_hash, detail::text(1, max_password_hash_chars));
     return finish(r, std::move(v));
@@ -421,6 +430,8 @@ json to_json(const person_record& v) {
     j["role"] = to_string(v.role);
     if (v.city) j["city"] = *v.city;
     if (v.badge) j["badge"] = *v.badge;
+    // Absent when empty: a gateway of an older version reads such a record unchanged.
+    if (v.badge_cities && !v.badge_cities->empty()) j["badge_cities"] = *v.badge_cities;
     if (v.active) j["active"] = *v.active;
     if (v.password_hash) j["password_hash"] = *v.password_hash;
     return j;

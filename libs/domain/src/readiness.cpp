@@ -64,10 +64,10 @@ void check_person(problem_list& out, const person_record* who, std::string_view 
         out.add(errc::badge_not_allowed, "badge", who->name + " (" + who->id + ") is not active");
         return;
     }
-    if (who->city && *who->city != city && !region_wide(who->role))
+    if (who->city && *who->city != city && !region_wide(who->role) && !who->badge_allowed_in(city))
         out.add(errc::badge_not_allowed, "badge",
                 who->name + " (" + who->id + ") belongs to city " + *who->city +
-                    " and may not check out equipment in " + std::string(city));
+                    " and the badge is not allowed in " + std::string(city));
 }
 
 /// What the bookings say about taking the device now (row 7 of the table).

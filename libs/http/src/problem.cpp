@@ -13,7 +13,7 @@ struct problem_row {
 
 // THE table: every errc, its status, its type and its title. Keep it complete; the unit of
 // truth for clients is `type`.
-constexpr std::array<problem_row, 25> problem_table{{
+constexpr std::array<problem_row, 26> problem_table{{
     {errc::bad_json, {400, "urn:eqm:problem:bad_json", "Body is not valid JSON"}},
     {errc::bad_field, {400, "urn:eqm:problem:bad_field", "Invalid field"}},
     {errc::unknown_field, {400, "urn:eqm:problem:unknown_field", "Unknown field"}},
@@ -39,6 +39,9 @@ constexpr std::array<problem_row, 25> problem_table{{
     {errc::conflict, {409, "urn:eqm:problem:conflict", "Conflict with the current state"}},
     {errc::forbidden, {403, "urn:eqm:problem:forbidden", "Forbidden"}},
     {errc::unauthorized, {401, "urn:eqm:problem:unauthorized", "Authentication required"}},
+    {errc::password_change_required,
+     {403, "urn:eqm:problem:password_change_required",
+      "Change the one-time password first (POST /api/v1/auth/password)"}},
     {errc::too_many_requests, {429, "urn:eqm:problem:too_many_requests", "Too many requests"}},
     {errc::expired, {409, "urn:eqm:problem:expired", "Request expired"}},
     {errc::unavailable, {503, "urn:eqm:problem:unavailable", "Service unavailable"}},

@@ -65,12 +65,24 @@ TEST_CASE("a ready device and an allowed person may check out", "[readiness]") {
     CHECK(eqm::assess_readiness(s.device, {}, {}, now()).ready());
 }
 
+TEST_CASE("a badge allowed in this city opens its docks for a person of another city",
+          "[readiness]") {
+    scenario s;
+    s.person->city = "450200";
+    s.person->badge_cities = std::vector<std::string>{"450100"};
+    CHECK(eqm::check_checkout(s.device, &*s.person, nanning, {}, {}, now()).has_value());
+}
+
 TEST_CASE("each refusal reason is reported with its code", "[readiness]") {
     auto [name, brk, code, phrase] = GENERATE(table<std::string, breakage, errc, std::string>({
         {"unregistered", [](scenario& s) { s.device.registered = false; }, errc::unregistered, "not registered"},
         {"unknown badge", [](scenario& s) { s.person.reset(); }, errc::badge_unknown, "badge"},
         {"inactive person", [](scenario& s) { s.person->active = false; }, errc::badge_not_allowed, "not active"},
         {"other city", [](scenario& s) { s.person->city = "450200"; }, errc::badge_not_allowed, "450200"},
+        {"badge allowed elsewhere only", [](scenario& s) {
+             s.person->city = "450200";
+             s.person->badge_cities = std::vector<std::string>{"450300"};
+         }, errc::badge_not_allowed, "not allowed in 450100"},
         {"locked", [](scenario& s) { s.device.custody.locked = true; }, errc::locked, "locked"},
         {"maintenance", [](scenario& s) { s.device.custody.state = custody_state::maintenance; }, errc::in_maintenance, "maintenance"},
         {"checked out", [](scenario& s) {

@@ -36,9 +36,10 @@ enum class errc {
     conflict,
     forbidden,
     unauthorized,
-    too_many_requests,  ///< a client over its rate (failed logins, ...)
-    expired,            ///< a request that arrived after its deadline (custody_request)
-    unavailable,        ///< a peer (gateway, broker, disk) cannot be reached or written
+    password_change_required,  ///< a login with a one-time password: it must be changed first
+    too_many_requests,         ///< a client over its rate (failed logins, ...)
+    expired,                   ///< a request that arrived after its deadline (custody_request)
+    unavailable,               ///< a peer (gateway, broker, disk) cannot be reached or written
     internal,
 };
 

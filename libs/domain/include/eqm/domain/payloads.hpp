@@ -373,11 +373,15 @@ struct person_record {
     person_role role{};
     std::optional<std::string> city;
     std::optional<std::string> badge;
+    /// Cities other than the home city whose docks accept the badge (absent: none).
+    std::optional<std::vector<std::string>> badge_cities;
     std::optional<bool> active;  ///< absent means active
     /// The argon2id string of the person's password (libsodium's crypto_pwhash_str), sent to
     /// gateways so a custodian can log in to the city's kiosk page while the centre is away.
     std::optional<std::string> password_hash;
     bool is_active() const noexcept { return active.value_or(true); }
+    /// True when `code` is one of badge_cities.
+    bool badge_allowed_in(std::string_view code) const noexcept;
     bool operator==(const person_record&) const = default;
 };
 nlohmann::json to_json(const person_record& v);

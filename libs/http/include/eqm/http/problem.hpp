@@ -28,7 +28,8 @@ struct problem_kind {
 };
 
 /// The table lookup: bad_json/bad_field/unknown_field -> 400, too_large -> 413,
-/// unsupported_media_type -> 415, unauthorized -> 401, forbidden -> 403, not_found -> 404,
+/// unsupported_media_type -> 415, unauthorized -> 401, forbidden and password_change_required
+/// -> 403, not_found -> 404,
 /// conflict, expired, invalid_transition, not_holder and every readiness refusal -> 409,
 /// too_many_requests -> 429, unavailable -> 503, ledger_broken and internal -> 500.
 problem_kind problem_kind_for(eqm::errc code) noexcept;
