@@ -15,7 +15,7 @@ namespace {
 /// rows; hot rows stay in the OS page cache anyway. Negative: KiB.
 constexpr std::string_view cache_pragma = "PRAGMA cache_size=-2048";
 
-constexpr std::array<store::migration, 5> migrations{{
+constexpr std::array<store::migration, 6> migrations{{
     {1, "city ledger",
      R"sql(
 CREATE TABLE gateway_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -109,6 +109,15 @@ CREATE INDEX sessions_by_person ON sessions(person_id);
     {5, "badge cities",
      R"sql(
 ALTER TABLE people ADD COLUMN badge_cities TEXT;
+)sql"},
+    {6, "transfer orders",
+     R"sql(
+CREATE TABLE transfer_orders(
+  transfer_id TEXT NOT NULL, device_id TEXT NOT NULL, step TEXT NOT NULL,
+  from_city TEXT NOT NULL, to_city TEXT NOT NULL, device_record TEXT,
+  PRIMARY KEY(transfer_id, device_id)
+) WITHOUT ROWID;
+CREATE INDEX transfer_orders_by_device ON transfer_orders(device_id);
 )sql"},
 }};
 
@@ -955,6 +964,83 @@ result<std::vector<seq_range>> city_ledger::skipped_all() {
 result<void> city_ledger::skipped_delete_upto(std::uint64_t seq) {
     EQM_TRY_LET(s, db_.prepare("DELETE FROM outbox_skipped WHERE to_seq <= ?"));
     EQM_TRY(s.bind(1, static_cast<std::int64_t>(seq)));
+    return s.exec();
+}
+
+// --- transfer orders -------------------------------------------------------------------------
+
+result<void> city_ledger::add_transfer_order(const transfer_order_row& o) {
+    EQM_TRY_LET(s, db_.prepare("INSERT INTO transfer_orders(transfer_id, device_id, step, "
+                               "from_city, to_city, device_record) VALUES(?,?,?,?,?,?) "
+                               "ON CONFLICT DO UPDATE SET step = excluded.step, "
+                               "device_record = excluded.device_record"));
+    EQM_TRY(s.bind_all(o.transfer_id, o.device_id, to_string(o.step), o.from_city, o.to_city));
+    std::optional<std::string> record;
+    if (o.device) record = to_json(*o.device).dump();
+    EQM_TRY(s.bind(6, record));
+    return s.exec();
+}
+
+result<std::optional<transfer_order_row>> city_ledger::transfer_order_of(std::string_view device_id,
+                                                                         transfer_step step) {
+    EQM_TRY_LET(s, db_.prepare("SELECT transfer_id, device_id, from_city, to_city, device_record "
+                               "FROM transfer_orders WHERE device_id = ? AND step = ? "
+                               "ORDER BY transfer_id LIMIT 1"));
+    EQM_TRY(s.bind_all(device_id, to_string(step)));
+    EQM_TRY_LET(row, s.step());
+    if (!row) return std::optional<transfer_order_row>{};
+    transfer_order_row o;
+    o.transfer_id = s.column_text(0);
+    o.device_id = s.column_text(1);
+    o.step = step;
+    o.from_city = s.column_text(2);
+    o.to_city = s.column_text(3);
+    if (auto text = s.column_optional_text(4)) {
+        auto j = nlohmann::json::parse(*text, nullptr, false);
+        if (!j.is_discarded()) {
+            if (auto d = from_json_device_record(j)) o.device = std::move(*d);
+        }
+    }
+    return std::optional<transfer_order_row>{std::move(o)};
+}
+
+result<std::size_t> city_ledger::remove_transfer_orders(
+    std::string_view transfer_id, const std::optional<std::string>& device_id) {
+    EQM_TRY_LET(s, db_.prepare("DELETE FROM transfer_orders WHERE transfer_id = ? AND "
+                               "(?2 IS NULL OR device_id = ?2)"));
+    EQM_TRY(s.bind(1, transfer_id));
+    EQM_TRY(s.bind(2, device_id));
+    EQM_TRY(s.exec());
+    return static_cast<std::size_t>(db_.changes());
+}
+
+result<std::vector<std::string>> city_ledger::transfer_candidates(
+    device_class cls, std::optional<analyte> analyte_type) {
+    EQM_TRY_LET(
+        s, db_.prepare("SELECT d.id, d.record FROM devices d LEFT JOIN custody c ON c.device_id = "
+                       "d.id WHERE d.registered = 1 AND d.class = ? AND "
+                       "COALESCE(c.state, 'available') = 'available' AND COALESCE(c.locked, 0) = 0 "
+                       "AND NOT EXISTS (SELECT 1 FROM transfer_orders o WHERE o.device_id = d.id) "
+                       "ORDER BY d.id"));
+    EQM_TRY(s.bind(1, to_string(cls)));
+    std::vector<std::string> out;
+    for (;;) {
+        EQM_TRY_LET(row, s.step());
+        if (!row) break;
+        if (analyte_type) {
+            auto j =
+                nlohmann::json::parse(s.column_optional_text(1).value_or("{}"), nullptr, false);
+            if (j.is_discarded() || j.value("analyte", "") != to_string(*analyte_type)) continue;
+        }
+        out.push_back(s.column_text(0));
+    }
+    return out;
+}
+
+result<void> city_ledger::device_left(const device_record& d) {
+    EQM_TRY_LET(s, db_.prepare("UPDATE devices SET registered = 0, city = ?, record = ? "
+                               "WHERE id = ?"));
+    EQM_TRY(s.bind_all(d.city, to_json(d).dump(), d.id));
     return s.exec();
 }
 

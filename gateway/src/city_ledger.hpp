@@ -123,6 +123,17 @@ struct seq_range {
     std::uint64_t from = 0, to = 0;
 };
 
+/// A transfer order the server sent: a hand-over waiting for the courier's badge (source), or
+/// an arrival expected at a dock (destination).
+struct transfer_order_row {
+    std::string transfer_id;
+    std::string device_id;
+    transfer_step step = transfer_step::hand_over;
+    std::string from_city;
+    std::string to_city;
+    std::optional<device_record> device;  ///< receive: the record to register on arrival
+};
+
 class city_ledger {
   public:
     /// Opens (creating when missing) and migrates the ledger. `busy_timeout` bounds how long a
@@ -188,6 +199,21 @@ class city_ledger {
 
     // --- custody and the hash chain ---
     /// Custody of a device; a device never seen in custody is available.
+    // --- transfer orders ---
+    result<void> add_transfer_order(const transfer_order_row& o);
+    /// The open order of `step` for a device (the oldest transfer first).
+    result<std::optional<transfer_order_row>> transfer_order_of(std::string_view device_id,
+                                                                transfer_step step);
+    /// Withdraws a transfer's orders (of one device, or all); returns how many.
+    result<std::size_t> remove_transfer_orders(std::string_view transfer_id,
+                                               const std::optional<std::string>& device_id);
+    /// Registered, available, unlocked devices of a class (and analyte) that no order holds.
+    result<std::vector<std::string>> transfer_candidates(device_class cls,
+                                                         std::optional<analyte> analyte_type);
+    /// A device registered to another city now: it leaves this city's registry (kept, with
+    /// its new city, for its history).
+    result<void> device_left(const device_record& d);
+
     result<custody_row> load_custody(std::string_view device_id);
     result<void> save_custody(std::string_view device_id, const custody_row& c);
     /// (next index, hash of the last record or the genesis prev_hash).

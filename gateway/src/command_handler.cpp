@@ -1,5 +1,7 @@
 #include "command_handler.hpp"
 
+#include <algorithm>
+
 #include "eqm/domain/try.hpp"
 #include "eqm/runtime/log.hpp"
 
@@ -8,13 +10,15 @@ namespace {
 
 command_result_body ok_result(const std::string& cmd_id, srv_cmd_type type,
                               std::optional<std::string> detail = std::nullopt) {
-    return command_result_body{cmd_id, type, outcome::ok(), std::move(detail), std::nullopt};
+    return command_result_body{cmd_id,       type,        outcome::ok(), std::move(detail),
+                               std::nullopt, std::nullopt};
 }
 
 command_result_body refused_result(const std::string& cmd_id, srv_cmd_type type, const error& e) {
     std::string detail = e.describe();
     if (detail.size() > max_detail_chars) detail.resize(max_detail_chars);
-    return command_result_body{cmd_id, type, outcome::rejected(e.code), detail, std::nullopt};
+    return command_result_body{cmd_id, type,         outcome::rejected(e.code),
+                               detail, std::nullopt, std::nullopt};
 }
 
 }  // namespace
@@ -56,6 +60,9 @@ result<registry_upserted> command_handler::upsert_records(const registry_upsert_
     registry_upserted out;
     for (const auto& d : c.devices) {
         if (d.city != config_.city) {
+            // A device that moved to another city (a transfer's arrival) leaves this registry.
+            EQM_TRY_LET(known, ledger_.find_device(d.id));
+            if (known && known->registered) EQM_TRY(ledger_.device_left(d));
             ++out.other_city;
             continue;
         }
@@ -135,24 +142,76 @@ result<command_result_body> command_handler::registry_part(const srv_cmd& cmd,
 result<command_result_body> command_handler::transfer(const std::string& cmd_id,
                                                       const transfer_order_cmd& c, clock_ms now,
                                                       command_effects& effects) {
+    constexpr auto type = srv_cmd_type::transfer_order;
+    if (c.step == transfer_step::cancel) {
+        EQM_TRY_LET(n, ledger_.remove_transfer_orders(c.transfer_id, c.device_id));
+        log_info("transfer", "cancel transfer=" + log_value(c.transfer_id) +
+                                 " orders_withdrawn=" + std::to_string(n));
+        return ok_result(cmd_id, type, "withdrew " + std::to_string(n) + " order(s)");
+    }
     const bool hand_over = c.step == transfer_step::hand_over;
     const std::string& expected_city = hand_over ? c.from_city : c.to_city;
     if (expected_city != config_.city)
-        return refused_result(cmd_id, srv_cmd_type::transfer_order,
+        return refused_result(cmd_id, type,
                               error{errc::bad_field, hand_over ? "from_city" : "to_city",
                                     "this gateway serves city " + config_.city});
-    custody_input in;
-    in.device_id = c.device_id;
-    in.action = hand_over ? custody_action::transfer_out : custody_action::transfer_in;
-    in.transfer_id = c.transfer_id;
-    in.source = custody_source::server;
-    in.actor = "server";
-    in.request_id = cmd_id;
-    EQM_TRY_LET(d, desk_.decide(in, now));
-    effects.devices.push_back(c.device_id);
-    if (d.refusal) return refused_result(cmd_id, srv_cmd_type::transfer_order, *d.refusal);
-    auto r = ok_result(cmd_id, srv_cmd_type::transfer_order);
-    if (d.record) r.record_index = d.record->index;
+    if (hand_over && !c.device_id) return pick_units(cmd_id, c, now);
+    if (hand_over) {
+        EQM_TRY_LET(dev, ledger_.find_device(*c.device_id));
+        if (!dev || !dev->registered)
+            return refused_result(cmd_id, type,
+                                  error{errc::unregistered, "device_id",
+                                        "device " + *c.device_id + " is not in this city"});
+    }
+    transfer_order_row o{c.transfer_id, *c.device_id, c.step, c.from_city, c.to_city, c.device};
+    if (o.device) o.device->city = config_.city;
+    EQM_TRY(ledger_.add_transfer_order(o));
+    effects.devices.push_back(*c.device_id);
+    log_info("transfer", std::string(to_string(c.step)) + " ordered transfer=" +
+                             log_value(c.transfer_id) + " device=" + log_value(*c.device_id));
+    return ok_result(cmd_id, type,
+                     hand_over ? "waiting for the courier's badge at a dock or the counter"
+                               : "expected at a dock of this city");
+}
+
+result<command_result_body> command_handler::pick_units(const std::string& cmd_id,
+                                                        const transfer_order_cmd& c, clock_ms now) {
+    constexpr auto type = srv_cmd_type::transfer_order;
+    const auto wanted = static_cast<std::size_t>(c.count.value_or(0));
+    EQM_TRY_LET(ids, ledger_.transfer_candidates(*c.cls, c.analyte_type));
+    if (ids.size() < wanted)
+        return refused_result(
+            cmd_id, type,
+            error{errc::conflict, "count",
+                  "the city has " + std::to_string(ids.size()) + " available units of the class, " +
+                      std::to_string(wanted) + " asked"});
+    // Readiest first: ready units before the others, then the fullest battery.
+    struct ranked {
+        std::string id;
+        bool ready = false;
+        double battery = 0;
+    };
+    std::vector<ranked> units;
+    for (auto& id : ids) {
+        EQM_TRY_LET(row, ledger_.load_custody(id));
+        EQM_TRY_LET(snap, desk_.snapshot(id, row));
+        const bool ready = assess_readiness(snap, {}, config_.readiness, now).ready();
+        units.push_back(ranked{std::move(id), ready, snap.battery_pct.value_or(0)});
+    }
+    std::stable_sort(units.begin(), units.end(), [](const ranked& a, const ranked& b) {
+        if (a.ready != b.ready) return a.ready;
+        return a.battery > b.battery;
+    });
+    units.resize(wanted);
+    auto r = ok_result(cmd_id, type, "picked " + std::to_string(wanted) + " unit(s)");
+    r.devices.emplace();
+    for (const auto& u : units) {
+        EQM_TRY(ledger_.add_transfer_order(transfer_order_row{
+            c.transfer_id, u.id, transfer_step::hand_over, c.from_city, c.to_city, {}}));
+        r.devices->push_back(u.id);
+    }
+    log_info("transfer", "hand_over picked transfer=" + log_value(c.transfer_id) +
+                             " units=" + std::to_string(wanted));
     return r;
 }
 

@@ -45,6 +45,9 @@ class command_handler {
     static std::string describe(const registry_upserted& r);
     result<command_result_body> transfer(const std::string& cmd_id, const transfer_order_cmd& c,
                                          clock_ms now, command_effects& effects);
+    /// A hand-over of a count: the readiest available units of the class, named in the result.
+    result<command_result_body> pick_units(const std::string& cmd_id, const transfer_order_cmd& c,
+                                           clock_ms now);
     result<command_result_body> lock(const std::string& cmd_id, const device_lock_cmd& c,
                                      clock_ms now, command_effects& effects);
     result<command_result_body> custody(const std::string& cmd_id, const custody_request_cmd& c,

@@ -60,6 +60,14 @@ result<custody_decision> custody_desk::decide(const custody_input& in, clock_ms 
         EQM_TRY_LET(p, ledger_.find_person_by_badge(*in.badge));
         person = std::move(p);
     }
+    if (in.action == custody_action::checkout && row.custody.state == custody_state::available) {
+        EQM_TRY_LET(order, ledger_.transfer_order_of(in.device_id, transfer_step::hand_over));
+        if (order) return hand_over(in, *order, std::move(row), person, now);
+    }
+    if (in.action == custody_action::checkin || in.action == custody_action::transfer_in) {
+        EQM_TRY_LET(order, ledger_.transfer_order_of(in.device_id, transfer_step::receive));
+        if (order) return receive(in, *order, std::move(row), now);
+    }
     custody_command cmd;
     cmd.action = in.action;
     cmd.due = in.due;
@@ -92,6 +100,51 @@ result<custody_decision> custody_desk::decide(const custody_input& in, clock_ms 
     std::optional<std::string> actor = in.actor;
     if (!actor && person) actor = person->id;
     return record(in, *t, std::move(row), actor, now);
+}
+
+result<custody_decision> custody_desk::hand_over(const custody_input& in,
+                                                 const transfer_order_row& order, custody_row row,
+                                                 const std::optional<person_record>& courier,
+                                                 clock_ms now) {
+    if (!courier || !courier->is_active())
+        return refused(error{errc::badge_unknown, "badge",
+                             "the courier's badge is unknown here; the device stays for transfer " +
+                                 order.transfer_id});
+    custody_input out = in;
+    out.action = custody_action::transfer_out;
+    out.transfer_id = order.transfer_id;
+    custody_command cmd;
+    cmd.action = custody_action::transfer_out;
+    cmd.transfer_id = order.transfer_id;
+    cmd.holder = courier->id;
+    auto t = apply(row.custody, cmd);
+    if (!t) return refused(t.error());
+    EQM_TRY(ledger_.remove_transfer_orders(order.transfer_id, order.device_id));
+    log_info("transfer", "hand_over transfer=" + log_value(order.transfer_id) + " device=" +
+                             log_value(in.device_id) + " courier=" + log_value(courier->id));
+    return record(out, *t, std::move(row), in.actor ? in.actor : courier->id, now);
+}
+
+result<custody_decision> custody_desk::receive(const custody_input& in,
+                                               const transfer_order_row& order, custody_row row,
+                                               clock_ms now) {
+    if (order.device) EQM_TRY(ledger_.upsert_device(*order.device));
+    // The order proves where the device comes from, whatever this gateway last knew of it.
+    row.custody.state = custody_state::in_transit;
+    row.custody.transfer_id = order.transfer_id;
+    custody_input out = in;
+    out.action = custody_action::transfer_in;
+    out.transfer_id = order.transfer_id;
+    custody_command cmd;
+    cmd.action = custody_action::transfer_in;
+    cmd.transfer_id = order.transfer_id;
+    cmd.condition = in.condition;
+    auto t = apply(row.custody, cmd);
+    if (!t) return refused(t.error());
+    EQM_TRY(ledger_.remove_transfer_orders(order.transfer_id, order.device_id));
+    log_info("transfer", "arrived transfer=" + log_value(order.transfer_id) +
+                             " device=" + log_value(in.device_id));
+    return record(out, *t, std::move(row), in.actor, now);
 }
 
 result<custody_decision> custody_desk::record(const custody_input& in, const custody_transition& t,
@@ -160,6 +213,12 @@ result<custody_decision> custody_desk::on_dock_event(const std::string& dock_id,
     row.docked = true;
     row.unauthorised_removal_at.reset();
     EQM_TRY(ledger_.save_custody(ev.device_id, row));
+    // A transfer's arrival: the device is expected here, registered or not yet.
+    EQM_TRY_LET(arrival, ledger_.transfer_order_of(ev.device_id, transfer_step::receive));
+    if (arrival) {
+        in.action = custody_action::checkin;
+        return decide(in, now);
+    }
     // A device the ledger says someone holds is always taken back, even if the registry
     // dropped it meanwhile (full_sync): refusing would leave it "out" while it sits in a dock.
     const bool held =

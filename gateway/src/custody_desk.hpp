@@ -66,6 +66,13 @@ class custody_desk {
     std::uint64_t next_index() const noexcept { return next_index_; }
 
   private:
+    /// A check-out of a device waiting for its transfer: it leaves with the courier.
+    result<custody_decision> hand_over(const custody_input& in, const transfer_order_row& order,
+                                       custody_row row, const std::optional<person_record>& courier,
+                                       clock_ms now);
+    /// A check-in of a device this city expects: the transfer's arrival.
+    result<custody_decision> receive(const custody_input& in, const transfer_order_row& order,
+                                     custody_row row, clock_ms now);
     result<custody_decision> record(const custody_input& in, const custody_transition& t,
                                     custody_row row, const std::optional<std::string>& actor,
                                     clock_ms now);

@@ -240,7 +240,8 @@ void gateway_core::answer_unreadable_cmd(const std::string& payload, const error
     if (!id || !type || !ensure_tx(u)) return;
     std::string detail = e.describe();
     if (detail.size() > max_detail_chars) detail.resize(max_detail_chars);
-    command_result_body body{*id, *type, outcome::rejected(e.code), detail, std::nullopt};
+    command_result_body body{*id,    *type,        outcome::rejected(e.code),
+                             detail, std::nullopt, std::nullopt};
     if (auto r = outbox_.append(gw_event_kind::command_result, clock_.now(), to_json(body).dump());
         !r)
         fail_round(u, r.error());

@@ -18,6 +18,7 @@
 #include "read_scope.hpp"
 #include "region.hpp"
 #include "reservations_api.hpp"
+#include "transfers_api.hpp"
 #include "views.hpp"
 
 namespace eqm::server {
@@ -495,6 +496,7 @@ std::vector<route_entry> add_routes(http::router& r, api_context& ctx) {
     checked(method::get, "/api/v1/alerts", list_alerts);
     checked(method::post, "/api/v1/alerts/{id}/ack", ack_alert);
     for (auto& e : add_reservations_routes(r, ctx)) routes.push_back(std::move(e));
+    add_transfers_routes(r, ctx, routes);
     r.add(method::get, "/api/v1/openapi.json", openapi);
     note(method::get, "/api/v1/openapi.json");
     plain(method::get, "/healthz", healthz);

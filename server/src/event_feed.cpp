@@ -29,14 +29,19 @@ http::ws_filter reader_filter(const user_account& u, std::optional<std::string> 
     return [asked, scope, officer, me = u.id](const http::ws_message& m) {
         const auto kind = label(m, "kind");
         const auto city = label(m, "city");
-        if (asked && city != *asked) return false;
+        // A transfer concerns its destination city as well.
+        const auto to_city = label(m, "to_city");
+        const auto concerns = [&](std::string_view c) {
+            return city == c || (!to_city.empty() && to_city == c);
+        };
+        if (asked && !concerns(*asked)) return false;
         if (kind == "gateway") return true;
         if (officer) {
             if (kind == "reservation") return label(m, "person") == me;
             if (kind != "device") return false;
             return label(m, "view") == (label(m, "holder") == me ? "full" : "public");
         }
-        if (scope && city != *scope) return false;
+        if (scope && !concerns(*scope)) return false;
         return kind != "device" || label(m, "view") == "full";
     };
 }
@@ -70,6 +75,12 @@ void publish_device(http::ws_hub& hub, const device_view& d, clock_ms now) {
 void publish_alert(http::ws_hub& hub, const alert_view& a) {
     json msg{{"type", "alert"}, {"alert", alert_json(a)}};
     hub.broadcast(msg.dump(), {{"city", a.city}, {"kind", "alert"}});
+}
+
+void publish_transfer(http::ws_hub& hub, const transfer_view& t) {
+    json msg{{"type", "transfer"}, {"transfer", to_json(t)}};
+    hub.broadcast(msg.dump(),
+                  {{"city", t.from_city}, {"to_city", t.to_city}, {"kind", "transfer"}});
 }
 
 http::ws_accept feed_admission(auth_service& auth, region_store& store, eqm::clock_fn clock) {

@@ -28,6 +28,10 @@ void publish_device(http::ws_hub& hub, const device_view& d, clock_ms now);
 /// Publishes an alert's change.
 void publish_alert(http::ws_hub& hub, const alert_view& a);
 
+/// Publishes a transfer's change `{type: "transfer", transfer}` to the readers of either city
+/// (labels `city` = from_city and `to_city`): dispatchers, admins and both cities' custodians.
+void publish_transfer(http::ws_hub& hub, const transfer_view& t);
+
 /// The accept hook of the feed: a valid token (`?token=` or `Authorization: Bearer`), a
 /// `?city=` within the reader's scope (400 when not a city code, 403 outside the scope).
 http::ws_accept feed_admission(auth_service& auth, region_store& store, eqm::clock_fn clock);

@@ -235,6 +235,7 @@ void gateway_link::housekeeping() {
         next_external_check_ = now + external_check_interval;
         sync_after_external_change();
     }
+    for (const auto& observe : housekeeping_observers_) observe();
 }
 
 void gateway_link::sync_after_external_change() {
@@ -562,6 +563,15 @@ void gateway_link::after_commit(const batch_outcome& out) {
     if (hub_.stats().connections > 0) broadcast_devices(out.changed_devices);
     for (const auto& a : out.alerts) broadcast_alert(a);
     for (const auto& r : out.command_results) resolve(r);
+    for (const auto& observe : commit_observers_) observe(out);
+}
+
+void gateway_link::on_commit(std::function<void(const batch_outcome&)> observer) {
+    commit_observers_.push_back(std::move(observer));
+}
+
+void gateway_link::on_housekeeping(std::function<void()> observer) {
+    housekeeping_observers_.push_back(std::move(observer));
 }
 
 bool gateway_link::publish(std::string_view topic, std::string_view payload) {

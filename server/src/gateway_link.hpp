@@ -132,6 +132,12 @@ class gateway_link {
     /// the batches in one transaction, in order, then one srv/ack per city.
     void handle_messages(std::vector<mqtt::inbound_message> messages);
 
+    /// Called on the ingest thread after each committed batch, after the link's own broadcasts
+    /// and command results. Add observers before start().
+    void on_commit(std::function<void(const batch_outcome&)> observer);
+    /// Called on the ingest thread between rounds. Add observers before start().
+    void on_housekeeping(std::function<void()> observer);
+
     bool connected() const noexcept;
     ingest_stats stats() const;
     void write_metrics(http::prometheus_writer& out) const;
@@ -245,6 +251,8 @@ class gateway_link {
     std::chrono::steady_clock::time_point next_external_check_{};
     std::chrono::steady_clock::time_point next_resend_check_{};
     std::chrono::steady_clock::time_point next_prune_{};
+    std::vector<std::function<void(const batch_outcome&)>> commit_observers_;
+    std::vector<std::function<void()>> housekeeping_observers_;
 };
 
 }  // namespace eqm::server

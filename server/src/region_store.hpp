@@ -25,6 +25,7 @@
 #include "eqm/domain/reservation_rules.hpp"
 #include "eqm/domain/time.hpp"
 #include "planning_records.hpp"
+#include "transfer_model.hpp"
 
 namespace eqm::server {
 
@@ -180,6 +181,8 @@ struct batch_outcome {
     std::vector<alert_view> alerts;            ///< raised, cleared, or ledger breaks
     std::vector<command_result_body> command_results;
     std::vector<refused_event> refused;
+    /// Custody records that handed over or received a unit of a transfer.
+    std::vector<transfer_move> transfer_moves;
 };
 
 /// Why a message is in the dead-letter table.
@@ -446,6 +449,28 @@ class region_store {
     virtual result<void> set_password(std::string_view id, std::string_view password_hash,
                                       bool must_change,
                                       std::optional<std::string> keep_token_hash) = 0;
+    // --- transfers -----------------------------------------------------------------------
+    /// Adds transfers with their units, all or none (errc::conflict naming the first existing
+    /// id).
+    virtual result<void> insert_transfers(std::span<const transfer_view> transfers) = 0;
+    virtual result<std::optional<transfer_view>> find_transfer(std::string_view id) = 0;
+    /// Transfers matching `filter`, newest created first (then by id, descending).
+    virtual result<page<transfer_view>> list_transfers(const transfer_filter& filter,
+                                                       const page_query& page) = 0;
+    /// Writes a transfer's status and its approval, cancellation and completion fields, and
+    /// adds the units it does not have yet, when its status is still one of `expected`;
+    /// errc::conflict naming `status` otherwise (someone else changed it first).
+    virtual result<void> update_transfer(const transfer_view& t,
+                                         std::span<const transfer_status> expected) = 0;
+    /// The ids among `device_ids` that a unit of an open transfer holds (not yet arrived).
+    virtual result<std::vector<std::string>> devices_in_open_transfers(
+        std::span<const std::string> device_ids) = 0;
+    /// Approved or in-transit transfers whose due time is before `now`.
+    virtual result<std::vector<transfer_view>> transfers_past_due(clock_ms now) = 0;
+    /// The payload of a command in the outbox (to learn which transfer a result answers).
+    virtual result<std::optional<std::string>> command_payload(std::string_view cmd_id) = 0;
+    /// Raises (or refreshes) an alert of the server's own, such as transfer_overdue.
+    virtual result<alert_view> raise_server_alert(const alert_view& a) = 0;
 };
 
 /// Opens (creating and migrating) the SQLite engine at `path`.

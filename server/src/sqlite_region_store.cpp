@@ -164,7 +164,30 @@ ALTER TABLE users ADD COLUMN badge_cities TEXT;
 ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<store::migration, 7> migrations{{
+// Transfers between cities: one row per transfer (what was asked, who decided, when) and one per
+// unit it moves (a named device, or one the source gateway picked for a count), which the
+// ingest follows from the hand-over to the arrival. Replaces the unused skeleton table.
+constexpr std::string_view schema_transfers = R"sql(
+DROP TABLE transfers;
+CREATE TABLE transfers (
+  id TEXT PRIMARY KEY, from_city TEXT NOT NULL, to_city TEXT NOT NULL, status TEXT NOT NULL,
+  items TEXT NOT NULL, units_asked INTEGER NOT NULL, due TEXT NOT NULL, reason TEXT NOT NULL,
+  created_by TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  approved_by TEXT, approved_at TEXT, cancelled_by TEXT, completed_at TEXT
+);
+CREATE INDEX transfers_by_from ON transfers(from_city, status);
+CREATE INDEX transfers_by_to ON transfers(to_city, status);
+CREATE INDEX transfers_by_created ON transfers(created_at, id);
+CREATE TABLE transfer_units (
+  transfer_id TEXT NOT NULL REFERENCES transfers(id), device_id TEXT NOT NULL,
+  class TEXT NOT NULL, analyte TEXT, state TEXT NOT NULL, courier TEXT,
+  handed_over_at TEXT, arrived_at TEXT,
+  PRIMARY KEY (transfer_id, device_id)
+);
+CREATE INDEX transfer_units_by_device ON transfer_units(device_id, state);
+)sql";
+
+constexpr std::array<store::migration, 8> migrations{{
     {1, "regional read model", schema_v1},
     {2, "idempotency and token expiry indexes", schema_v2},
     {3, "idempotency by the applied seq alone", schema_v3},
@@ -173,6 +196,7 @@ constexpr std::array<store::migration, 7> migrations{{
      booking_sql::schema},
     {6, "planning: quotas, allocation plans, custody states", schema_planning},
     {7, "people over REST: badge cities, one-time passwords", schema_people},
+    {8, "transfers and their units", schema_transfers},
 }};
 
 std::string text_ts(clock_ms t) {
@@ -531,9 +555,28 @@ constexpr std::string_view sql_dead_letter =
     "last_received_at = excluded.last_received_at";
 // The transfer the server ordered (transfer_order commands carry both cities).
 constexpr std::string_view sql_ordered_transfer =
+    "SELECT t.from_city, t.to_city FROM transfer_units u JOIN transfers t ON t.id = u.transfer_id "
+    "WHERE u.transfer_id = ?1 AND u.device_id = ?2 AND u.state != 'cancelled' "
+    "UNION ALL "
     "SELECT json_extract(payload, '$.from_city'), json_extract(payload, '$.to_city') FROM outbox "
     "WHERE type = 'transfer_order' AND json_extract(payload, '$.transfer_id') = ?1 "
     "AND json_extract(payload, '$.device_id') = ?2 LIMIT 1";
+// A unit handed over at the source (?3 its courier, ?4 the time) or received at the destination.
+constexpr std::string_view sql_unit_handed_over =
+    "UPDATE transfer_units SET state = 'in_transit', courier = ?3, handed_over_at = ?4 "
+    "WHERE transfer_id = ?1 AND device_id = ?2 AND state = 'ordered'";
+constexpr std::string_view sql_unit_arrived =
+    "UPDATE transfer_units SET state = 'arrived', arrived_at = ?3, "
+    "handed_over_at = COALESCE(handed_over_at, ?3) "
+    "WHERE transfer_id = ?1 AND device_id = ?2 AND state IN ('ordered', 'in_transit')";
+// A transfer is complete once every unit it asked for arrived, in transit once one left.
+constexpr std::string_view sql_transfer_completed =
+    "UPDATE transfers SET status = 'completed', completed_at = ?2, updated_at = ?2 "
+    "WHERE id = ?1 AND status IN ('approved', 'in_transit', 'overdue') AND units_asked <= "
+    "(SELECT count(*) FROM transfer_units u WHERE u.transfer_id = ?1 AND u.state = 'arrived')";
+constexpr std::string_view sql_transfer_moving =
+    "UPDATE transfers SET status = 'in_transit', updated_at = ?2 "
+    "WHERE id = ?1 AND status = 'approved'";
 constexpr std::string_view sql_last_custody =
     "SELECT json_extract(record, '$.action'), json_extract(record, '$.transfer_id') "
     "FROM custody WHERE device_id = ?1 AND NOT (city = ?2 AND idx = ?3) "
@@ -1182,9 +1225,10 @@ class sqlite_region_store final : public region_store {
         std::lock_guard lock(mutex_);
         std::vector<transit_count> out;
         EQM_TRY(each_row(db_,
-                         "SELECT t.to_city, d.class, COALESCE(d.analyte, ''), COUNT(DISTINCT d.id)"
-                         " FROM devices d JOIN transfers t ON t.device_id = d.id"
-                         " WHERE d.status = 'in_transit' AND t.status = 'in_transit'"
+                         "SELECT t.to_city, u.class, COALESCE(u.analyte, ''),"
+                         " COUNT(DISTINCT u.device_id)"
+                         " FROM transfer_units u JOIN transfers t ON t.id = u.transfer_id"
+                         " WHERE u.state = 'in_transit'"
                          " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
                          [&](const statement& st) {
                              auto analyte = st.column_text(2);
@@ -1635,9 +1679,27 @@ class sqlite_region_store final : public region_store {
                                               text_ts(rec.ts), w.in.city));
         if (db_.changes() > 0) {
             w.changed.insert(rec.device_id);
-            return {};
+            return note_transfer_move(w, rec);
         }
         return apply_foreign_custody(w, e, rec, due);
+    }
+
+    /// A hand-over or an arrival under a transfer moves its unit on, and the transfer with it.
+    result<void> note_transfer_move(batch_work& w, const custody_record& rec) {
+        if (!rec.transfer_id) return {};
+        const bool out = rec.action == custody_action::transfer_out;
+        if (!out && rec.action != custody_action::transfer_in) return {};
+        const auto ts = text_ts(rec.ts);
+        if (out)
+            EQM_TRY(
+                run(db_, sql_unit_handed_over, *rec.transfer_id, rec.device_id, rec.holder, ts));
+        else
+            EQM_TRY(run(db_, sql_unit_arrived, *rec.transfer_id, rec.device_id, ts));
+        if (db_.changes() == 0) return {};
+        EQM_TRY(run(db_, sql_transfer_completed, *rec.transfer_id, ts));
+        EQM_TRY(run(db_, sql_transfer_moving, *rec.transfer_id, ts));
+        w.out.transfer_moves.push_back(transfer_move{*rec.transfer_id, rec.device_id, rec.action});
+        return {};
     }
 
     /// A custody record about a device that is not registered to the reporting city. The record
@@ -1649,7 +1711,7 @@ class sqlite_region_store final : public region_store {
         EQM_TRY_LET(home, home_of(w, rec.device_id));
         if (!home) return {};  // not registered: kept in the city's ledger, no device to update
         EQM_TRY_LET(scope, foreign_custody_scope(w, rec, *home));
-        if (scope == custody_scope::history) return {};
+        if (scope == custody_scope::history) return note_transfer_move(w, rec);
         if (scope == custody_scope::refuse) {
             EQM_TRY(run(db_, "DELETE FROM custody WHERE city = ?1 AND idx = ?2 AND hash = ?3",
                         w.in.city, static_cast<std::int64_t>(rec.index), rec.hash));
@@ -1659,7 +1721,7 @@ class sqlite_region_store final : public region_store {
         EQM_TRY(w.sts.custody_device.run(db_, rec.device_id, std::string(to_string(rec.to_state)),
                                          rec.holder, due, w.in.city, text_ts(rec.ts)));
         if (db_.changes() > 0) w.changed.insert(rec.device_id);
-        return {};
+        return note_transfer_move(w, rec);
     }
 
     /// The first record that does not fit the chain: the chain is marked broken (later records
@@ -1728,6 +1790,217 @@ class sqlite_region_store final : public region_store {
             },
             rec.device_id, w.in.city, static_cast<std::int64_t>(rec.index)));
         return out;
+    }
+
+  public:
+    // --- transfers ---------------------------------------------------------------------
+    result<void> insert_transfers(std::span<const transfer_view> transfers) override {
+        std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
+        EQM_TRY_LET(tx, transaction::begin(db_));
+        for (const auto& t : transfers) {
+            json items = json::array();
+            for (const auto& i : t.items) items.push_back(to_json(i));
+            auto r =
+                run(db_,
+                    "INSERT INTO transfers(id, from_city, to_city, status, items, units_asked, "
+                    "due, reason, created_by, created_at, updated_at) VALUES "
+                    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                    t.id, t.from_city, t.to_city, std::string(to_string(t.status)), items.dump(),
+                    static_cast<std::int64_t>(t.units_asked()), text_ts(t.due), t.reason,
+                    t.created_by, text_ts(t.created_at));
+            if (!r && r.error().code == errc::conflict)
+                return fail(errc::conflict, "id", "transfer " + t.id + " exists already");
+            EQM_TRY(r);
+            EQM_TRY(insert_units_locked(t));
+            EQM_TRY(write_transfer_locked(t));
+        }
+        return tx.commit();
+    }
+
+    result<std::optional<transfer_view>> find_transfer(std::string_view id) override {
+        std::lock_guard lock(mutex_);
+        return find_transfer_locked(id);
+    }
+
+    result<page<transfer_view>> list_transfers(const transfer_filter& f,
+                                               const page_query& q) override {
+        std::optional<std::string> after_created;
+        std::optional<std::string> after_id;
+        if (q.after) {
+            const auto bar = q.after->find('|');
+            if (bar == std::string::npos || !parse_timestamp(q.after->substr(0, bar)))
+                return fail(errc::bad_field, "cursor", "is not a cursor of this list");
+            after_created = q.after->substr(0, bar);
+            after_id = q.after->substr(bar + 1);
+        }
+        std::optional<std::string> status;
+        if (f.status) status = std::string(to_string(*f.status));
+        std::lock_guard lock(mutex_);
+        page<transfer_view> out;
+        EQM_TRY(each_row(
+            db_,
+            std::string(transfer_columns) +
+                " WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR from_city = ?2 OR "
+                "to_city = ?2) AND (?3 IS NULL OR from_city = ?3) AND (?4 IS NULL OR to_city = ?4)"
+                " AND (?5 IS NULL OR created_at < ?5 OR (created_at = ?5 AND id < ?6))"
+                " ORDER BY created_at DESC, id DESC LIMIT ?7",
+            [&](const statement& st) { out.items.push_back(read_transfer(st)); }, status, f.city,
+            f.from_city, f.to_city, after_created, after_id, one_more(q)));
+        for (auto& t : out.items) EQM_TRY(read_units_locked(t));
+        return finish_page(std::move(out), q, [](const transfer_view& t) {
+            return text_ts(t.created_at) + "|" + t.id;
+        });
+    }
+
+    result<void> update_transfer(const transfer_view& t,
+                                 std::span<const transfer_status> expected) override {
+        std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
+        EQM_TRY_LET(tx, transaction::begin(db_));
+        EQM_TRY_LET(current, find_transfer_locked(t.id));
+        if (!current) return fail(errc::not_found, "id", "no transfer " + t.id);
+        if (std::find(expected.begin(), expected.end(), current->status) == expected.end())
+            return fail(
+                errc::conflict, "status",
+                "transfer " + t.id + " is " + std::string(to_string(current->status)) + " now");
+        EQM_TRY(write_transfer_locked(t));
+        EQM_TRY(insert_units_locked(t));
+        EQM_TRY(run(db_,
+                    "UPDATE transfer_units SET state = 'cancelled' WHERE transfer_id = ?1 AND "
+                    "?2 = 'cancelled' AND state = 'ordered'",
+                    t.id, std::string(to_string(t.status))));
+        return tx.commit();
+    }
+
+    result<std::vector<std::string>> devices_in_open_transfers(
+        std::span<const std::string> device_ids) override {
+        std::lock_guard lock(mutex_);
+        std::vector<std::string> out;
+        for (const auto& id : device_ids) {
+            EQM_TRY(each_row(
+                db_,
+                "SELECT u.device_id FROM transfer_units u JOIN transfers t ON t.id = "
+                "u.transfer_id WHERE u.device_id = ?1 AND u.state IN ('ordered', 'in_transit') "
+                "AND t.status NOT IN ('completed', 'cancelled') LIMIT 1",
+                [&](const statement& st) { out.push_back(st.column_text(0)); }, id));
+        }
+        return out;
+    }
+
+    result<std::vector<transfer_view>> transfers_past_due(clock_ms now) override {
+        std::lock_guard lock(mutex_);
+        std::vector<transfer_view> out;
+        EQM_TRY(each_row(
+            db_,
+            std::string(transfer_columns) +
+                " WHERE status IN ('approved', 'in_transit') AND due < ?1 ORDER BY due, id",
+            [&](const statement& st) { out.push_back(read_transfer(st)); }, text_ts(now)));
+        for (auto& t : out) EQM_TRY(read_units_locked(t));
+        return out;
+    }
+
+    result<std::optional<std::string>> command_payload(std::string_view cmd_id) override {
+        std::lock_guard lock(mutex_);
+        std::optional<std::string> out;
+        EQM_TRY(each_row(
+            db_, "SELECT payload FROM outbox WHERE cmd_id = ?1",
+            [&](const statement& st) { out = st.column_text(0); }, cmd_id));
+        return out;
+    }
+
+    result<alert_view> raise_server_alert(const alert_view& a) override {
+        std::lock_guard lock(mutex_);
+        revision_bump bump(revision_);
+        EQM_TRY(run(db_, sql_server_alert, a.id, a.city, std::string(to_string(a.type)),
+                    std::string(to_string(a.state)), std::string(to_string(a.severity)), a.detail,
+                    a.device_id, text_ts(a.raised_at)));
+        EQM_TRY_LET(view, find_alert_locked(a.id));
+        if (!view) return fail(errc::internal, "id", "the alert " + a.id + " was not stored");
+        return std::move(*view);
+    }
+
+  private:
+    static constexpr std::string_view transfer_columns =
+        "SELECT id, from_city, to_city, status, items, due, reason, created_by, created_at, "
+        "updated_at, approved_by, approved_at, cancelled_by, completed_at FROM transfers";
+
+    static transfer_view read_transfer(const statement& st) {
+        transfer_view t;
+        t.id = st.column_text(0);
+        t.from_city = st.column_text(1);
+        t.to_city = st.column_text(2);
+        t.status = parse_transfer_status(st.column_text(3)).value_or(transfer_status::requested);
+        const auto items = json::parse(st.column_text(4), nullptr, false);
+        if (items.is_array()) {
+            for (const auto& i : items)
+                if (auto item = transfer_item_from_json(i, "items")) t.items.push_back(*item);
+        }
+        t.due = read_ts(st.column_optional_text(5)).value_or(clock_ms{});
+        t.reason = st.column_text(6);
+        t.created_by = st.column_text(7);
+        t.created_at = read_ts(st.column_optional_text(8)).value_or(clock_ms{});
+        t.updated_at = read_ts(st.column_optional_text(9)).value_or(clock_ms{});
+        t.approved_by = st.column_optional_text(10);
+        t.approved_at = read_ts(st.column_optional_text(11));
+        t.cancelled_by = st.column_optional_text(12);
+        t.completed_at = read_ts(st.column_optional_text(13));
+        return t;
+    }
+
+    result<std::optional<transfer_view>> find_transfer_locked(std::string_view id) {
+        std::optional<transfer_view> out;
+        EQM_TRY(each_row(
+            db_, std::string(transfer_columns) + " WHERE id = ?1",
+            [&](const statement& st) { out = read_transfer(st); }, id));
+        if (out) EQM_TRY(read_units_locked(*out));
+        return out;
+    }
+
+    result<void> read_units_locked(transfer_view& t) {
+        return each_row(
+            db_,
+            "SELECT device_id, class, analyte, state, courier, handed_over_at, arrived_at "
+            "FROM transfer_units WHERE transfer_id = ?1 ORDER BY rowid",
+            [&](const statement& st) {
+                transfer_unit u;
+                u.device_id = st.column_text(0);
+                u.cls = parse_device_class(st.column_text(1)).value_or(device_class::body_camera);
+                if (auto a = st.column_optional_text(2)) u.analyte_type = parse_analyte(*a);
+                u.state = parse_transfer_unit_state(st.column_text(3))
+                              .value_or(transfer_unit_state::ordered);
+                u.courier = st.column_optional_text(4);
+                u.handed_over_at = read_ts(st.column_optional_text(5));
+                u.arrived_at = read_ts(st.column_optional_text(6));
+                t.units.push_back(std::move(u));
+            },
+            t.id);
+    }
+
+    /// Adds the units of `t` the store does not have yet (states of stored ones stay).
+    result<void> insert_units_locked(const transfer_view& t) {
+        for (const auto& u : t.units) {
+            std::optional<std::string> a;
+            if (u.analyte_type) a = std::string(to_string(*u.analyte_type));
+            EQM_TRY(run(db_,
+                        "INSERT INTO transfer_units(transfer_id, device_id, class, analyte, state) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                        t.id, u.device_id, std::string(to_string(u.cls)), a,
+                        std::string(to_string(u.state))));
+        }
+        return {};
+    }
+
+    result<void> write_transfer_locked(const transfer_view& t) {
+        std::optional<std::string> approved_at;
+        if (t.approved_at) approved_at = text_ts(*t.approved_at);
+        std::optional<std::string> completed_at;
+        if (t.completed_at) completed_at = text_ts(*t.completed_at);
+        return run(db_,
+                   "UPDATE transfers SET status = ?2, updated_at = ?3, approved_by = ?4, "
+                   "approved_at = ?5, cancelled_by = ?6, completed_at = ?7 WHERE id = ?1",
+                   t.id, std::string(to_string(t.status)), text_ts(t.updated_at), t.approved_by,
+                   approved_at, t.cancelled_by, completed_at);
     }
 
     std::mutex mutex_;

@@ -554,6 +554,7 @@ result<custody_transition> apply(const device_custody& current, const custody_co
             if (!cmd.transfer_id || cmd.transfer_id->empty())
                 return fail(errc::bad_field, "transfer_id", "transfer_out needs the transfer id");
             t.after.transfer_id = cmd.transfer_id;
+            t.after.holder = cmd.holder;  // the courier, when one took it
             break;
         case custody_action::transfer_in:
             if (!cmd.transfer_id || cmd.transfer_id->empty())
@@ -572,7 +573,7 @@ result<custody_transition> apply(const device_custody& current, const custody_co
 
     t.after.state = t.to_state;
     if (t.to_state != checked_out) {
-        t.after.holder.reset();
+        if (t.to_state != in_transit) t.after.holder.reset();
         t.after.due.reset();
     }
     if (t.to_state != in_transit) t.after.transfer_id.reset();

@@ -135,7 +135,7 @@ result<alert_body> from_json_alert_body(const json& j, std::string_view path) {
           detail::enumeration(parse_alert_type,
                               "low_battery, calibration_due, calibration_expired, footage_pending, "
                               "overdue_return, docked_while_checked_out, unauthorised_removal, "
-                              "device_offline, ledger_broken"));
+                              "device_offline, ledger_broken, transfer_overdue"));
     r.req("state", v.state, detail::enumeration(parse_alert_state, "raised, cleared"));
     r.req("severity", v.severity,
           detail::enumeration(parse_alert_severity, "info, warning, critical"));
@@ -163,6 +163,7 @@ result<command_result_body> from_json_command_result_body(const json& j, std::st
     r.req("result", v.result, to_outcome);
     r.opt("detail", v.detail, detail::text(0, max_detail_chars));
     r.opt("record_index", v.record_index, detail::uint());
+    r.opt("devices", v.devices, detail::array(0, max_payload_bytes, detail::id()));
     return finish(r, std::move(v));
 }
 
@@ -173,6 +174,7 @@ json to_json(const command_result_body& v) {
     j["result"] = to_string(v.result);
     if (v.detail) j["detail"] = *v.detail;
     if (v.record_index) j["record_index"] = *v.record_index;
+    if (v.devices) j["devices"] = *v.devices;
     return j;
 }
 
@@ -486,11 +488,11 @@ json to_json(const reservation_record& v) {
 namespace {
 
 /// Every per-type field of any srv_cmd type; a type refuses the ones that are not its own.
-constexpr std::array<std::string_view, 19> srv_cmd_extras{
-    "devices",     "people",    "full_sync", "reservation", "reservation_id",
-    "transfer_id", "device_id", "from_city", "to_city",     "step",
-    "locked",      "reason",    "action",    "badge",       "due",
-    "condition",   "note",      "actor",     "expires_at"};
+constexpr std::array<std::string_view, 23> srv_cmd_extras{
+    "devices",    "people",    "full_sync", "reservation", "reservation_id", "transfer_id",
+    "device_id",  "from_city", "to_city",   "step",        "locked",         "reason",
+    "action",     "badge",     "due",       "condition",   "note",           "actor",
+    "expires_at", "class",     "count",     "analyte",     "device"};
 
 struct srv_cmd_fields {
     object_reader& r;
@@ -527,14 +529,7 @@ struct srv_cmd_fields {
                 return c;
             }
             case srv_cmd_type::transfer_order: {
-                transfer_order_cmd c;
-                r.req("transfer_id", c.transfer_id, detail::id());
-                r.req("device_id", c.device_id, detail::id());
-                r.req("from_city", c.from_city, detail::city());
-                r.req("to_city", c.to_city, detail::city());
-                r.req("step", c.step,
-                      detail::enumeration(parse_transfer_step, "hand_over, receive"));
-                return c;
+                return transfer_order();
             }
             case srv_cmd_type::device_lock: {
                 device_lock_cmd c;
@@ -547,6 +542,41 @@ struct srv_cmd_fields {
                 return custody_request();
         }
         return registry_upsert_cmd{};
+    }
+
+    transfer_order_cmd transfer_order() {
+        transfer_order_cmd c;
+        r.req("transfer_id", c.transfer_id, detail::id());
+        r.opt("device_id", c.device_id, detail::id());
+        r.req("from_city", c.from_city, detail::city());
+        r.req("to_city", c.to_city, detail::city());
+        r.req("step", c.step,
+              detail::enumeration(parse_transfer_step, "hand_over, receive, cancel"));
+        r.opt("class", c.cls, detail::enumeration(parse_device_class, class_names));
+        r.opt("count", c.count, detail::uint(1, max_transfer_order_count));
+        r.opt("analyte", c.analyte_type, detail::enumeration(parse_analyte, analyte_names));
+        r.opt("device", c.device, detail::nested(from_json_device_record));
+        if (!r.ok()) return c;
+        const bool counted = c.cls || c.count;
+        if (c.step == transfer_step::cancel) {
+            if (counted || c.device)
+                r.reject(errc::bad_field, detail::join_path(r.path(), "step"),
+                         "a cancel names the transfer (and optionally a device_id) only");
+        } else if (c.step == transfer_step::receive && (counted || !c.device_id)) {
+            r.reject(errc::bad_field, detail::join_path(r.path(), "device_id"),
+                     "a receive names one device_id");
+        } else if (c.step == transfer_step::hand_over &&
+                   !(c.device_id ? !counted : (c.cls && c.count))) {
+            r.reject(errc::bad_field, detail::join_path(r.path(), "device_id"),
+                     "a hand_over names either a device_id, or a class and a count");
+        } else if (c.analyte_type && c.cls != device_class::analyzer) {
+            r.reject(errc::bad_field, detail::join_path(r.path(), "analyte"),
+                     "is only for the class analyzer");
+        } else if (c.device && (c.step != transfer_step::receive || c.device->id != *c.device_id)) {
+            r.reject(errc::bad_field, detail::join_path(r.path(), "device"),
+                     "is the registry record of the received device_id");
+        }
+        return c;
     }
 
     custody_request_cmd custody_request() {
@@ -587,7 +617,8 @@ bool is_own_field(srv_cmd_type type, std::string_view key) {
             return key == "reservation_id";
         case srv_cmd_type::transfer_order:
             return key == "transfer_id" || key == "device_id" || key == "from_city" ||
-                   key == "to_city" || key == "step";
+                   key == "to_city" || key == "step" || key == "class" || key == "count" ||
+                   key == "analyte" || key == "device";
         case srv_cmd_type::device_lock:
             return key == "device_id" || key == "locked" || key == "reason";
         case srv_cmd_type::custody_request:
@@ -617,10 +648,14 @@ void body_fields(json& j, const reservation_cancel_cmd& c) {
 }
 void body_fields(json& j, const transfer_order_cmd& c) {
     j["transfer_id"] = c.transfer_id;
-    j["device_id"] = c.device_id;
+    if (c.device_id) j["device_id"] = *c.device_id;
     j["from_city"] = c.from_city;
     j["to_city"] = c.to_city;
     j["step"] = to_string(c.step);
+    if (c.cls) j["class"] = to_string(*c.cls);
+    if (c.count) j["count"] = *c.count;
+    if (c.analyte_type) j["analyte"] = to_string(*c.analyte_type);
+    if (c.device) j["device"] = to_json(*c.device);
 }
 void body_fields(json& j, const device_lock_cmd& c) {
     j["device_id"] = c.device_id;

@@ -52,7 +52,7 @@ constexpr name_table<gw_event_kind, 5> gw_event_kind_names{{
     {gw_event_kind::alert, "alert"},
     {gw_event_kind::command_result, "command_result"},
 }};
-constexpr name_table<alert_type, 9> alert_type_names{{
+constexpr name_table<alert_type, 10> alert_type_names{{
     {alert_type::low_battery, "low_battery"},
     {alert_type::calibration_due, "calibration_due"},
     {alert_type::calibration_expired, "calibration_expired"},
@@ -62,6 +62,7 @@ constexpr name_table<alert_type, 9> alert_type_names{{
     {alert_type::unauthorised_removal, "unauthorised_removal"},
     {alert_type::device_offline, "device_offline"},
     {alert_type::ledger_broken, "ledger_broken"},
+    {alert_type::transfer_overdue, "transfer_overdue"},
 }};
 constexpr name_table<alert_state, 2> alert_state_names{{
     {alert_state::raised, "raised"},
@@ -90,9 +91,10 @@ constexpr name_table<reservation_status, 8> reservation_status_names{{
     {reservation_status::no_show, "no_show"},
     {reservation_status::overdue, "overdue"},
 }};
-constexpr name_table<transfer_step, 2> transfer_step_names{{
+constexpr name_table<transfer_step, 3> transfer_step_names{{
     {transfer_step::hand_over, "hand_over"},
     {transfer_step::receive, "receive"},
+    {transfer_step::cancel, "cancel"},
 }};
 constexpr name_table<topic_kind, 10> topic_kind_names{{
     {topic_kind::device_state, "device_state"},

@@ -76,6 +76,7 @@ TEST_CASE("a custody request is read as the gateway reads it, refusals through o
                                         cmd.type(),
                                         outcome::rejected(errc::not_found),
                                         std::string("no device cam-gone in this city"),
+                                        {},
                                         {}}};
         return accept_everything(g, cmd);
     });

@@ -237,6 +237,7 @@ TEST_CASE("check-out and check-in go through the owning gateway", "[server][api]
                                         cmd.type(),
                                         outcome::rejected(errc::battery_low),
                                         std::string("battery 12 % is below 80 %"),
+                                        {},
                                         {}}};
         }
         return accept_everything(g, cmd);

@@ -119,9 +119,10 @@ TEST_CASE("a command waiting for its result is published again while its gateway
     CHECK(times_received(full->cmd_id) >= 2);
 
     // Answered: no more resends.
-    gw.send(
-        {command_result_body{upsert->cmd_id, srv_cmd_type::registry_upsert, outcome::ok(), {}, {}},
-         command_result_body{full->cmd_id, srv_cmd_type::registry_upsert, outcome::ok(), {}, {}}});
+    gw.send({command_result_body{
+                 upsert->cmd_id, srv_cmd_type::registry_upsert, outcome::ok(), {}, {}, {}},
+             command_result_body{
+                 full->cmd_id, srv_cmd_type::registry_upsert, outcome::ok(), {}, {}, {}}});
     REQUIRE(gw.wait_ack([](const srv_ack& a) { return a.upto_seq == 2; }));
     std::this_thread::sleep_for(500ms);
     gw.clear_received();

@@ -250,7 +250,8 @@ TEST_CASE("commands stay in the outbox until their result and are resent after t
     REQUIRE(full);
 
     // Answer only the upsert; after the next birth, only the unanswered full sync comes again.
-    command_result_body done{upsert->cmd_id, srv_cmd_type::registry_upsert, outcome::ok(), {}, {}};
+    command_result_body done{
+        upsert->cmd_id, srv_cmd_type::registry_upsert, outcome::ok(), {}, {}, {}};
     gw2.set_next_seq(1);
     gw2.send({done});
     REQUIRE(gw2.wait_ack([](const srv_ack& a) { return a.upto_seq == 1; }));

@@ -199,8 +199,8 @@ TEST_CASE("a command result resolves only a command that was sent to the reporti
         [](const srv_cmd& c) { return std::holds_alternative<custody_request_cmd>(c.body); });
     REQUIRE(cmd);
     // Liuzhou answers Nanning's custody request (it learnt the cmd_id somehow).
-    lz.send(
-        {command_result_body{cmd->cmd_id, srv_cmd_type::custody_request, outcome::ok(), {}, {}}});
+    lz.send({command_result_body{
+        cmd->cmd_id, srv_cmd_type::custody_request, outcome::ok(), {}, {}, {}}});
     REQUIRE(lz.wait_ack([](const srv_ack& a) { return a.upto_seq == 1; }));
     auto reply = answer.get();
     CHECK(reply.status == 503);

@@ -63,6 +63,8 @@ constexpr std::size_t max_person_name_chars = 128;
 constexpr std::size_t max_password_hash_chars = 256;
 /// A chunked full registry sync has at most this many parts.
 constexpr std::uint64_t max_sync_parts = 10000;
+/// Units one transfer_order of a count may ask for.
+constexpr std::uint64_t max_transfer_order_count = 500;
 constexpr std::size_t max_ack_event_ids = 1000;
 constexpr std::size_t max_gw_batch_events = 1000;
 constexpr std::size_t max_skipped_ranges = 1000;
@@ -270,7 +272,8 @@ enum class alert_type {
     docked_while_checked_out,
     unauthorised_removal,
     device_offline,
-    ledger_broken
+    ledger_broken,
+    transfer_overdue
 };
 enum class alert_state { raised, cleared };
 enum class alert_severity { info, warning, critical };
@@ -302,6 +305,8 @@ struct command_result_body {
     outcome result;
     std::optional<std::string> detail;
     std::optional<std::uint64_t> record_index;  ///< the ledger record a custody request made
+    /// transfer_order of a count: the units the gateway picked for the transfer.
+    std::optional<std::vector<std::string>> devices;
     bool operator==(const command_result_body&) const = default;
 };
 
@@ -449,15 +454,25 @@ struct reservation_cancel_cmd {
     bool operator==(const reservation_cancel_cmd&) const = default;
 };
 
-enum class transfer_step { hand_over, receive };
+enum class transfer_step { hand_over, receive, cancel };
 
-/// srv_cmd `transfer_order`: hand_over at the source city, receive at the destination.
+/// srv_cmd `transfer_order`: hand_over at the source city (the device leaves with the courier
+/// who takes it), receive at the destination (the device is expected: its check-in there
+/// completes the transfer), cancel at both (the orders of the transfer are withdrawn). A
+/// hand_over names a device, or a class and a count (the gateway picks its readiest units and
+/// names them in its command_result's `devices`).
 struct transfer_order_cmd {
     std::string transfer_id;
-    std::string device_id;
+    std::optional<std::string> device_id;  ///< hand_over and receive: the device; cancel: all
     std::string from_city;
     std::string to_city;
     transfer_step step{};
+    std::optional<device_class> cls;  ///< `class`: a hand_over of a count
+    std::optional<std::uint64_t> count;
+    std::optional<analyte> analyte_type;  ///< `analyte`, with class analyzer
+    /// receive: the device's registry record, so the destination registers it on arrival
+    /// (with the destination's city) even before the registry follows.
+    std::optional<device_record> device;
     bool operator==(const transfer_order_cmd&) const = default;
 };
 /// srv_cmd `device_lock`.
