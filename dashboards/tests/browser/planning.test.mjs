@@ -154,6 +154,36 @@ test("an approved allocation plan creates transfers", async () => {
   await page.context().close();
 });
 
+test("a dispatcher approves one transfer and cancels another", async () => {
+  const token = await region.login("dispatcher");
+  const due = new Date(Date.now() + 2 * 86_400_000).toISOString();
+  const make = async (items, reason) => {
+    const r = await region.api("POST", "/api/v1/transfers", { token, body: { from_city: city, to_city: "450300", items, due, reason } });
+    assert.equal(r.status, 201, r.text);
+    return r.json.id;
+  };
+  const drone = await make([{ device_id: "450100-dr-301" }], "桂林汛期巡查");
+  const cams = await make([{ class: "body_camera", count: 1 }], `备用 ${markup}`);
+
+  const page = await newPage(browser);
+  page.on("dialog", (d) => void d.accept());
+  await signIn(page, region.serverUrl, "dispatcher", region.passwords.dispatcher);
+  await page.goto(`${region.serverUrl}/#/transfers`);
+  const live = page.getByTestId("transfers-live");
+  await live.waitFor();
+  assert.match(await live.innerText(), /<img src=x onerror=window.__xss=1>/);
+  await live.locator(`tr[data-transfer="${drone}"]`).getByRole("button", { name: "批准" }).click();
+  await live.locator(`tr[data-transfer="${drone}"]`).getByText("已批准").waitFor();
+  await live.locator(`tr[data-transfer="${cams}"]`).getByRole("button", { name: "取消" }).click();
+  await page.getByTestId("transfers-done").locator(`tr[data-transfer="${cams}"]`).getByText("已取消").waitFor();
+  const statuses = Object.fromEntries((await region.api("GET", "/api/v1/transfers", { token })).json.items.map((x) => [x.id, x.status]));
+  assert.equal(statuses[drone], "approved");
+  assert.equal(statuses[cams], "cancelled");
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  await shot(page, "planning-transfers-decided");
+  await page.context().close();
+});
+
 test("an admin adds a person, who signs in with the one-time password and chooses their own", async () => {
   const page = await newPage(browser);
   await signIn(page, region.serverUrl, "admin", region.passwords.admin);
