@@ -522,6 +522,10 @@ export const en: Record<MessageKey, string> = {
   "plan.kind": "Need",
   "plan.legend": "Arrows are moves from the sending city to the receiving one, with units and ETA. Unticked moves are not drawn.",
 
+  "unit_state.ordered": "waiting for hand-over",
+  "unit_state.in_transit": "in transit",
+  "unit_state.arrived": "arrived",
+  "unit_state.cancelled": "cancelled",
   "transfers.live": "Under way ({n}, overdue first)",
   "transfers.done": "Finished",
   "transfers.none_live": "No transfers under way",

@@ -521,6 +521,10 @@ export const zhCN = {
   "plan.kind": "需求",
   "plan.legend": "箭头为调配：从调出城市指向调入城市，标注台数和预计用时。取消勾选的调配不画出。",
 
+  "unit_state.ordered": "待交接",
+  "unit_state.in_transit": "在途",
+  "unit_state.arrived": "已签收",
+  "unit_state.cancelled": "已取消",
   "transfers.live": "进行中（{n}，逾期的在前）",
   "transfers.done": "已结束",
   "transfers.none_live": "没有进行中的调拨",

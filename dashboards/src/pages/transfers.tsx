@@ -55,7 +55,7 @@ function Row({ tr, onChanged }: { tr: Transfer; onChanged: (tr: Transfer) => voi
       </td>
       <td>
         <Items items={tr.items} />
-        {tr.units && tr.units.length > 0 && (
+        {tr.units && tr.units.some((u) => !tr.items.some((it) => it.device_id === u.device_id)) && (
           <p class="quiet">
             {tr.units.map((u, i) => (
               <span key={u.device_id}>
@@ -63,7 +63,7 @@ function Row({ tr, onChanged }: { tr: Transfer; onChanged: (tr: Transfer) => voi
                 <a class="mono" href={deviceHref(u.device_id)}>
                   {u.device_id}
                 </a>
-                {u.state && ` (${tWord("status", u.state)})`}
+                {u.state && ` (${tWord("unit_state", u.state)})`}
               </span>
             ))}
           </p>

@@ -1,8 +1,8 @@
 // The planning side in the browser, against a real eqm-server, eqm-gateway and Mosquitto: an
 // officer's booking that clashes shows the free windows offered instead, and one tap books one
-// (the purpose, holding markup, is shown as text); a dispatcher's approved allocation plan
-// becomes transfers, drawn as arrows on the map and listed on the transfers page; a person an
-// admin adds signs in with the one-time password and chooses their own first.
+// (the purpose, holding markup, is shown as text) and the calendar feed link works; a
+// dispatcher approves one transfer and cancels another; a person an admin adds signs in with
+// the one-time password and chooses their own first.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launch, newPage, phone, shot, signIn } from "./browser.mjs";
@@ -117,40 +117,33 @@ test("a booking that clashes shows the free windows, and one tap books one", asy
   await page.context().close();
 });
 
-test("an approved allocation plan creates transfers", async () => {
-  // Baise needs two cameras it does not have; Nanning has three and no quota of its own.
-  const put = await region.api("PUT", "/api/v1/quotas", { token: region.tokens.admin, body: { items: [{ city: "451000", class: "body_camera", min_ready: 2 }] } });
-  assert.equal(put.status, 200, put.text);
+test("a dispatcher approves one transfer and cancels another", async () => {
+  const token = await region.login("dispatcher");
+  const due = new Date(Date.now() + 2 * 86_400_000).toISOString();
+  const make = async (items, reason) => {
+    const r = await region.api("POST", "/api/v1/transfers", { token, body: { from_city: city, to_city: "450300", items, due, reason } });
+    assert.equal(r.status, 201, r.text);
+    return r.json.id;
+  };
+  const drone = await make([{ device_id: "450100-dr-301" }], "桂林汛期巡查");
+  const cams = await make([{ class: "body_camera", count: 1 }], `备用 ${markup}`);
 
   const page = await newPage(browser);
+  page.on("dialog", (d) => void d.accept());
   await signIn(page, region.serverUrl, "dispatcher", region.passwords.dispatcher);
-  await page.goto(`${region.serverUrl}/#/plan`);
-  await page.getByRole("button", { name: "生成调配方案" }).click();
-  const moves = page.getByTestId("plan-moves");
-  await moves.waitFor();
-  assert.match(await moves.innerText(), /南宁[\s\S]*百色[\s\S]*执法记录仪[\s\S]*2/);
-  // The move is an arrow on the map, with its count.
-  assert.match(await page.locator(".map-moves").innerHTML(), /×2/);
-  await shot(page, "planning-plan");
-
-  await page.getByRole("button", { name: "批准全部" }).click();
-  await page.getByTestId("plan-approved").waitFor();
-  const token = await region.login("dispatcher");
-  const transfers = await waitFor("the transfers", async () => {
-    const r = await region.api("GET", "/api/v1/transfers", { token });
-    return r.status === 200 && r.json.items.length > 0 && r.json.items;
-  });
-  assert.equal(transfers.length, 1);
-  assert.equal(transfers[0].from_city, "450100");
-  assert.equal(transfers[0].to_city, "451000");
-  const units = transfers[0].items.reduce((n, it) => n + (it.count ?? 1), 0);
-  assert.equal(units, 2);
-
-  await page.getByRole("link", { name: "查看调拨" }).click();
+  await page.goto(`${region.serverUrl}/#/transfers`);
   const live = page.getByTestId("transfers-live");
   await live.waitFor();
-  assert.match(await live.innerText(), new RegExp(transfers[0].id));
-  await shot(page, "planning-transfers");
+  assert.match(await live.innerText(), /<img src=x onerror=window.__xss=1>/);
+  await live.locator(`tr[data-transfer="${drone}"]`).getByRole("button", { name: "批准" }).click();
+  await live.locator(`tr[data-transfer="${drone}"]`).getByText("已批准").waitFor();
+  await live.locator(`tr[data-transfer="${cams}"]`).getByRole("button", { name: "取消" }).click();
+  await page.getByTestId("transfers-done").locator(`tr[data-transfer="${cams}"]`).getByText("已取消").waitFor();
+  const statuses = Object.fromEntries((await region.api("GET", "/api/v1/transfers", { token })).json.items.map((x) => [x.id, x.status]));
+  assert.equal(statuses[drone], "approved");
+  assert.equal(statuses[cams], "cancelled");
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  await shot(page, "planning-transfers-decided");
   await page.context().close();
 });
 
