@@ -14,6 +14,7 @@
 #include "api.hpp"
 #include "auth.hpp"
 #include "eqm/domain/people.hpp"
+#include "eqm/domain/try.hpp"
 #include "eqm/http/http.hpp"
 #include "eqm/runtime/cli.hpp"
 #include "eqm/runtime/log.hpp"
@@ -112,9 +113,8 @@ result<mqtt::session_options> mqtt_options(const serve_options& o) {
     mo.clean_session = false;
     if (!o.mqtt_user.empty()) mo.username = o.mqtt_user;
     if (!o.mqtt_password_file.empty()) {
-        auto pw = read_secret_file(o.mqtt_password_file, "--mqtt-password-file");
-        if (!pw) return std::unexpected(pw.error());
-        mo.password = std::move(*pw);
+        EQM_TRY_LET(pw, read_secret_file(o.mqtt_password_file, "--mqtt-password-file"));
+        mo.password = std::move(pw);
     }
     if (!o.mqtt_ca_file.empty() || !o.mqtt_cert_file.empty() || !o.mqtt_key_file.empty())
         mo.tls = mqtt::tls_options{o.mqtt_ca_file, o.mqtt_cert_file, o.mqtt_key_file, true};

@@ -97,8 +97,7 @@ http::ws_accept feed_admission(auth_service& auth, region_store& store, eqm::clo
             asked = std::string(*c);
         }
         if (asked) {
-            if (auto scope = device_list_city(u, asked); !scope)
-                return std::unexpected(scope.error());
+            EQM_TRY(device_list_city(u, asked));
         }
         http::ws_labels labels{{"user", u.id},
                                {"token", token_hash},

@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "eqm/domain/canonical_json.hpp"
+#include "eqm/domain/try.hpp"
 
 namespace eqm::server {
 
@@ -66,9 +67,8 @@ result<page_query> read_page_query(const http::request& req, std::string_view li
         q.limit = n;
     }
     if (auto c = req.query_param("cursor")) {
-        auto key = decode_cursor(list, *c);
-        if (!key) return std::unexpected(key.error());
-        q.after = std::move(*key);
+        EQM_TRY_LET(key, decode_cursor(list, *c));
+        q.after = std::move(key);
     }
     return q;
 }

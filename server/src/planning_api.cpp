@@ -757,12 +757,11 @@ result<response> utilization_report(api_context& ctx, const request& req) {
         ctx.store->scan_custody_states(std::chrono::time_point_cast<std::chrono::milliseconds>(end),
                                        [&](const custody_state_row& row) { b.add(row); }));
     const auto begin = std::chrono::sys_days(q.from) - report_utc_offset;
-    EQM_TRY(ctx.store->scan_stock_outs(
-        std::chrono::time_point_cast<std::chrono::milliseconds>(begin),
-        std::chrono::time_point_cast<std::chrono::milliseconds>(end),
-        [&](const std::string& city, const std::string& cls, clock_ms at) {
-            b.add_stock_out(city, cls, at);
-        }));
+    EQM_TRY(
+        ctx.store->scan_stock_outs(std::chrono::time_point_cast<std::chrono::milliseconds>(begin),
+                                   std::chrono::time_point_cast<std::chrono::milliseconds>(end),
+                                   [&](const std::string& city, const std::string& cls,
+                                       clock_ms at) { b.add_stock_out(city, cls, at); }));
     auto groups = b.finish();
     if (csv) return csv_response(utilization_csv(q, groups));
     return json_response(200, utilization_json(q, groups));

@@ -180,7 +180,6 @@ CREATE TABLE transfer_units (
 CREATE INDEX transfer_units_by_device ON transfer_units(device_id, state);
 )sql";
 
-
 // People over REST: the cities besides the home city where a badge opens the docks (a JSON
 // array of codes), and the one-time password that must be changed before anything else.
 constexpr std::string_view schema_people = R"sql(
@@ -235,23 +234,20 @@ clock_ms fast_ts(std::string_view s) {
 
 template <class... Ts>
 result<void> run(database& db, std::string_view sql, const Ts&... values) {
-    auto st = db.prepare(sql);
-    if (!st) return std::unexpected(st.error());
-    if (auto b = st->bind_all(values...); !b) return b;
-    return st->exec();
+    EQM_TRY_LET(st, db.prepare(sql));
+    if (auto b = st.bind_all(values...); !b) return b;
+    return st.exec();
 }
 
 /// Runs a query, calling `on_row(statement&)` for every row.
 template <class F, class... Ts>
 result<void> each_row(database& db, std::string_view sql, F&& on_row, const Ts&... values) {
-    auto st = db.prepare(sql);
-    if (!st) return std::unexpected(st.error());
-    if (auto b = st->bind_all(values...); !b) return b;
+    EQM_TRY_LET(st, db.prepare(sql));
+    if (auto b = st.bind_all(values...); !b) return b;
     for (;;) {
-        auto more = st->step();
-        if (!more) return std::unexpected(more.error());
-        if (!*more) break;
-        on_row(*st);
+        EQM_TRY_LET(more, st.step());
+        if (!more) break;
+        on_row(st);
     }
     return {};
 }
@@ -666,46 +662,42 @@ class sqlite_region_store final : public region_store {
 
     result<std::int64_t> external_version() override {
         std::lock_guard lock(mutex_);
-        auto st = db_.prepare("PRAGMA data_version");
-        if (!st) return std::unexpected(st.error());
-        auto row = st->step();
-        if (!row) return std::unexpected(row.error());
-        if (!*row) return fail(errc::internal, "", "PRAGMA data_version returned no row");
-        return st->column_int64(0);
+        EQM_TRY_LET(st, db_.prepare("PRAGMA data_version"));
+        EQM_TRY_LET(row, st.step());
+        if (!row) return fail(errc::internal, "", "PRAGMA data_version returned no row");
+        return st.column_int64(0);
     }
 
     // --- registry ----------------------------------------------------------------------
     result<void> insert_device(const device_record& d, clock_ms now) override {
         std::lock_guard lock(mutex_);
         revision_bump bump(revision_);
-        auto tx = transaction::begin(db_);
-        if (!tx) return std::unexpected(tx.error());
+        EQM_TRY_LET(tx, transaction::begin(db_));
         if (auto r = insert_device_locked(d, now); !r) return r;
-        return tx->commit();
+        return tx.commit();
     }
 
     result<void> insert_devices(std::span<const device_record> devices, clock_ms now) override {
         std::lock_guard lock(mutex_);
         revision_bump bump(revision_);
-        auto tx = transaction::begin(db_);
-        if (!tx) return std::unexpected(tx.error());
+        EQM_TRY_LET(tx, transaction::begin(db_));
         for (const auto& d : devices) {
             if (auto r = insert_device_locked(d, now); !r) return r;
         }
-        return tx->commit();
+        return tx.commit();
     }
 
     result<void> update_device(const device_record& d, clock_ms now) override {
         std::lock_guard lock(mutex_);
         revision_bump bump(revision_);
-        auto st = db_.prepare(
-            "UPDATE devices SET class=?2, model=?3, city=?4, serial=?5, analyte=?6, "
-            "calibration_due=?7, registration_id=?8, flight_hours=?9, battery_cycles=?10, "
-            "retired=?11, updated_at=?12 WHERE id=?1");
-        if (!st) return std::unexpected(st.error());
-        if (auto b = bind_record(*st, d); !b) return b;
-        if (auto b = st->bind(12, text_ts(now)); !b) return b;
-        if (auto e = st->exec(); !e) return e;
+        EQM_TRY_LET(
+            st, db_.prepare(
+                    "UPDATE devices SET class=?2, model=?3, city=?4, serial=?5, analyte=?6, "
+                    "calibration_due=?7, registration_id=?8, flight_hours=?9, battery_cycles=?10, "
+                    "retired=?11, updated_at=?12 WHERE id=?1"));
+        if (auto b = bind_record(st, d); !b) return b;
+        if (auto b = st.bind(12, text_ts(now)); !b) return b;
+        if (auto e = st.exec(); !e) return e;
         if (db_.changes() == 0) return fail(errc::not_found, "id", "no device " + d.id);
         return {};
     }
@@ -713,10 +705,9 @@ class sqlite_region_store final : public region_store {
     result<std::optional<device_view>> find_device(std::string_view id) override {
         std::lock_guard lock(mutex_);
         std::optional<device_view> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_, std::string(device_columns) + " WHERE d.id = ?1",
-            [&](const statement& st) { out = read_device(st); }, id);
-        if (!r) return std::unexpected(r.error());
+            [&](const statement& st) { out = read_device(st); }, id));
         return out;
     }
 
@@ -740,22 +731,20 @@ class sqlite_region_store final : public region_store {
         if (ids.empty()) return out;
         // One statement for any number of ids: they travel as a JSON array (json_each).
         const std::string list = json(std::vector<std::string>(ids.begin(), ids.end())).dump();
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_,
             std::string(device_columns) +
                 " WHERE d.id IN (SELECT value FROM json_each(?1)) ORDER BY d.id",
-            [&](const statement& st) { out.push_back(read_device(st)); }, list);
-        if (!r) return std::unexpected(r.error());
+            [&](const statement& st) { out.push_back(read_device(st)); }, list));
         return out;
     }
 
     result<std::vector<device_record>> registry_of_city(std::string_view city) override {
         std::lock_guard lock(mutex_);
         std::vector<device_record> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_, std::string(device_columns) + " WHERE d.city = ?1 ORDER BY d.id",
-            [&](const statement& st) { out.push_back(read_record(st)); }, city);
-        if (!r) return std::unexpected(r.error());
+            [&](const statement& st) { out.push_back(read_record(st)); }, city));
         return out;
     }
 
@@ -779,10 +768,9 @@ class sqlite_region_store final : public region_store {
         std::lock_guard lock(mutex_);
         std::vector<std::string> out;
         for (const auto& id : ids) {
-            auto r = each_row(
+            EQM_TRY(each_row(
                 db_, "SELECT id FROM devices WHERE id = ?1",
-                [&](const statement& st) { out.push_back(st.column_text(0)); }, id);
-            if (!r) return std::unexpected(r.error());
+                [&](const statement& st) { out.push_back(st.column_text(0)); }, id));
         }
         return out;
     }
@@ -1002,21 +990,18 @@ class sqlite_region_store final : public region_store {
     result<alert_view> ack_alert(std::string_view id, std::string_view by, clock_ms now) override {
         std::lock_guard lock(mutex_);
         revision_bump bump(revision_);
-        auto r = run(db_, "UPDATE alerts SET acked_by = ?2, acked_at = ?3 WHERE id = ?1", id, by,
-                     text_ts(now));
-        if (!r) return std::unexpected(r.error());
+        EQM_TRY(run(db_, "UPDATE alerts SET acked_by = ?2, acked_at = ?3 WHERE id = ?1", id, by,
+                    text_ts(now)));
         if (db_.changes() == 0) return fail(errc::not_found, "id", "no alert " + std::string(id));
-        auto a = find_alert_locked(id);
-        if (!a) return std::unexpected(a.error());
-        return **a;
+        EQM_TRY_LET(a, find_alert_locked(id));
+        return *a;
     }
 
     // --- users and tokens --------------------------------------------------------------
     result<void> insert_user(const user_account& u) override {
         std::lock_guard lock(mutex_);
         revision_bump bump(revision_);
-        auto tx = transaction::begin(db_);
-        if (!tx) return std::unexpected(tx.error());
+        EQM_TRY_LET(tx, transaction::begin(db_));
         EQM_TRY(check_unique_user(u, false));
         EQM_TRY(run(db_,
                     "INSERT INTO users(id, name, role, city, badge, active, password_hash, "
@@ -1024,24 +1009,22 @@ class sqlite_region_store final : public region_store {
                     "?6, ?7, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?8, ?9)",
                     u.id, u.name, std::string(to_string(u.role)), u.city, u.badge, u.active ? 1 : 0,
                     u.password_hash, badge_cities_text(u), u.must_change_password ? 1 : 0));
-        return tx->commit();
+        return tx.commit();
     }
 
     result<std::optional<user_account>> find_user_by_name(std::string_view name) override {
         std::lock_guard lock(mutex_);
         std::optional<user_account> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_, std::string(user_columns) + " WHERE u.name = ?1",
-            [&](const statement& st) { out = read_user(st); }, name);
-        if (!r) return std::unexpected(r.error());
+            [&](const statement& st) { out = read_user(st); }, name));
         return out;
     }
 
     result<void> insert_token(std::string_view token_hash, std::string_view user_id,
                               clock_ms expires_at) override {
         std::lock_guard lock(mutex_);
-        auto tx = transaction::begin(db_);
-        if (!tx) return std::unexpected(tx.error());
+        EQM_TRY_LET(tx, transaction::begin(db_));
         // Expired tokens are useless; dropping them here keeps the table small.
         if (auto r = run(db_, "DELETE FROM tokens WHERE expires_at < ?1",
                          text_ts(expires_at - std::chrono::days{30}));
@@ -1051,7 +1034,7 @@ class sqlite_region_store final : public region_store {
                          token_hash, user_id, text_ts(expires_at));
             !r)
             return r;
-        return tx->commit();
+        return tx.commit();
     }
 
     result<std::optional<clock_ms>> token_expiry(std::string_view token_hash) override {
@@ -1067,13 +1050,11 @@ class sqlite_region_store final : public region_store {
                                                        clock_ms now) override {
         std::lock_guard lock(mutex_);
         std::optional<user_account> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_,
-            std::string(user_columns) +
-                " JOIN tokens t ON t.user_id = u.id WHERE t.hash = ?1 AND "
-                "t.expires_at > ?2 AND u.active = 1",
-            [&](const statement& st) { out = read_user(st); }, token_hash, text_ts(now));
-        if (!r) return std::unexpected(r.error());
+            std::string(user_columns) + " JOIN tokens t ON t.user_id = u.id WHERE t.hash = ?1 AND "
+                                        "t.expires_at > ?2 AND u.active = 1",
+            [&](const statement& st) { out = read_user(st); }, token_hash, text_ts(now)));
         return out;
     }
 
@@ -1245,13 +1226,12 @@ class sqlite_region_store final : public region_store {
         revision_bump bump(revision_);
         EQM_TRY_LET(tx, transaction::begin(db_));
         EQM_TRY(run(db_, "DELETE FROM quotas"));
-        auto st = db_.prepare(
-            "INSERT INTO quotas(city, class, analyte, min_ready, updated_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5)");
-        if (!st) return std::unexpected(st.error());
+        EQM_TRY_LET(st,
+                    db_.prepare("INSERT INTO quotas(city, class, analyte, min_ready, updated_at) "
+                                "VALUES (?1, ?2, ?3, ?4, ?5)"));
         for (const auto& q : quotas) {
-            EQM_TRY(st->bind_all(q.city, q.cls, q.analyte.value_or(""), q.min_ready, text_ts(now)));
-            if (auto r = st->exec(); !r) {
+            EQM_TRY(st.bind_all(q.city, q.cls, q.analyte.value_or(""), q.min_ready, text_ts(now)));
+            if (auto r = st.exec(); !r) {
                 if (r.error().code == errc::conflict)
                     return fail(errc::bad_field, "items",
                                 "two quotas for " + q.city + " " + q.cls +
@@ -1280,20 +1260,18 @@ class sqlite_region_store final : public region_store {
         return out;
     }
 
-    result<void> scan_stock_outs(
-        clock_ms from, clock_ms to,
-        const std::function<void(const std::string&, const std::string&, clock_ms)>& each)
-        override {
+    result<void> scan_stock_outs(clock_ms from, clock_ms to,
+                                 const std::function<void(const std::string&, const std::string&,
+                                                          clock_ms)>& each) override {
         std::lock_guard lock(mutex_);
         return each_row(
             db_,
             "SELECT city, class, ts FROM booking_refusals WHERE ts >= ? AND ts < ? ORDER BY ts",
             [&](const statement& st) {
-                each(st.column_text(0), st.column_text(1),
-                     clock_ms{std::chrono::milliseconds{st.column_int64(2)}});
+                if (auto at = parse_timestamp(st.column_text(2)))
+                    each(st.column_text(0), st.column_text(1), *at);
             },
-            static_cast<std::int64_t>(from.time_since_epoch().count()),
-            static_cast<std::int64_t>(to.time_since_epoch().count()));
+            text_ts(from), text_ts(to));
     }
 
     result<std::vector<booked_count>> booked_counts(clock_ms now) override {
@@ -1442,8 +1420,7 @@ class sqlite_region_store final : public region_store {
     result<void> update_user(const user_account& u) override {
         std::lock_guard lock(mutex_);
         revision_bump bump(revision_);
-        auto tx = transaction::begin(db_);
-        if (!tx) return std::unexpected(tx.error());
+        EQM_TRY_LET(tx, transaction::begin(db_));
         EQM_TRY(check_unique_user(u, true));
         EQM_TRY(run(db_,
                     "UPDATE users SET name = ?2, role = ?3, city = ?4, badge = ?5, active = ?6, "
@@ -1452,22 +1429,21 @@ class sqlite_region_store final : public region_store {
                     badge_cities_text(u)));
         if (db_.changes() == 0) return fail(errc::not_found, "id", "no person " + u.id);
         if (!u.active) EQM_TRY(run(db_, "DELETE FROM tokens WHERE user_id = ?1", u.id));
-        return tx->commit();
+        return tx.commit();
     }
 
     result<void> set_password(std::string_view id, std::string_view password_hash, bool must_change,
                               std::optional<std::string> keep) override {
         std::lock_guard lock(mutex_);
         revision_bump bump(revision_);
-        auto tx = transaction::begin(db_);
-        if (!tx) return std::unexpected(tx.error());
+        EQM_TRY_LET(tx, transaction::begin(db_));
         EQM_TRY(run(db_,
                     "UPDATE users SET password_hash = ?2, must_change_password = ?3 WHERE id = ?1",
                     id, password_hash, must_change ? 1 : 0));
         if (db_.changes() == 0) return fail(errc::not_found, "id", "no person " + std::string(id));
         EQM_TRY(run(db_, "DELETE FROM tokens WHERE user_id = ?1 AND (?2 IS NULL OR hash != ?2)", id,
                     keep));
-        return tx->commit();
+        return tx.commit();
     }
 
   private:
@@ -1505,14 +1481,15 @@ class sqlite_region_store final : public region_store {
     }
 
     result<void> insert_device_locked(const device_record& d, clock_ms now) {
-        auto st = db_.prepare(
-            "INSERT INTO devices(id, class, model, city, serial, analyte, calibration_due, "
-            "registration_id, flight_hours, battery_cycles, retired, created_at, updated_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)");
-        if (!st) return std::unexpected(st.error());
-        if (auto b = bind_record(*st, d); !b) return b;
-        if (auto b = st->bind(12, text_ts(now)); !b) return b;
-        auto r = st->exec();
+        EQM_TRY_LET(
+            st,
+            db_.prepare(
+                "INSERT INTO devices(id, class, model, city, serial, analyte, calibration_due, "
+                "registration_id, flight_hours, battery_cycles, retired, created_at, updated_at) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"));
+        if (auto b = bind_record(st, d); !b) return b;
+        if (auto b = st.bind(12, text_ts(now)); !b) return b;
+        auto r = st.exec();
         if (!r && r.error().code == errc::conflict)
             return fail(errc::conflict, "id", "device " + d.id + " is already registered");
         return r;
@@ -1520,10 +1497,9 @@ class sqlite_region_store final : public region_store {
 
     result<std::optional<alert_view>> find_alert_locked(std::string_view id) {
         std::optional<alert_view> out;
-        auto r = each_row(
+        EQM_TRY(each_row(
             db_, std::string(alert_columns) + " WHERE id = ?1",
-            [&](const statement& st) { out = read_alert(st); }, id);
-        if (!r) return std::unexpected(r.error());
+            [&](const statement& st) { out = read_alert(st); }, id));
         return out;
     }
 
@@ -2069,14 +2045,12 @@ result<std::unique_ptr<region_store>> open_sqlite_region_store(const std::filesy
     store::database_options options;
     // The outbox and the applied seq are what srv/ack promises: they must survive power loss.
     options.synchronous = store::synchronous_mode::full;
-    auto db = database::open(path, options);
-    if (!db) return std::unexpected(db.error());
+    EQM_TRY_LET(db, database::open(path, options));
     // A savepoint per batch of a round keeps the original of each page it changes in a
     // sub-journal: in memory, not in a temporary file.
-    if (auto r = db->execute("PRAGMA temp_store = MEMORY"); !r) return std::unexpected(r.error());
-    auto v = store::migrate(*db, migrations);
-    if (!v) return std::unexpected(v.error());
-    return std::unique_ptr<region_store>(std::make_unique<sqlite_region_store>(std::move(*db)));
+    EQM_TRY(db.execute("PRAGMA temp_store = MEMORY"));
+    EQM_TRY(store::migrate(db, migrations));
+    return std::unique_ptr<region_store>(std::make_unique<sqlite_region_store>(std::move(db)));
 }
 
 }  // namespace eqm::server

@@ -2,7 +2,8 @@
 // officer's booking that clashes shows the free windows offered instead, and one tap books one
 // (the purpose, holding markup, is shown as text) and the calendar feed link works; a
 // dispatcher approves one transfer and cancels another; a person an admin adds signs in with
-// the one-time password and chooses their own first.
+// the one-time password and chooses their own first; a dispatcher's approved allocation plan
+// becomes transfers, drawn as arrows on the map and listed on the transfers page.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launch, newPage, phone, shot, signIn } from "./browser.mjs";
@@ -188,4 +189,41 @@ test("an admin adds a person, who signs in with the one-time password and choose
   assert.equal(again.status, 200);
   assert.equal(again.json.must_change_password, false);
   await own.context().close();
+});
+
+test("an approved allocation plan creates transfers", async () => {
+  // Baise needs two cameras it does not have; Nanning has three and no quota of its own.
+  const put = await region.api("PUT", "/api/v1/quotas", { token: region.tokens.admin, body: { items: [{ city: "451000", class: "body_camera", min_ready: 2 }] } });
+  assert.equal(put.status, 200, put.text);
+
+  const page = await newPage(browser);
+  await signIn(page, region.serverUrl, "dispatcher", region.passwords.dispatcher);
+  await page.goto(`${region.serverUrl}/#/plan`);
+  await page.getByRole("button", { name: "生成调配方案" }).click();
+  const moves = page.getByTestId("plan-moves");
+  await moves.waitFor();
+  assert.match(await moves.innerText(), /南宁[\s\S]*百色[\s\S]*执法记录仪[\s\S]*2/);
+  // The move is an arrow on the map, with its count.
+  assert.match(await page.locator(".map-moves").innerHTML(), /×2/);
+  await shot(page, "planning-plan");
+
+  await page.getByRole("button", { name: "批准全部" }).click();
+  await page.getByTestId("plan-approved").waitFor();
+  const token = await region.login("dispatcher");
+  const transfers = await waitFor("the plan's transfers", async () => {
+    const r = await region.api("GET", "/api/v1/transfers?to_city=451000", { token });
+    return r.status === 200 && r.json.items.length > 0 && r.json.items;
+  });
+  assert.equal(transfers.length, 1);
+  assert.equal(transfers[0].from_city, "450100");
+  assert.equal(transfers[0].status, "approved");
+  const units = transfers[0].items.reduce((n, it) => n + (it.count ?? 1), 0);
+  assert.equal(units, 2);
+
+  await page.getByRole("link", { name: "查看调拨" }).click();
+  const live = page.getByTestId("transfers-live");
+  await live.waitFor();
+  assert.match(await live.innerText(), /百色/);
+  await shot(page, "planning-transfers");
+  await page.context().close();
 });

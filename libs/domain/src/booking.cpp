@@ -3,6 +3,7 @@
 #include <array>
 #include <utility>
 
+#include "eqm/domain/try.hpp"
 #include "payloads_reader.hpp"
 
 namespace eqm {
@@ -227,10 +228,9 @@ booking_result<booking> apply(const booking& b, const booking_command& cmd, cloc
         case booking_action::approve:
         case booking_action::decline: {
             if (b.status != requested) return cannot(b, cmd.action, "only a request is decided");
-            if (auto ok = check_actor(b, cmd); !ok) return std::unexpected(std::move(ok.error()));
+            EQM_TRY(check_actor(b, cmd));
             const bool approve = cmd.action == booking_action::approve;
-            if (auto ok = check_reason(cmd, !approve); !ok)
-                return std::unexpected(std::move(ok.error()));
+            EQM_TRY(check_reason(cmd, !approve));
             if (approve && now >= b.end)
                 return refuse(errc::invalid_transition, "status", booking_rule::timing,
                               "booking " + b.id + " ended at " + format_timestamp(b.end));
@@ -242,9 +242,8 @@ booking_result<booking> apply(const booking& b, const booking_command& cmd, cloc
         case booking_action::cancel: {
             if (b.status != requested && b.status != approved)
                 return cannot(b, cmd.action, "only a request or an approved booking is cancelled");
-            if (auto ok = check_actor(b, cmd); !ok) return std::unexpected(std::move(ok.error()));
-            if (auto ok = check_reason(cmd, false); !ok)
-                return std::unexpected(std::move(ok.error()));
+            EQM_TRY(check_actor(b, cmd));
+            EQM_TRY(check_reason(cmd, false));
             out.status = cancelled;
             if (cmd.reason && !cmd.reason->empty()) out.reason = cmd.reason;
             break;

@@ -5,6 +5,7 @@
 #include "eqm/domain/booking_capacity.hpp"
 #include "eqm/domain/region.hpp"
 #include "eqm/domain/reservation.hpp"
+#include "eqm/domain/try.hpp"
 #include "payloads_reader.hpp"
 
 namespace eqm {
@@ -171,7 +172,7 @@ booking_result<booking_request> parse_booking_request(const json& body) {
 
 booking_result<booking> validate_booking(const booking_request& q, const booking_facts& facts,
                                          const reservation_rules& rules, clock_ms now) {
-    if (auto ok = check_target(q, facts); !ok) return std::unexpected(std::move(ok.error()));
+    EQM_TRY(check_target(q, facts));
     booking b;
     b.person_id = facts.requester.person_id;
     b.city = q.city;
@@ -183,8 +184,8 @@ booking_result<booking> validate_booking(const booking_request& q, const booking
     b.purpose = q.purpose;
     b.case_no = q.case_no;
     const auto rule = rules.rule_for(b.cls, b.analyte);
-    if (auto ok = check_window(q, rule, now); !ok) return std::unexpected(std::move(ok.error()));
-    if (auto ok = check_open(q, facts, rule); !ok) return std::unexpected(std::move(ok.error()));
+    EQM_TRY(check_window(q, rule, now));
+    EQM_TRY(check_open(q, facts, rule));
     b.status =
         rule.approval_required ? reservation_status::requested : reservation_status::approved;
     b.created_at = now;
@@ -200,8 +201,7 @@ booking_result<booking> admit_booking(std::string id, const booking_request& req
     if (!b) return b;
     b->id = std::move(id);
     const auto rule = rules.rule_for(b->cls, b->analyte);
-    if (auto ok = check_availability(*b, city_bookings, units, rule, now); !ok)
-        return std::unexpected(std::move(ok.error()));
+    EQM_TRY(check_availability(*b, city_bookings, units, rule, now));
     return b;
 }
 

@@ -89,10 +89,9 @@ result<working_hours> to_working_hours(const json& j, const std::string& path) {
 /// A whole number of minutes in [0, max].
 auto minutes_up_to(minutes lowest, minutes highest) {
     return [=](const json& j, const std::string& p) -> result<minutes> {
-        auto v = detail::to_uint(j, p, static_cast<std::uint64_t>(lowest.count()),
-                                 static_cast<std::uint64_t>(highest.count()));
-        if (!v) return std::unexpected(std::move(v.error()));
-        return minutes{static_cast<minutes::rep>(*v)};
+        EQM_TRY_LET(v, detail::to_uint(j, p, static_cast<std::uint64_t>(lowest.count()),
+                                       static_cast<std::uint64_t>(highest.count())));
+        return minutes{static_cast<minutes::rep>(v)};
     };
 }
 

@@ -3,11 +3,11 @@
 #include <array>
 #include <charconv>
 #include <future>
-#include <iostream>
 #include <thread>
 
 #include "asio_internal.hpp"
 #include "eqm/domain/try.hpp"
+#include "eqm/runtime/log.hpp"
 
 namespace eqm::http {
 namespace detail {
@@ -41,10 +41,8 @@ void server_state::log(std::string_view line) const {
         }
         return;
     }
-    std::string text = "eqm_http: ";
-    text += line;
-    text += '\n';
-    std::cerr << text << std::flush;
+    // No sink given: the house logger's line on stderr, like every other component's.
+    log_warn("http", line);
 }
 
 void server_state::add(const std::shared_ptr<connection>& c) {

@@ -311,7 +311,8 @@ TEST_CASE("utilization figures on a hand-checked custody history",
                                  {"custody_hours", 18.0},
                                  {"available_hours", 24.0},
                                  {"utilization", 0.75},
-                                 {"overdue_returns", 1}});
+                                 {"overdue_returns", 1},
+                                 {"stock_outs", 0}});
     CHECK(cam["days"][1]["custody_hours"] == 2.0);
     CHECK(cam["days"][1]["available_hours"] == 12.0);
     auto drone = item_of(r.body["items"], "450300", "drone");
@@ -328,7 +329,7 @@ TEST_CASE("utilization figures on a hand-checked custody history",
                              "&granularity=total&city=450100&format=csv");
     CHECK(as_csv.text ==
           "city,class,devices,idle_30d,custody_hours,available_hours,utilization,"
-          "overdue_returns\r\n450100,body_camera,1,0,20.0,36.0,0.5556,1\r\n");
+          "overdue_returns,stock_outs\r\n450100,body_camera,1,0,20.0,36.0,0.5556,1,0\r\n");
     CHECK(admin.get("/api/v1/reports/utilization?from=2026-02-30").body["field"] == "from");
     CHECK(admin.get("/api/v1/reports/utilization?from=2026-01-07&to=2026-01-06").body["field"] ==
           "from");
@@ -401,9 +402,10 @@ TEST_CASE("an approved plan creates exactly its transfers, once, and a stale pla
               .body["status"] == "proposed");
 }
 
-TEST_CASE("approved class bookings are a city's reserved demand, and a plan never moves the "
-          "units they need",
-          "[server][planning][plan]") {
+TEST_CASE(
+    "approved class bookings are a city's reserved demand, and a plan never moves the "
+    "units they need",
+    "[server][planning][plan]") {
     region_fixture region;
     for (const auto* id : {"dr-1", "dr-2", "dr-3", "dr-4"})
         region.register_device(id, "drone", "450100");
@@ -444,4 +446,38 @@ TEST_CASE("approved class bookings are a city's reserved demand, and a plan neve
     CHECK(made.body["unmet"][0]["city"] == "450300");
     CHECK(made.body["unmet"][0]["kind"] == "quota");
     CHECK(made.body["unmet"][0]["count"] == 1);
+}
+
+TEST_CASE("a class booking refused for lack of units is a stock-out of its city's day",
+          "[server][planning][utilization]") {
+    region_fixture region;
+    region.register_device("dr-s1", "drone", "450300");
+    auto disp = region.as("disp");
+    // Liuzhou has one drone: the first booking takes it, the second in the same window is refused.
+    const auto start = std::chrono::floor<std::chrono::hours>(now_ms()) + std::chrono::hours{24};
+    const json booking{{"class", "drone"},
+                       {"city", "450300"},
+                       {"start", format_timestamp(clock_ms{start})},
+                       {"end", format_timestamp(clock_ms{start + std::chrono::hours{2}})},
+                       {"purpose", "巡查"}};
+    REQUIRE(disp.post("/api/v1/reservations", booking).status == 201);
+    auto refused = disp.post("/api/v1/reservations", booking);
+    INFO(refused.text);
+    REQUIRE(refused.status == 409);
+
+    // Today in Asia/Shanghai, the day the refusal happened.
+    const auto local = std::chrono::floor<std::chrono::days>(now_ms() + std::chrono::hours{8});
+    const auto today = format_timestamp(clock_ms{local}).substr(0, 10);
+    auto r = disp.get("/api/v1/reports/utilization?from=" + today + "&to=" + today +
+                      "&city=450300&granularity=day");
+    INFO(r.text);
+    REQUIRE(r.status == 200);
+    const auto item = item_of(r.body["items"], "450300", "drone");
+    REQUIRE(item.is_object());
+    CHECK(item["stock_outs"] == 1);
+    CHECK(item["days"][0]["stock_outs"] == 1);
+    auto csv = disp.get("/api/v1/reports/utilization?from=" + today + "&to=" + today +
+                        "&city=450300&format=csv");
+    REQUIRE(csv.status == 200);
+    CHECK(csv.text.find("overdue_returns,stock_outs") != std::string::npos);
 }

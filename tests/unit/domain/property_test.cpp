@@ -203,7 +203,10 @@ TEST_CASE("random custody histories keep their invariants and a verifiable ledge
         // Invariants over every device, after every accepted step.
         for (const auto& [dev, c] : devices) {
             INFO("checking " << dev);
-            REQUIRE(c.holder.has_value() == (c.state == custody_state::checked_out));
+            // A holder while checked out, or the courier while in transit; nobody otherwise.
+            if (c.state == custody_state::checked_out) REQUIRE(c.holder.has_value());
+            if (c.state != custody_state::checked_out && c.state != custody_state::in_transit)
+                REQUIRE(!c.holder.has_value());
             REQUIRE(c.due.has_value() <= (c.state == custody_state::checked_out));
             REQUIRE(c.transfer_id.has_value() == (c.state == custody_state::in_transit));
         }
@@ -216,7 +219,9 @@ TEST_CASE("random custody histories keep their invariants and a verifiable ledge
         const auto before = it == replay.end() ? custody_state::available : it->second.first;
         // A retired device restarted by the test is the one legitimate discontinuity.
         if (r.from_state != before) REQUIRE(before == custody_state::retired);
-        REQUIRE(r.holder.has_value() == (r.to_state == custody_state::checked_out));
+        if (r.to_state == custody_state::checked_out) REQUIRE(r.holder.has_value());
+        if (r.to_state != custody_state::checked_out && r.to_state != custody_state::in_transit)
+            REQUIRE(!r.holder.has_value());
         replay[r.device_id] = {r.to_state, r.holder};
     }
     for (const auto& [dev, c] : devices) {
