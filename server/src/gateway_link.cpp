@@ -503,7 +503,12 @@ void gateway_link::ask_refused_to_resend() {
     }
     for (const auto& city : cities) {
         auto bound = city_gateways_.find(city);
-        if (bound == city_gateways_.end()) continue;
+        if (bound == city_gateways_.end()) {
+            // Its birth is not in yet: ask once it is, rather than forget the refusal.
+            std::lock_guard lock(mutex_);
+            refused_cities_.insert(city);
+            continue;
+        }
         const auto applied = applied_[bound->second.gw_id];
         if (!may_ask_resend(bound->second.gw_id, applied + 1)) {
             std::lock_guard lock(mutex_);
